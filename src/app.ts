@@ -1,0 +1,61 @@
+// The Hono app: middleware, /health, browser routes under /v1, and tRPC under /trpc.
+import { trpcServer } from "@hono/trpc-server";
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import { AppError, errorBody, toAppError } from "./core/errors";
+import { checkHealth } from "./core/health";
+import { authenticate, environment, requestLog } from "./core/middleware";
+import { contextFromHono } from "./trpc/context";
+import { appRouter } from "./trpc/root";
+
+export const app = new Hono();
+
+app.use("*", requestId({ limitLength: 128 }));
+app.use("*", requestLog());
+app.use("*", environment());
+app.use(
+  "*",
+  cors({
+    origin: (origin, c) => {
+      const allowed = c.get("env").CORS_ORIGINS;
+      return allowed.includes("*") || allowed.includes(origin) ? origin : null;
+    },
+    allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "trpc-accept"],
+    exposeHeaders: ["X-Request-Id"],
+    maxAge: 600,
+  }),
+);
+app.use("*", authenticate());
+
+app.get("/health", async (c) => {
+  const report = await checkHealth(c.get("env"));
+  return c.json(report, report.status === "down" ? 503 : 200);
+});
+
+app.use("/trpc/*", async (c, next) => {
+  c.set("routeName", `/trpc/${c.req.path.slice("/trpc/".length)}`);
+  await next();
+});
+app.use(
+  "/trpc/*",
+  trpcServer({
+    endpoint: "/trpc",
+    router: appRouter,
+    createContext: (_opts, c) => ({ ...contextFromHono(c) }),
+    onError({ error, ctx, path }) {
+      // Only server faults are logged with their cause; caller mistakes are in the request log.
+      if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
+        ctx?.logger.error("procedure failed", { path, code: error.code, error: error.cause ?? error });
+      }
+    },
+  }),
+);
+
+app.notFound((c) => c.json(errorBody(new AppError("ROUTE_NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`), c.get("requestId")), 404));
+
+app.onError((error, c) => {
+  const appError = toAppError(error);
+  if (appError.status >= 500) c.get("logger")?.error("unhandled error", { error: appError.cause ?? appError });
+  return c.json(errorBody(appError, c.get("requestId")), appError.status as 400);
+});

@@ -1,0 +1,76 @@
+// Bearer JWT verification per the auth contract: HS256 with JWT_SECRET, or a JWKS URL in production.
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { z } from "zod";
+import type { Env } from "./env";
+import { AppError } from "./errors";
+
+export const roles = ["member", "admin", "operator"] as const;
+export type Role = (typeof roles)[number];
+
+export const claimsSchema = z.object({
+  sub: z.uuid(),
+  tenant_id: z.uuid(),
+  role: z.enum(roles),
+  exp: z.number().int(),
+});
+
+/** Who is calling, as every procedure and service sees it. */
+export interface Principal {
+  userId: string;
+  tenantId: string;
+  role: Role;
+}
+
+const jwksCache = new Map<string, JWTVerifyGetKey>();
+
+function keyFor(env: Env): Uint8Array | JWTVerifyGetKey {
+  if (env.JWT_JWKS_URL) {
+    let jwks = jwksCache.get(env.JWT_JWKS_URL);
+    if (!jwks) {
+      jwks = createRemoteJWKSet(new URL(env.JWT_JWKS_URL));
+      jwksCache.set(env.JWT_JWKS_URL, jwks);
+    }
+    return jwks;
+  }
+  return new TextEncoder().encode(env.JWT_SECRET);
+}
+
+export function bearerToken(header: string | undefined | null): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new AppError("AUTH_TOKEN_INVALID", "Authorization header must be 'Bearer <token>'");
+  return match[1];
+}
+
+export async function verifyToken(token: string, env: Env): Promise<Principal> {
+  let payload: unknown;
+  try {
+    const key = keyFor(env);
+    const options = {
+      algorithms: env.JWT_JWKS_URL ? ["RS256", "ES256", "EdDSA"] : ["HS256"],
+      requiredClaims: ["exp"],
+      ...(env.JWT_ISSUER ? { issuer: env.JWT_ISSUER } : {}),
+      ...(env.JWT_AUDIENCE ? { audience: env.JWT_AUDIENCE } : {}),
+    };
+    ({ payload } =
+      key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+  } catch (error) {
+    if (error instanceof joseErrors.JWTExpired) {
+      throw new AppError("AUTH_TOKEN_EXPIRED", "Token has expired", { cause: error });
+    }
+    throw new AppError("AUTH_TOKEN_INVALID", "Token is invalid", { cause: error });
+  }
+  const claims = claimsSchema.safeParse(payload);
+  if (!claims.success) {
+    throw new AppError("AUTH_CLAIMS_INVALID", "Token claims are invalid", {
+      details: claims.error.issues.map((i) => ({ claim: i.path.join("."), problem: i.message })),
+    });
+  }
+  return { userId: claims.data.sub, tenantId: claims.data.tenant_id, role: claims.data.role };
+}
+
+/** operator ⊃ admin ⊃ member: an operator may do what a tenant admin may. */
+export function hasRole(principal: Principal, needed: Role): boolean {
+  const order: Record<Role, number> = { member: 0, admin: 1, operator: 2 };
+  return order[principal.role] >= order[needed];
+}

@@ -1,0 +1,154 @@
+// Postgres access for the three Neon databases: clients per request, tenant-scoped transactions, error mapping.
+import { neon, neonConfig, Pool, type NeonQueryFunction } from "@neondatabase/serverless";
+import { sql, type SQL } from "drizzle-orm";
+import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
+import { drizzle as drizzleHttp, type NeonHttpDatabase } from "drizzle-orm/neon-http";
+import { drizzle as drizzleWs, type NeonDatabase } from "drizzle-orm/neon-serverless";
+import type { Role } from "./auth";
+import type { Env } from "./env";
+import { AppError, tierUnavailable, type Tier } from "./errors";
+
+export type DbTier = Extract<Tier, "oltp" | "notifications" | "olap">;
+
+const urlVar = {
+  oltp: "OLTP_DATABASE_URL",
+  notifications: "NOTIFICATIONS_DATABASE_URL",
+  olap: "OLAP_DATABASE_URL",
+} as const satisfies Record<DbTier, keyof Env>;
+
+/** What a tenant-scoped statement runs as: set with set_config(..., true) first in its transaction. */
+export interface TenantScope {
+  tenantId: string;
+  userId: string;
+  role: Role;
+}
+
+/**
+ * Points the Neon driver at the local endpoint when the environment says so. neonConfig is
+ * module-global, but the value depends only on the environment, so setting it again is harmless.
+ */
+function configureNeon(env: Env): void {
+  if (env.NEON_LOCAL_FETCH_ENDPOINT) neonConfig.fetchEndpoint = env.NEON_LOCAL_FETCH_ENDPOINT;
+  if (env.NEON_LOCAL_WS_PROXY) {
+    neonConfig.wsProxy = env.NEON_LOCAL_WS_PROXY;
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.pipelineConnect = false;
+  }
+}
+
+export interface TierStore {
+  tier: DbTier;
+  /** Raw tagged-template client over HTTP: one request per query or per transaction. */
+  sql: NeonQueryFunction<false, false>;
+  /** Drizzle over HTTP. */
+  db: NeonHttpDatabase;
+  connectionString: string;
+}
+
+/**
+ * A store for one tier. Each HTTP query gets its own timeout signal: the driver spreads
+ * `fetchOptions` into every fetch, so a getter yields a fresh AbortSignal per round trip.
+ */
+export function tierStore(env: Env, tier: DbTier, timeoutMs = env.STORE_TIMEOUT_MS): TierStore {
+  configureNeon(env);
+  const connectionString = env[urlVar[tier]];
+  const fetchOptions = {
+    get signal() {
+      return AbortSignal.timeout(timeoutMs);
+    },
+  };
+  const client = neon(connectionString, { fetchOptions });
+  return { tier, sql: client, db: drizzleHttp({ client }), connectionString };
+}
+
+const setContext = (scope: TenantScope): SQL =>
+  sql`select set_config('app.current_tenant_id', ${scope.tenantId}, true),
+             set_config('app.current_user_id', ${scope.userId}, true),
+             set_config('app.current_role', ${scope.role}, true)`;
+
+type NonEmptyBatch = [BatchItem<"pg">, ...BatchItem<"pg">[]];
+
+/**
+ * Runs statements as one non-interactive transaction whose first statement sets the tenant
+ * context, so row-level security applies to all of them. Over HTTP this is exactly one
+ * round trip, whatever the number of statements.
+ */
+export async function tenantBatch<T extends NonEmptyBatch>(
+  store: TierStore,
+  scope: TenantScope,
+  build: (db: NeonHttpDatabase) => T,
+): Promise<BatchResponse<T>> {
+  const statements = build(store.db);
+  try {
+    const [, ...results] = await store.db.batch([store.db.execute(setContext(scope)), ...statements]);
+    return results as BatchResponse<T>;
+  } catch (error) {
+    throw mapDbError(store.tier, error);
+  }
+}
+
+/**
+ * An interactive transaction over the WebSocket Pool, for work that must read before it
+ * writes. The Pool lives and dies inside this call: Workers must not share sockets across requests.
+ */
+export async function tenantTransaction<R>(
+  env: Env,
+  tier: DbTier,
+  scope: TenantScope,
+  work: (tx: Parameters<Parameters<NeonDatabase["transaction"]>[0]>[0]) => Promise<R>,
+): Promise<R> {
+  configureNeon(env);
+  const pool = new Pool({ connectionString: env[urlVar[tier]], connectionTimeoutMillis: env.STORE_TIMEOUT_MS });
+  try {
+    const db = drizzleWs({ client: pool });
+    return await db.transaction(async (tx) => {
+      await tx.execute(setContext(scope));
+      return work(tx);
+    });
+  } catch (error) {
+    throw mapDbError(tier, error);
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
+}
+
+/** Postgres SQLSTATE classes that mean "the database is not available", not "the query is wrong". */
+const unavailableStates = /^(08|53|57P|58)/;
+
+function findPgCode(error: unknown): { code?: string; fetchFailure: boolean } {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth++) {
+    const e = current as { code?: unknown; sourceError?: unknown; message?: unknown; name?: unknown; cause?: unknown };
+    if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) return { code: e.code, fetchFailure: false };
+    if (e.sourceError !== undefined) return { fetchFailure: true };
+    if (typeof e.message === "string" && /Error connecting to database|Server error \(HTTP status|fetch failed|timed out|aborted|ECONNREFUSED|WebSocket/i.test(e.message)) {
+      return { fetchFailure: true };
+    }
+    if (e.name === "TimeoutError" || e.name === "AbortError") return { fetchFailure: true };
+    current = e.cause;
+  }
+  return { fetchFailure: false };
+}
+
+/** Maps driver and Postgres failures to domain errors; the raw error stays attached as the cause. */
+export function mapDbError(tier: DbTier, error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  const { code, fetchFailure } = findPgCode(error);
+  if (fetchFailure || (code && unavailableStates.test(code))) return tierUnavailable(tier, error);
+  switch (code) {
+    case "23505":
+      return new AppError("CONFLICT", "A record with the same unique value already exists", { tier, cause: error });
+    case "23503":
+      return new AppError("CONFLICT", "The record refers to something that does not exist", { tier, cause: error });
+    case "23514":
+    case "23502":
+    case "22001":
+    case "22P02":
+    case "22003":
+      return new AppError("VALIDATION_FAILED", "The data does not satisfy the store's constraints", { tier, cause: error });
+    case "42501":
+      return new AppError("FORBIDDEN", "Not allowed for this tenant", { tier, cause: error });
+    default:
+      return new AppError("INTERNAL", "Internal server error", { tier, cause: error });
+  }
+}

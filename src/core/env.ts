@@ -1,0 +1,84 @@
+// The Worker's environment (vars, secrets, bindings), validated once per isolate with zod.
+import { z } from "zod";
+import { AppError } from "./errors";
+
+const postgresUrl = z
+  .string({ error: "is required" })
+  .refine((v) => /^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(v), "must be a postgres:// URL naming a database");
+
+const binding = <T>(methods: string[], what: string) =>
+  z.custom<T>(
+    (v) => typeof v === "object" && v !== null && methods.every((m) => typeof (v as Record<string, unknown>)[m] === "function"),
+    `must be ${what} binding`,
+  );
+
+const csv = z
+  .string()
+  .default("")
+  .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const envSchema = z
+  .object({
+    ENVIRONMENT: z.enum(["development", "test", "production"]).default("production"),
+    LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+
+    JWT_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+    JWT_JWKS_URL: z.url().optional(),
+    JWT_ISSUER: z.string().optional(),
+    JWT_AUDIENCE: z.string().optional(),
+
+    OLTP_DATABASE_URL: postgresUrl,
+    NOTIFICATIONS_DATABASE_URL: postgresUrl,
+    OLAP_DATABASE_URL: postgresUrl,
+
+    UPSTASH_REDIS_REST_URL: z.url({ error: "must be an http(s) URL" }),
+    UPSTASH_REDIS_REST_TOKEN: z.string({ error: "is required" }).min(1, "is required"),
+
+    CONTENT_BUCKET: binding<R2Bucket>(["get", "put", "head", "delete", "list"], "an R2 bucket"),
+    JOBS_HIGH: binding<Queue>(["send", "sendBatch"], "a queue producer"),
+    JOBS_NORMAL: binding<Queue>(["send", "sendBatch"], "a queue producer"),
+    JOBS_LOW: binding<Queue>(["send", "sendBatch"], "a queue producer"),
+
+    CORS_ORIGINS: csv,
+    HEALTH_TIMEOUT_MS: positiveInt(1500),
+    /** Upper bound for any one store call on a request path, so a hanging tier fails alone. */
+    STORE_TIMEOUT_MS: positiveInt(5000),
+
+    /** Local stack only: where the Neon driver sends HTTP queries and opens WebSockets. */
+    NEON_LOCAL_FETCH_ENDPOINT: z.url().optional(),
+    NEON_LOCAL_WS_PROXY: z.string().optional(),
+  })
+  .refine((env) => env.JWT_SECRET || env.JWT_JWKS_URL, {
+    message: "one of JWT_SECRET or JWT_JWKS_URL is required",
+    path: ["JWT_SECRET"],
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+const cache = new WeakMap<object, Env>();
+
+/**
+ * Validates the raw environment and names every offending variable (never its value).
+ * Cached per env object: Workers hand the same object to every request of an isolate.
+ */
+export function parseEnv(raw: unknown): Env {
+  if (typeof raw === "object" && raw !== null) {
+    const hit = cache.get(raw);
+    if (hit) return hit;
+  }
+  const result = envSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => ({
+      variable: issue.path.join(".") || "(env)",
+      problem: issue.message,
+    }));
+    const names = [...new Set(problems.map((p) => p.variable))].join(", ");
+    throw new AppError("ENV_INVALID", `Server misconfigured: invalid environment variable(s): ${names}`, {
+      details: { problems },
+    });
+  }
+  if (typeof raw === "object" && raw !== null) cache.set(raw, result.data);
+  return result.data;
+}

@@ -1,0 +1,73 @@
+// Hono middleware factories: environment, structured request log, authentication, role guard.
+import type { MiddlewareHandler } from "hono";
+import { bearerToken, hasRole, verifyToken, type Principal, type Role } from "./auth";
+import { parseEnv, type Env } from "./env";
+import { AppError } from "./errors";
+import { createLogger, isLogLevel, type Logger } from "./logger";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    env: Env;
+    logger: Logger;
+    principal: Principal | undefined;
+    authError: AppError | undefined;
+    /** A more specific route name for the request log (e.g. the tRPC procedure). */
+    routeName: string | undefined;
+  }
+}
+
+/** Validates the bindings once per isolate; a broken environment answers ENV_INVALID, never a crash. */
+export const environment = (): MiddlewareHandler =>
+  async function environment(c, next) {
+    c.set("env", parseEnv(c.env));
+    await next();
+  };
+
+/** One JSON line per request: method, route, status, ms, tenant, request id. */
+export const requestLog = (): MiddlewareHandler =>
+  async function requestLog(c, next) {
+    const started = performance.now();
+    const level = typeof c.env === "object" && c.env && "LOG_LEVEL" in c.env ? String(c.env.LOG_LEVEL) : "info";
+    const logger = createLogger(isLogLevel(level) ? level : "info", {
+      requestId: c.get("requestId"),
+    });
+    c.set("logger", logger);
+    await next();
+    const status = c.res.status;
+    const fields = {
+      method: c.req.method,
+      route: c.get("routeName") ?? c.req.routePath,
+      status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      tenant: c.get("principal")?.tenantId ?? null,
+    };
+    if (status >= 500) logger.error("request", fields);
+    else logger.info("request", fields);
+  };
+
+/**
+ * Reads a bearer token when one is sent. A bad token is remembered rather than thrown, so
+ * public routes still answer; anything that needs a caller reports why the token was refused.
+ */
+export const authenticate = (): MiddlewareHandler =>
+  async function authenticate(c, next) {
+    try {
+      const token = bearerToken(c.req.header("authorization"));
+      if (token) c.set("principal", await verifyToken(token, c.get("env")));
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      c.set("authError", error);
+    }
+    await next();
+  };
+
+/** For plain HTTP routes: a caller with at least `role`, or a 401/403 with a clear code. */
+export const requireCaller = (role: Role = "member"): MiddlewareHandler =>
+  async function requireCaller(c, next) {
+    const principal = c.get("principal");
+    if (!principal) {
+      throw c.get("authError") ?? new AppError("AUTH_TOKEN_MISSING", "Authentication required: send 'Authorization: Bearer <token>'");
+    }
+    if (!hasRole(principal, role)) throw new AppError("FORBIDDEN", `This action requires the ${role} role`);
+    await next();
+  };

@@ -1,0 +1,103 @@
+// tRPC setup: error formatting (stable codes, request id, nothing internal) and the procedure builders.
+import { initTRPC, TRPCError } from "@trpc/server";
+import { ZodError } from "zod";
+import { hasRole, type Principal, type Role } from "../core/auth";
+import type { TenantScope } from "../core/db";
+import { AppError, type ErrorCode, type Tier } from "../core/errors";
+import type { Context } from "./context";
+
+/** tRPC's own failures (bad JSON, unknown procedure, wrong method) get our stable codes too. */
+function appCodeOf(error: TRPCError): ErrorCode {
+  if (error.cause instanceof AppError) return error.cause.code;
+  if (error.cause instanceof ZodError) return "VALIDATION_FAILED";
+  switch (error.code) {
+    case "PARSE_ERROR":
+      return "MALFORMED_JSON";
+    case "BAD_REQUEST":
+      return "BAD_REQUEST";
+    case "NOT_FOUND":
+      return error.message.startsWith("No procedure found") ? "PROCEDURE_NOT_FOUND" : "NOT_FOUND";
+    case "METHOD_NOT_SUPPORTED":
+      return "METHOD_NOT_SUPPORTED";
+    case "UNAUTHORIZED":
+      return "AUTH_TOKEN_MISSING";
+    case "FORBIDDEN":
+      return "FORBIDDEN";
+    case "PAYLOAD_TOO_LARGE":
+      return "PAYLOAD_TOO_LARGE";
+    case "TOO_MANY_REQUESTS":
+      return "RATE_LIMITED";
+    case "SERVICE_UNAVAILABLE":
+      return "SERVICE_UNAVAILABLE";
+    default:
+      return "INTERNAL";
+  }
+}
+
+export interface ErrorData {
+  code: ErrorCode;
+  httpStatus: number;
+  requestId: string | null;
+  path: string | null;
+  tier?: Tier;
+  details?: unknown;
+}
+
+const t = initTRPC.context<Context>().create({
+  errorFormatter({ shape, error, ctx, path }) {
+    const code = appCodeOf(error);
+    const internal = code === "INTERNAL";
+    const data: ErrorData = {
+      code,
+      httpStatus: shape.data.httpStatus,
+      requestId: ctx?.requestId ?? null,
+      path: path ?? null,
+    };
+    if (error.cause instanceof AppError) {
+      if (error.cause.tier) data.tier = error.cause.tier;
+      if (error.cause.details !== undefined) data.details = error.cause.details;
+    } else if (error.cause instanceof ZodError) {
+      data.details = error.cause.issues.map((i) => ({ path: i.path.join("."), message: i.message, code: i.code }));
+    }
+    return {
+      code: shape.code,
+      message: internal ? "Internal server error" : error.message,
+      data,
+    };
+  },
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Domain errors thrown by services become TRPCErrors with the matching code, once, here. */
+const domainErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.cause instanceof AppError) {
+    const cause = result.error.cause;
+    throw new TRPCError({ code: cause.trpcCode, message: cause.message, cause });
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(domainErrors);
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.principal) {
+    throw ctx.authError ?? new AppError("AUTH_TOKEN_MISSING", "Authentication required: send 'Authorization: Bearer <token>'");
+  }
+  const principal: Principal = ctx.principal;
+  const scope: TenantScope = { tenantId: principal.tenantId, userId: principal.userId, role: principal.role };
+  return next({ ctx: { ...ctx, principal, scope } });
+});
+
+const requireRole = (role: Role) =>
+  authedProcedure.use(({ ctx, next }) => {
+    if (!hasRole(ctx.principal, role)) {
+      throw new AppError("FORBIDDEN", `This action requires the ${role} role`);
+    }
+    return next();
+  });
+
+export const adminProcedure = requireRole("admin");
+export const operatorProcedure = requireRole("operator");
