@@ -1,6 +1,7 @@
 // The Hono app: middleware, /health, browser routes under /v1, and tRPC under /trpc.
 import { trpcServer } from "@hono/trpc-server";
 import { Hono } from "hono";
+import { contextStorage } from "hono/context-storage";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { AppError, errorBody, toAppError } from "./core/errors";
@@ -11,6 +12,7 @@ import { appRouter } from "./trpc/root";
 
 export const app = new Hono();
 
+app.use("*", contextStorage());
 app.use("*", requestId({ limitLength: 128 }));
 app.use("*", requestLog());
 app.use("*", environment());

@@ -1,8 +1,11 @@
 // Which cron trigger runs which maintenance tasks; the same services also run from queues and HTTP.
 import { parseEnv, type Env } from "./core/env";
 import { createLogger, isLogLevel, type Logger } from "./core/logger";
+import { notificationsCron } from "./tiers/notifications/cron";
+import { oltpCron } from "./tiers/oltp/cron";
 
 export type CronTask = { name: string; run(deps: { env: Env; logger: Logger }): Promise<void> };
+export type TierCronTasks = Partial<Record<keyof typeof schedules, CronTask[]>>;
 
 /** Cron expressions exactly as in wrangler.toml's [triggers]. */
 export const schedules = {
@@ -11,11 +14,13 @@ export const schedules = {
   consistency: "30 3 * * *",
 } as const;
 
-/** Tier issues add their tasks to these lists. */
+/** Each tier declares its own tasks in src/tiers/<tier>/cron.ts; this only gathers them. */
+const tierTasks: TierCronTasks[] = [oltpCron, notificationsCron];
+
 export const cronTasks: Record<keyof typeof schedules, CronTask[]> = {
-  aggregation: [],
-  pruning: [],
-  consistency: [],
+  aggregation: tierTasks.flatMap((t) => t.aggregation ?? []),
+  pruning: tierTasks.flatMap((t) => t.pruning ?? []),
+  consistency: tierTasks.flatMap((t) => t.consistency ?? []),
 };
 
 /** Runs every task of the trigger; one failing task does not stop the others. */

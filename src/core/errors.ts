@@ -23,6 +23,7 @@ export const errorCodes = {
   METHOD_NOT_SUPPORTED: { trpc: "METHOD_NOT_SUPPORTED", status: 405 },
   CONFLICT: { trpc: "CONFLICT", status: 409 },
   PAYLOAD_TOO_LARGE: { trpc: "PAYLOAD_TOO_LARGE", status: 413 },
+  UNSUPPORTED_MEDIA_TYPE: { trpc: "UNSUPPORTED_MEDIA_TYPE", status: 415 },
   RATE_LIMITED: { trpc: "TOO_MANY_REQUESTS", status: 429 },
   SERVICE_UNAVAILABLE: { trpc: "SERVICE_UNAVAILABLE", status: 503 },
   TIMEOUT: { trpc: "TIMEOUT", status: 408 },

@@ -1,5 +1,6 @@
 // tRPC setup: error formatting (stable codes, request id, nothing internal) and the procedure builders.
 import { initTRPC, TRPCError } from "@trpc/server";
+import { tryGetContext } from "hono/context-storage";
 import { ZodError } from "zod";
 import { hasRole, type Principal, type Role } from "../core/auth";
 import type { TenantScope } from "../core/db";
@@ -10,6 +11,7 @@ import type { Context } from "./context";
 function appCodeOf(error: TRPCError): ErrorCode {
   if (error.cause instanceof AppError) return error.cause.code;
   if (error.cause instanceof ZodError) return "VALIDATION_FAILED";
+  if (error.cause instanceof SyntaxError) return "MALFORMED_JSON";
   switch (error.code) {
     case "PARSE_ERROR":
       return "MALFORMED_JSON";
@@ -25,6 +27,8 @@ function appCodeOf(error: TRPCError): ErrorCode {
       return "FORBIDDEN";
     case "PAYLOAD_TOO_LARGE":
       return "PAYLOAD_TOO_LARGE";
+    case "UNSUPPORTED_MEDIA_TYPE":
+      return "UNSUPPORTED_MEDIA_TYPE";
     case "TOO_MANY_REQUESTS":
       return "RATE_LIMITED";
     case "SERVICE_UNAVAILABLE":
@@ -50,7 +54,8 @@ const t = initTRPC.context<Context>().create({
     const data: ErrorData = {
       code,
       httpStatus: shape.data.httpStatus,
-      requestId: ctx?.requestId ?? null,
+      // Errors raised before tRPC builds a context (e.g. a bad content type) still get the id.
+      requestId: ctx?.requestId ?? tryGetContext()?.get("requestId") ?? null,
       path: path ?? null,
     };
     if (error.cause instanceof AppError) {
@@ -59,9 +64,14 @@ const t = initTRPC.context<Context>().create({
     } else if (error.cause instanceof ZodError) {
       data.details = error.cause.issues.map((i) => ({ path: i.path.join("."), message: i.message, code: i.code }));
     }
+    const message = internal
+      ? "Internal server error"
+      : code === "MALFORMED_JSON"
+        ? "The request body or input is not valid JSON"
+        : error.message;
     return {
       code: shape.code,
-      message: internal ? "Internal server error" : error.message,
+      message,
       data,
     };
   },

@@ -1,0 +1,111 @@
+// `npm run dev`: the local stack, migrations, a seeded demo tenant, and `wrangler dev` pointed at them.
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import pg from "pg";
+import { dataDir, demo, devJwtSecret, mintDevToken } from "./dev-config";
+import { projectRoot, startStack, type Stack } from "./stack";
+
+const port = Number(process.env.PORT ?? 8787);
+
+async function seedDemo(stack: Stack): Promise<void> {
+  const client = new pg.Client({ connectionString: stack.databases.ownerUrls.oltp });
+  await client.connect();
+  try {
+    await client.query("insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing", [demo.tenant.id, demo.tenant.name]);
+    for (const user of [demo.admin, demo.member]) {
+      await client.query(
+        "insert into users (id, tenant_id, email, role) values ($1, $2, $3, $4) on conflict (id) do nothing",
+        [user.id, demo.tenant.id, user.email, user.role],
+      );
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function waitForHealth(url: string, child: ReturnType<typeof spawn>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with code ${child.exitCode}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`the Worker did not answer ${url} within ${timeoutMs / 1000} s`);
+}
+
+const stack = await startStack({ purpose: "dev", dataDir, jwtSecret: devJwtSecret() });
+await seedDemo(stack);
+
+// wrangler reads the stack's addresses and the secret from an env file kept out of git.
+mkdirSync(dataDir, { recursive: true });
+const envFile = path.join(dataDir, "wrangler.env");
+writeFileSync(envFile, Object.entries(stack.workerVars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
+
+const wrangler = spawn(
+  "wrangler",
+  ["dev", "--ip", "127.0.0.1", "--port", String(port), "--env-file", envFile, "--persist-to", path.join(dataDir, "wrangler"), "--test-scheduled", "--show-interactive-dev-session=false"],
+  { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"], detached: true },
+);
+for (const stream of [wrangler.stdout, wrangler.stderr]) {
+  if (stream) createInterface({ input: stream }).on("line", (line) => process.stderr.write(`[wrangler] ${line}\n`));
+}
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    if (wrangler.pid && wrangler.exitCode === null) {
+      try {
+        process.kill(-wrangler.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    await stack.close();
+  }
+  process.exit(code);
+}
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+wrangler.on("exit", (code) => {
+  if (!stopping) {
+    console.error(`wrangler dev exited (${code}); stopping the stack`);
+    void stop(code ?? 1);
+  }
+});
+
+const base = `http://127.0.0.1:${port}`;
+try {
+  await waitForHealth(`${base}/health`, wrangler);
+} catch (error) {
+  console.error(String(error));
+  await stop(1);
+}
+const adminToken = await mintDevToken({ sub: demo.admin.id, tenant_id: demo.tenant.id, role: "admin" });
+const memberToken = await mintDevToken({ sub: demo.member.id, tenant_id: demo.tenant.id, role: "member" });
+
+console.log(`
+Edge data platform running at ${base}
+  ${stack.describe()}
+  Data kept in ${path.relative(projectRoot, dataDir)}/ (delete it to start over)
+
+Demo tenant "${demo.tenant.name}" (${demo.tenant.id})
+  admin  ${demo.admin.email}
+    ${adminToken}
+  member ${demo.member.email}
+    ${memberToken}
+
+Try:
+  curl -s ${base}/health
+  curl -s -H "Authorization: Bearer ${adminToken}" ${base}/trpc/tenants.current
+
+More tokens: npm run token -- --role member
+Ctrl-C stops everything.
+`);

@@ -1,0 +1,74 @@
+// The whole local stack in one call: tier databases, migrations, the Neon and Upstash endpoints.
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { dbTiers, migrateDatabases, startDatabases, type Databases, type DbTier } from "./databases";
+import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint";
+import { startUpstashEndpoint, type UpstashEndpoint } from "./upstash-endpoint";
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The app connects as this non-owner role; locally its password is not checked. */
+export const appRoleUrl = (tier: DbTier) => `postgres://app_user:app_user@localhost:5432/${tier}`;
+
+export interface StackOptions {
+  purpose: "test" | "dev";
+  dataDir?: string;
+  jwtSecret: string;
+  neonPort?: number;
+  upstashPort?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Stack {
+  databases: Databases;
+  neon: NeonEndpoint;
+  upstash: UpstashEndpoint;
+  /** Everything the Worker needs to reach this stack, as string vars. */
+  workerVars: Record<string, string>;
+  describe(): string;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const env = options.env ?? process.env;
+  const databases = await startDatabases({ purpose: options.purpose, dataDir: options.dataDir, env });
+  const cleanup: Array<() => Promise<void>> = [() => databases.close()];
+  try {
+    await migrateDatabases(databases, path.join(projectRoot, "drizzle"));
+    const neon = await startNeonEndpoint({ port: options.neonPort ?? 0, backends: databases.ownerUrls });
+    cleanup.unshift(() => neon.close());
+    const upstash = await startUpstashEndpoint({
+      port: options.upstashPort ?? 0,
+      token: "local-upstash-token",
+      ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
+    });
+    cleanup.unshift(() => upstash.close());
+    const workerVars: Record<string, string> = {
+      ENVIRONMENT: options.purpose === "test" ? "test" : "development",
+      CORS_ORIGINS: "*",
+      // Tests check the request log themselves; at info it would drown the test report.
+      LOG_LEVEL: options.purpose === "test" ? "warn" : "info",
+      JWT_SECRET: options.jwtSecret,
+      NEON_LOCAL_FETCH_ENDPOINT: neon.fetchEndpoint,
+      NEON_LOCAL_WS_PROXY: neon.wsProxy,
+      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_TOKEN: upstash.token,
+      ...Object.fromEntries(dbTiers.map((tier) => [`${tier.toUpperCase()}_DATABASE_URL`, appRoleUrl(tier)])),
+    };
+    return {
+      databases,
+      neon,
+      upstash,
+      workerVars,
+      describe: () =>
+        `Postgres: ${databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"} behind ${neon.fetchEndpoint}; ` +
+        `Redis: ${upstash.backend === "redis" ? "Redis server" : "embedded store"} behind ${upstash.url}`,
+      async close() {
+        for (const step of cleanup) await step().catch(() => undefined);
+      },
+    };
+  } catch (error) {
+    for (const step of cleanup) await step().catch(() => undefined);
+    throw error;
+  }
+}

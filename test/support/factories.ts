@@ -1,0 +1,42 @@
+// Test factories: fresh tenants and users under new ids, written through the production Neon driver as the app role.
+import { env } from "cloudflare:workers";
+import { parseEnv } from "../../src/core/env";
+import { tierStore } from "../../src/core/db";
+import { mintToken } from "./tokens";
+
+export interface TestUser {
+  id: string;
+  email: string;
+  role: "member" | "admin";
+  token: string;
+}
+
+export interface TestTenant {
+  id: string;
+  name: string;
+  admin: TestUser;
+  member: TestUser;
+}
+
+/** The app's own store wiring (local endpoint, timeouts), so factories exercise the production path. */
+export const oltpSql = () => tierStore(parseEnv(env), "oltp").sql;
+
+export async function createTenant(name = `Tenant ${crypto.randomUUID().slice(0, 8)}`): Promise<TestTenant> {
+  const sql = oltpSql();
+  const id = crypto.randomUUID();
+  const admin = { id: crypto.randomUUID(), email: `admin-${id.slice(0, 8)}@example.test` };
+  const member = { id: crypto.randomUUID(), email: `member-${id.slice(0, 8)}@example.test` };
+  await sql.transaction([
+    sql`select set_config('app.current_tenant_id', ${id}, true), set_config('app.current_user_id', ${admin.id}, true)`,
+    sql`insert into tenants (id, name) values (${id}, ${name})`,
+    sql`insert into users (id, tenant_id, email, role) values (${admin.id}, ${id}, ${admin.email}, 'admin'),
+                                                           (${member.id}, ${id}, ${member.email}, 'member')`,
+  ]);
+  return {
+    id,
+    name,
+    admin: { ...admin, role: "admin", token: await mintToken({ sub: admin.id, tenant_id: id, role: "admin" }) },
+    member: { ...member, role: "member", token: await mintToken({ sub: member.id, tenant_id: id, role: "member" }) },
+  };
+}
+

@@ -1,0 +1,40 @@
+// Reads and steers the local stack from inside workerd: round-trip counters and fault injection.
+import { env } from "cloudflare:workers";
+
+export type Database = "oltp" | "notifications" | "olap";
+export type Fault = "none" | "down" | "hang";
+
+async function control(url: string, init?: RequestInit): Promise<unknown> {
+  const response = await fetch(url, init);
+  if (!response.ok) throw new Error(`stack control ${url} answered ${response.status}`);
+  return response.json().catch(() => null);
+}
+
+export async function postgresRoundTrips(): Promise<Record<string, number>> {
+  return (await control(`${env.TEST_NEON_CONTROL_URL}/_local/round-trips`)) as Record<string, number>;
+}
+
+export async function redisRoundTrips(): Promise<number> {
+  return ((await control(`${env.TEST_UPSTASH_CONTROL_URL}/_local/round-trips`)) as { roundTrips: number }).roundTrips;
+}
+
+export async function resetRoundTrips(): Promise<void> {
+  await control(`${env.TEST_NEON_CONTROL_URL}/_local/round-trips/reset`, { method: "POST" });
+  await control(`${env.TEST_UPSTASH_CONTROL_URL}/_local/round-trips/reset`, { method: "POST" });
+}
+
+export async function setDatabaseFault(database: Database, mode: Fault): Promise<void> {
+  await control(`${env.TEST_NEON_CONTROL_URL}/_local/fault`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ database, mode }),
+  });
+}
+
+export async function setRedisFault(mode: Fault): Promise<void> {
+  await control(`${env.TEST_UPSTASH_CONTROL_URL}/_local/fault`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ mode }),
+  });
+}

@@ -1,0 +1,56 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { parseEnv } from "../../src/core/env";
+import { AppError } from "../../src/core/errors";
+
+function envError(raw: Record<string, unknown>): AppError {
+  try {
+    parseEnv(raw);
+  } catch (error) {
+    if (error instanceof AppError) return error;
+    throw error;
+  }
+  throw new Error("parseEnv accepted an invalid environment");
+}
+
+describe("environment validation", () => {
+  it("accepts the test environment and applies defaults", () => {
+    const parsed = parseEnv({ ...env });
+    expect(parsed.HEALTH_TIMEOUT_MS).toBeGreaterThan(0);
+    expect(parsed.CORS_ORIGINS).toEqual(["*"]);
+  });
+
+  it("names a missing variable", () => {
+    const { OLTP_DATABASE_URL: _, ...rest } = env;
+    const error = envError({ ...rest });
+    expect(error.code).toBe("ENV_INVALID");
+    expect(error.message).toContain("OLTP_DATABASE_URL");
+  });
+
+  it("names a malformed variable and a missing binding, without echoing values", () => {
+    const error = envError({ ...env, OLAP_DATABASE_URL: "mysql://secret-host/db", JOBS_HIGH: undefined, HEALTH_TIMEOUT_MS: "soon" });
+    expect(error.message).toContain("OLAP_DATABASE_URL");
+    expect(error.message).toContain("JOBS_HIGH");
+    expect(error.message).toContain("HEALTH_TIMEOUT_MS");
+    expect(JSON.stringify(error.details)).not.toContain("secret-host");
+  });
+
+  it("needs a way to verify tokens", () => {
+    const error = envError({ ...env, JWT_SECRET: undefined });
+    expect(error.message).toContain("JWT_SECRET");
+    expect(envError({ ...env, JWT_SECRET: "short" }).message).toContain("JWT_SECRET");
+  });
+
+  it("a Worker with a broken environment answers a structured 500 naming the variable, not a crash", async () => {
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(new Request("https://edp.test/health"), { ...env, UPSTASH_REDIS_REST_URL: "not a url" }, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: { code: string; message: string; requestId: string } };
+    expect(body.error.code).toBe("ENV_INVALID");
+    expect(body.error.message).toContain("UPSTASH_REDIS_REST_URL");
+    expect(body.error.requestId).toBeTruthy();
+  });
+});
