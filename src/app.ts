@@ -6,9 +6,11 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { AppError, errorBody, toAppError } from "./core/errors";
 import { checkHealth } from "./core/health";
-import { authenticate, environment, requestLog } from "./core/middleware";
+import { authenticate, environment, requireCaller, requestLog } from "./core/middleware";
 import { contextFromHono } from "./trpc/context";
 import { appRouter } from "./trpc/root";
+import { notificationDeps } from "./tiers/notifications/deps";
+import { unreadCount } from "./tiers/notifications/services/notifications";
 
 export const app = new Hono();
 
@@ -33,6 +35,13 @@ app.use("*", authenticate());
 app.get("/health", async (c) => {
   const report = await checkHealth(c.get("env"));
   return c.json(report, report.status === "down" ? 503 : 200);
+});
+
+// The browser's unread badge: same auth and CORS as everything else, same service as the tRPC procedure.
+app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
+  const { tenantId, userId, role } = c.get("principal")!;
+  const unread = await unreadCount(notificationDeps(contextFromHono(c)), { tenantId, userId, role });
+  return c.json({ unread });
 });
 
 app.use("/trpc/*", async (c, next) => {

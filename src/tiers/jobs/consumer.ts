@@ -3,12 +3,14 @@ import { parseEnv, type Env } from "../../core/env";
 import { createLogger, isLogLevel, type Logger } from "../../core/logger";
 import { jobMessageSchema, queueNames, type JobMessage, type JobType } from "./messages";
 import { consumeDeadLetters } from "./dead-letters";
+import { sendNotificationJob } from "../notifications/jobs";
 
 export type JobHandler = (job: JobMessage, deps: { env: Env; logger: Logger }) => Promise<void>;
 
 /** One handler per job type; tier issues register theirs here. */
 export const jobHandlers: Record<JobType, JobHandler> = {
   NOOP: async () => undefined,
+  SEND_NOTIFICATION: sendNotificationJob,
 };
 
 /** Exponential backoff with full jitter, capped at 15 minutes. */

@@ -1,7 +1,7 @@
 // The typed job message every queue carries: a reference to a ledger row, never a copy of big data.
 import { z } from "zod";
 
-export const jobTypes = ["NOOP"] as const;
+export const jobTypes = ["NOOP", "SEND_NOTIFICATION"] as const;
 export type JobType = (typeof jobTypes)[number];
 
 export const jobMessageSchema = z.object({

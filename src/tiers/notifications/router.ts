@@ -1,5 +1,97 @@
-// Notifications tier routers: the notification center and the admin incident board.
-import { router } from "../../trpc/trpc";
+// Notifications tier routers: the notification center (`notifications`) and the admin incident board (`admin`).
+import { z } from "zod";
+import { adminProcedure, authedProcedure, router } from "../../trpc/trpc";
+import { notificationsConfig } from "./config";
+import { notificationDeps } from "./deps";
+import { notificationChannels, severities } from "./schema";
+import {
+  createNotification,
+  deleteNotifications,
+  listNotifications,
+  markAllRead,
+  markRead,
+  markUnread,
+  unreadCount,
+} from "./services/notifications";
+import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
 
-export const notificationsRouter = router({});
-export const adminRouter = router({});
+const cursor = z.string().min(1).max(200);
+const ids = z.array(z.uuid()).min(1).max(100);
+const idsInput = z.object({ ids });
+const jsonObject = z.record(z.string().max(100), z.unknown());
+
+export const notificationsRouter = router({
+  list: authedProcedure
+    .input(
+      z.object({
+        limit: z.number().int().min(1).max(100).default(20),
+        cursor: cursor.optional(),
+        unreadOnly: z.boolean().optional(),
+        type: z.string().min(1).max(50).optional(),
+      }),
+    )
+    .query(({ ctx, input }) => listNotifications(notificationDeps(ctx), ctx.scope, input)),
+
+  unreadCount: authedProcedure.query(async ({ ctx }) => ({ unread: await unreadCount(notificationDeps(ctx), ctx.scope) })),
+
+  markRead: authedProcedure.input(idsInput).mutation(({ ctx, input }) => markRead(notificationDeps(ctx), ctx.scope, input.ids)),
+  markUnread: authedProcedure.input(idsInput).mutation(({ ctx, input }) => markUnread(notificationDeps(ctx), ctx.scope, input.ids)),
+  markAllRead: authedProcedure.mutation(({ ctx }) => markAllRead(notificationDeps(ctx), ctx.scope)),
+  delete: authedProcedure.input(idsInput).mutation(({ ctx, input }) => deleteNotifications(notificationDeps(ctx), ctx.scope, input.ids)),
+
+  create: adminProcedure
+    .input(
+      z.object({
+        userId: z.uuid().nullable().optional(),
+        type: z.string().trim().min(1).max(50).regex(/^[a-z0-9_.:-]+$/i, "letters, digits and _ . : - only"),
+        title: z.string().trim().min(1).max(255),
+        message: z.string().min(1).max(5000),
+        data: jsonObject.optional(),
+        channel: z.enum(notificationChannels).default("in_app"),
+        expiresAt: z.iso.datetime({ offset: true }).optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => createNotification(notificationDeps(ctx), ctx.scope, input)),
+});
+
+const systemEventsRouter = router({
+  create: adminProcedure
+    .input(
+      z.object({
+        eventType: z.string().trim().min(1).max(100),
+        severity: z.enum(severities),
+        description: z.string().trim().min(1).max(5000),
+        details: jsonObject.optional(),
+        tenantId: z.uuid().nullable().optional(),
+        userId: z.uuid().nullable().optional(),
+        dedupKey: z.string().trim().min(1).max(200).optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => createSystemEvent(ctx.store("notifications"), notificationsConfig, ctx.scope, input)),
+
+  list: adminProcedure
+    .input(
+      z
+        .object({
+          limit: z.number().int().min(1).max(100).default(50),
+          cursor: cursor.optional(),
+          severity: z.array(z.enum(severities)).min(1).max(4).optional(),
+          eventType: z.string().min(1).max(100).optional(),
+          resolved: z.boolean().optional(),
+          from: z.iso.datetime({ offset: true }).optional(),
+          to: z.iso.datetime({ offset: true }).optional(),
+          tenantId: z.uuid().nullable().optional(),
+        })
+        .refine((f) => !f.from || !f.to || Date.parse(f.from) < Date.parse(f.to), { message: "from must be before to", path: ["from"] }),
+    )
+    .query(({ ctx, input }) => listSystemEvents(ctx.store("notifications"), ctx.scope, input)),
+
+  resolve: adminProcedure
+    .input(z.object({ id: z.uuid() }))
+    .mutation(({ ctx, input }) => setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, true)),
+  reopen: adminProcedure
+    .input(z.object({ id: z.uuid() }))
+    .mutation(({ ctx, input }) => setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, false)),
+});
+
+export const adminRouter = router({ systemEvents: systemEventsRouter });

@@ -1,2 +1,180 @@
-// Notifications tier schema (Neon, NOTIFICATIONS_DATABASE_URL): tables arrive with the notifications issue.
-export {};
+// Notifications tier schema (Neon, NOTIFICATIONS_DATABASE_URL): the seed's two tables plus receipts, outbox and dedup, under forced RLS.
+import { sql } from "drizzle-orm";
+import {
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar,
+} from "drizzle-orm/pg-core";
+import { currentRole, currentTenant, currentUser } from "../../core/rls";
+
+/**
+ * Internal work (queue consumer, cron relay, retention, raised system events) runs with
+ * app.current_role = 'system'. JWT roles can never be 'system' (the claims schema forbids it),
+ * so only code that sets it on purpose crosses the per-user wall.
+ */
+export const systemRole = "system";
+const isSystem = sql`${currentRole} = 'system'`;
+const isTenantStaff = sql`${currentRole} in ('admin', 'operator', 'system')`;
+
+export const notificationChannels = ["in_app", "email", "push"] as const;
+
+/** The seed's `notifications`, column for column. `user_id` NULL is a tenant-wide notification. */
+export const notifications = pgTable(
+  "notifications",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id"),
+    type: varchar("type", { length: 50 }).notNull(),
+    title: varchar("title", { length: 255 }).notNull(),
+    message: text("message").notNull(),
+    data: jsonb("data").notNull().default({}),
+    channel: varchar("channel", { length: 20 }).notNull().default("in_app"),
+    isRead: boolean("is_read").notNull().default(false),
+    readAt: timestamp("read_at", { withTimezone: true }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
+    deletedAt: timestamp("deleted_at", { withTimezone: true }),
+  },
+  (t) => [
+    check("notifications_channel_check", sql`${t.channel} in ('in_app', 'email', 'push')`),
+    index("idx_notifications_user_tenant_created").on(t.userId, t.tenantId, t.createdAt.desc()),
+    index("idx_notifications_unread").on(t.userId, t.tenantId).where(sql`${t.isRead} = false`),
+    // Retention scans across tenants; without these each pruning batch would be a sequential scan.
+    index("notifications_expires_at_idx").on(t.expiresAt).where(sql`${t.expiresAt} is not null`),
+    index("notifications_created_at_idx").on(t.createdAt),
+    // Members see their own and tenant-wide rows; tenant staff may read every row of their tenant
+    // because INSERT ... RETURNING of a row addressed to someone else must pass this policy.
+    // Retention's cross-tenant DELETE must pass it too, hence 'system' without a tenant.
+    pgPolicy("notifications_select", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${t.userId} is null or ${isTenantStaff}))`,
+    }),
+    pgPolicy("notifications_insert", {
+      for: "insert",
+      withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
+    }),
+    // Only the addressee changes a row; tenant-wide rows change per user through receipts.
+    // Retention's SELECT ... FOR UPDATE must pass this policy too, hence 'system' across tenants.
+    pgPolicy("notifications_update", {
+      for: "update",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+      withCheck: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+    }),
+    // Hard deletes are retention's alone (users soft-delete), and retention spans tenants.
+    pgPolicy("notifications_delete", { for: "delete", using: isSystem }),
+  ],
+);
+
+/**
+ * Per-user state of a tenant-wide notification: one shared row cannot hold every member's
+ * read or deleted flag. No receipt means unread and not deleted for that user.
+ */
+export const notificationReceipts = pgTable(
+  "notification_receipts",
+  {
+    notificationId: uuid("notification_id")
+      .notNull()
+      .references(() => notifications.id, { onDelete: "cascade" }),
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    readAt: timestamp("read_at", { withTimezone: true }),
+    deletedAt: timestamp("deleted_at", { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ name: "notification_receipts_pkey", columns: [t.notificationId, t.userId] }),
+    pgPolicy("notification_receipts_owner", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+    }),
+  ],
+);
+
+export const outboxStatuses = ["pending", "sent"] as const;
+
+/**
+ * Deliveries owed for email and push notifications, written in the notification's own
+ * transaction so a notification never exists without its job. The consumer claims a row
+ * pending → sent before calling the provider, so a redelivered message sends nothing.
+ */
+export const notificationOutbox = pgTable(
+  "notification_outbox",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    notificationId: uuid("notification_id")
+      .notNull()
+      .references(() => notifications.id, { onDelete: "cascade" }),
+    tenantId: uuid("tenant_id").notNull(),
+    channel: varchar("channel", { length: 20 }).notNull(),
+    status: varchar("status", { length: 20 }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    enqueuedAt: timestamp("enqueued_at", { withTimezone: true }).notNull().defaultNow(),
+    sentAt: timestamp("sent_at", { withTimezone: true }),
+  },
+  (t) => [
+    check("notification_outbox_status_check", sql`${t.status} in ('pending', 'sent')`),
+    check("notification_outbox_channel_check", sql`${t.channel} in ('email', 'push')`),
+    index("notification_outbox_pending_idx").on(t.enqueuedAt).where(sql`${t.status} = 'pending'`),
+    index("notification_outbox_sent_idx").on(t.sentAt).where(sql`${t.status} = 'sent'`),
+    pgPolicy("notification_outbox_tenant", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} or ${isSystem}`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} or ${isSystem}`,
+    }),
+  ],
+);
+
+export const severities = ["low", "medium", "high", "critical"] as const;
+
+/**
+ * The seed's `admin_system_events`, plus `dedup_key`, `occurrences` and `last_seen_at` so one
+ * ongoing incident is one open row that counts its repeats.
+ */
+export const adminSystemEvents = pgTable(
+  "admin_system_events",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    eventType: varchar("event_type", { length: 100 }).notNull(),
+    severity: varchar("severity", { length: 20 }).notNull(),
+    tenantId: uuid("tenant_id"),
+    userId: uuid("user_id"),
+    description: text("description").notNull(),
+    details: jsonb("details").notNull().default({}),
+    isResolved: boolean("is_resolved").notNull().default(false),
+    resolvedAt: timestamp("resolved_at", { withTimezone: true }),
+    resolvedBy: uuid("resolved_by"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    dedupKey: varchar("dedup_key", { length: 200 }),
+    occurrences: integer("occurrences").notNull().default(1),
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("admin_system_events_severity_check", sql`${t.severity} in ('low', 'medium', 'high', 'critical')`),
+    index("idx_admin_system_events_severity_created").on(t.severity, t.createdAt.desc()),
+    index("idx_admin_system_events_tenant_created").on(t.tenantId, t.createdAt.desc()),
+    index("idx_admin_system_events_unresolved").on(t.createdAt.desc()).where(sql`${t.isResolved} = false`),
+    // At most one open event per (tenant or platform, dedup key); the raise upserts into it.
+    uniqueIndex("admin_system_events_open_dedup_key")
+      .on(sql`coalesce(${t.tenantId}, '00000000-0000-0000-0000-000000000000'::uuid)`, t.dedupKey)
+      .where(sql`${t.isResolved} = false and ${t.dedupKey} is not null`),
+    // Operators (and internal services) see every tenant and platform-wide events; a tenant
+    // admin only their own tenant's. Members see none.
+    pgPolicy("admin_system_events_access", {
+      for: "all",
+      using: sql`${currentRole} in ('operator', 'system') or (${t.tenantId} = ${currentTenant} and ${currentRole} = 'admin')`,
+      withCheck: sql`${currentRole} in ('operator', 'system') or (${t.tenantId} = ${currentTenant} and ${currentRole} = 'admin')`,
+    }),
+  ],
+);

@@ -1,0 +1,342 @@
+// The notification center: list, unread count, read state, soft delete and creation, each one Postgres round trip.
+import type { Redis } from "@upstash/redis/cloudflare";
+import { sql, type SQL } from "drizzle-orm";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import type { Env } from "../../../core/env";
+import { AppError } from "../../../core/errors";
+import type { Logger } from "../../../core/logger";
+import type { NotificationsConfig } from "../config";
+import { enqueueDelivery } from "./outbox";
+import { enforceLimits } from "./rate-limits";
+import { boundedJson, decodeCursor, encodeCursor, isoOrNull, isoTimestamp, rowsOf } from "./rows";
+import { systemBatch } from "./system-scope";
+import { invalidateLater, lookupUnread, refillUnread, type CacheChange } from "./unread-cache";
+
+export interface NotificationDeps {
+  env: Env;
+  store: TierStore;
+  redis: Redis;
+  logger: Logger;
+  waitUntil(promise: Promise<unknown>): void;
+  config: NotificationsConfig;
+}
+
+export interface Notification {
+  id: string;
+  tenantId: string;
+  /** NULL: tenant-wide. */
+  userId: string | null;
+  type: string;
+  title: string;
+  message: string;
+  data: unknown;
+  channel: string;
+  isRead: boolean;
+  readAt: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+}
+
+const toNotification = (r: Record<string, unknown>): Notification => ({
+  id: String(r.id),
+  tenantId: String(r.tenant_id),
+  userId: r.user_id === null ? null : String(r.user_id),
+  type: String(r.type),
+  title: String(r.title),
+  message: String(r.message),
+  data: r.data,
+  channel: String(r.channel),
+  isRead: Boolean(r.is_read),
+  readAt: isoOrNull(r.read_at),
+  createdAt: isoTimestamp(r.created_at),
+  expiresAt: isoOrNull(r.expires_at),
+});
+
+/** Visible in the center: not soft-deleted and not expired. */
+const live = sql`n.deleted_at is null and (n.expires_at is null or n.expires_at > now())`;
+
+/** A tenant-wide row is unread for a user until their receipt says read or deleted. */
+const noReceipt = (scope: TenantScope) =>
+  sql`not exists (select 1 from notification_receipts r where r.notification_id = n.id and r.user_id = ${scope.userId}
+                  and (r.read_at is not null or r.deleted_at is not null))`;
+
+/**
+ * The caller's unread count and the earliest expiry among the counted rows (the moment the
+ * count drops by itself). Two index scans of idx_notifications_unread: own rows, then tenant-wide.
+ */
+const unreadCountSql = (scope: TenantScope): SQL => sql`
+  with counted as (
+    select n.expires_at from notifications n
+    where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live}
+    union all
+    select n.expires_at from notifications n
+    where n.user_id is null and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live} and ${noReceipt(scope)}
+  )
+  select count(*)::int as unread, min(expires_at) as next_expiry from counted`;
+
+const unreadOf = (result: unknown) => {
+  const row = rowsOf(result)[0] ?? {};
+  return { unread: Number(row.unread ?? 0), nextExpiry: isoOrNull(row.next_expiry) };
+};
+
+export interface ListInput {
+  limit: number;
+  cursor?: string | undefined;
+  unreadOnly?: boolean | undefined;
+  type?: string | undefined;
+}
+
+export interface NotificationPage {
+  items: Notification[];
+  nextCursor: string | null;
+  /** The caller's overall unread count, from the same transaction: login needs one round trip. */
+  unread: number;
+}
+
+/** Own and tenant-wide rows, newest first; each half is an ordered scan of idx_notifications_user_tenant_created. */
+export async function listNotifications(deps: NotificationDeps, scope: TenantScope, input: ListInput): Promise<NotificationPage> {
+  const cursor = input.cursor ? decodeCursor(input.cursor) : null;
+  const take = input.limit + 1;
+  const filters = (readColumn: SQL) => sql.join(
+    [
+      input.unreadOnly ? sql` and ${readColumn} = false` : sql``,
+      input.type ? sql` and n.type = ${input.type}` : sql``,
+      cursor
+        ? sql` and n.created_at <= ${cursor.t}::timestamptz and (n.created_at < ${cursor.t}::timestamptz or n.id < ${cursor.id}::uuid)`
+        : sql``,
+    ],
+    sql``,
+  );
+  const columns = sql`n.id, n.tenant_id, n.user_id, n.type, n.title, n.message, n.data, n.channel, n.created_at, n.expires_at,
+    to_char(n.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`;
+  const page = sql`
+    with own as (
+      select ${columns}, n.is_read, n.read_at from notifications n
+      where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and ${live} ${filters(sql`n.is_read`)}
+      order by n.created_at desc, n.id desc limit ${take}
+    ), wide as (
+      select ${columns}, (r.read_at is not null) as is_read, r.read_at from notifications n
+      left join notification_receipts r on r.notification_id = n.id and r.user_id = ${scope.userId}
+      where n.user_id is null and n.tenant_id = ${scope.tenantId} and ${live} and r.deleted_at is null
+        ${filters(sql`(r.read_at is not null)`)}
+      order by n.created_at desc, n.id desc limit ${take}
+    )
+    select * from (select * from own union all select * from wide) page
+    order by created_at desc, id desc limit ${take}`;
+  const [rows, count] = await tenantBatch(deps.store, scope, (db) => [db.execute(page), db.execute(unreadCountSql(scope))]);
+  const all = rowsOf(rows);
+  const items = all.slice(0, input.limit);
+  const last = items.at(-1);
+  return {
+    items: items.map(toNotification),
+    nextCursor: all.length > input.limit && last ? encodeCursor(String(last.cursor_at), String(last.id)) : null,
+    unread: unreadOf(count).unread,
+  };
+}
+
+/**
+ * From the cache when it holds a valid count (1 Redis round trip, 0 Postgres). On a miss or a
+ * Redis failure, 1 Postgres round trip; the refill happens after the response.
+ */
+export async function unreadCount(deps: NotificationDeps, scope: TenantScope): Promise<number> {
+  let miss: { tv: string | null; uv: string | null } | null = null;
+  try {
+    const lookup = await lookupUnread(deps.redis, scope.tenantId, scope.userId);
+    if (lookup.hit) return lookup.unread;
+    miss = { tv: lookup.tv, uv: lookup.uv };
+  } catch (error) {
+    deps.logger.warn("unread cache unavailable, reading Postgres", { error });
+  }
+  const [count] = await tenantBatch(deps.store, scope, (db) => [db.execute(unreadCountSql(scope))]);
+  const { unread, nextExpiry } = unreadOf(count);
+  // Without the tokens from a successful lookup a refill could not be proven fresh: skip it.
+  if (miss) {
+    const tokens = miss;
+    deps.waitUntil(
+      refillUnread(deps.redis, deps.config, scope, tokens, unread, nextExpiry).catch((error: unknown) =>
+        deps.logger.warn("unread cache refill failed", { error }),
+      ),
+    );
+  }
+  return unread;
+}
+
+export interface ReadStateResult {
+  /** Rows whose state this call changed. */
+  updated: number;
+  /** The caller's unread count after the change, from the same transaction. */
+  unread: number;
+}
+
+const idArray = (ids: string[]) => sql`array[${sql.join(ids.map((id) => sql`${id}`), sql`, `)}]::uuid[]`;
+
+/**
+ * The caller's live notifications among `ids`, and whether every id was one. The writes that
+ * follow are conditioned on `found.complete`, so a list with any foreign, deleted or unknown id
+ * changes nothing and answers NOT_FOUND.
+ */
+const targetsOf = (scope: TenantScope, ids: string[]) => sql`
+  wanted as (select distinct unnest(${idArray(ids)}) as id),
+  target as (
+    select n.id, n.user_id from notifications n
+    join wanted w on w.id = n.id
+    left join notification_receipts r on r.notification_id = n.id and r.user_id = ${scope.userId}
+    where n.tenant_id = ${scope.tenantId} and (n.user_id = ${scope.userId} or n.user_id is null) and ${live}
+      and r.deleted_at is null
+  ),
+  found as (select count(*) = (select count(*) from wanted) as complete from target)`;
+
+const outcome = sql`
+  select (select complete from found) as complete,
+         (select count(*)::int from own) + (select count(*)::int from wide) as updated,
+         array(select id::text from wanted except select id::text from target) as missing`;
+
+async function changeReadState(
+  deps: NotificationDeps,
+  scope: TenantScope,
+  ids: string[],
+  own: SQL,
+  wide: SQL,
+): Promise<ReadStateResult> {
+  const unique = [...new Set(ids)];
+  const statement = sql`with ${targetsOf(scope, unique)}, own as (${own}), wide as (${wide}) ${outcome}`;
+  const [changed, count] = await tenantBatch(deps.store, scope, (db) => [db.execute(statement), db.execute(unreadCountSql(scope))]);
+  const row = rowsOf(changed)[0] ?? {};
+  if (!row.complete) {
+    throw new AppError("NOT_FOUND", "One or more notifications were not found", { details: { missing: row.missing ?? [] } });
+  }
+  const updated = Number(row.updated ?? 0);
+  if (updated > 0) invalidateLater(deps, [{ tenantId: scope.tenantId, userId: scope.userId }]);
+  return { updated, unread: unreadOf(count).unread };
+}
+
+const guarded = sql`(select complete from found)`;
+
+export const markRead = (deps: NotificationDeps, scope: TenantScope, ids: string[]) =>
+  changeReadState(
+    deps,
+    scope,
+    ids,
+    sql`update notifications n set is_read = true, read_at = now()
+        where n.id in (select id from target where user_id is not null) and n.is_read = false and ${guarded}
+        returning n.id`,
+    sql`insert into notification_receipts (notification_id, tenant_id, user_id, read_at)
+        select id, ${scope.tenantId}, ${scope.userId}, now() from target where user_id is null and ${guarded}
+        on conflict (notification_id, user_id) do update set read_at = now()
+          where notification_receipts.read_at is null
+        returning notification_id`,
+  );
+
+export const markUnread = (deps: NotificationDeps, scope: TenantScope, ids: string[]) =>
+  changeReadState(
+    deps,
+    scope,
+    ids,
+    sql`update notifications n set is_read = false, read_at = null
+        where n.id in (select id from target where user_id is not null) and n.is_read = true and ${guarded}
+        returning n.id`,
+    sql`update notification_receipts r set read_at = null
+        where r.user_id = ${scope.userId} and r.notification_id in (select id from target where user_id is null)
+          and r.read_at is not null and ${guarded}
+        returning r.notification_id`,
+  );
+
+/** Soft delete: own rows get deleted_at; a tenant-wide row is deleted for this user only, by receipt. */
+export const deleteNotifications = (deps: NotificationDeps, scope: TenantScope, ids: string[]) =>
+  changeReadState(
+    deps,
+    scope,
+    ids,
+    sql`update notifications n set deleted_at = now()
+        where n.id in (select id from target where user_id is not null) and ${guarded}
+        returning n.id`,
+    sql`insert into notification_receipts (notification_id, tenant_id, user_id, deleted_at)
+        select id, ${scope.tenantId}, ${scope.userId}, now() from target where user_id is null and ${guarded}
+        on conflict (notification_id, user_id) do update set deleted_at = now()
+        returning notification_id`,
+  );
+
+export async function markAllRead(deps: NotificationDeps, scope: TenantScope): Promise<ReadStateResult> {
+  const statement = sql`
+    with own as (
+      update notifications n set is_read = true, read_at = now()
+      where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live}
+      returning n.id
+    ), wide as (
+      insert into notification_receipts (notification_id, tenant_id, user_id, read_at)
+      select n.id, n.tenant_id, ${scope.userId}, now() from notifications n
+      where n.user_id is null and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live} and ${noReceipt(scope)}
+      on conflict (notification_id, user_id) do update set read_at = now()
+      returning notification_id
+    )
+    select (select count(*)::int from own) + (select count(*)::int from wide) as updated`;
+  const [changed, count] = await tenantBatch(deps.store, scope, (db) => [db.execute(statement), db.execute(unreadCountSql(scope))]);
+  const updated = Number(rowsOf(changed)[0]?.updated ?? 0);
+  if (updated > 0) invalidateLater(deps, [{ tenantId: scope.tenantId, userId: scope.userId }]);
+  return { updated, unread: unreadOf(count).unread };
+}
+
+export interface CreateNotificationInput {
+  /** Omitted or null: every member of the tenant. */
+  userId?: string | null | undefined;
+  type: string;
+  title: string;
+  message: string;
+  data?: Record<string, unknown> | undefined;
+  channel: "in_app" | "email" | "push";
+  expiresAt?: string | undefined;
+}
+
+/** Who creates: a caller (admin) in their tenant, or internal code acting for a tenant. */
+export type Creator = TenantScope | { role: "system"; tenantId: string };
+
+/**
+ * Rate limits first (Redis), then the notification and, for email and push, its outbox row in
+ * one statement: the row never exists without its delivery. The job is sent after the commit.
+ */
+export async function createNotification(
+  deps: NotificationDeps,
+  creator: Creator,
+  input: CreateNotificationInput,
+): Promise<Notification> {
+  const tenantId = creator.tenantId;
+  const recipient = input.userId ?? null;
+  if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) {
+    throw new AppError("VALIDATION_FAILED", "expiresAt must be in the future", {
+      details: [{ path: "expiresAt", message: "must be in the future" }],
+    });
+  }
+  const data = boundedJson(input.data, deps.config.maxNotificationDataBytes, "data");
+  const { perRecipient, perTenant } = deps.config.limits;
+  await enforceLimits(deps.redis, deps.logger, [
+    { name: "notifications:recipient", prefix: "notif:rl:recipient", identifier: `${tenantId}:${recipient ?? "tenant"}`, setting: perRecipient, whenRedisDown: "open" },
+    { name: "notifications:tenant", prefix: "notif:rl:tenant", identifier: tenantId, setting: perTenant, whenRedisDown: "open" },
+  ]);
+  const statement = sql`
+    with n as (
+      insert into notifications (tenant_id, user_id, type, title, message, data, channel, expires_at)
+      values (${tenantId}, ${recipient}, ${input.type}, ${input.title}, ${input.message},
+              ${data}::jsonb, ${input.channel}, ${input.expiresAt ?? null}::timestamptz)
+      returning *
+    ), o as (
+      insert into notification_outbox (notification_id, tenant_id, channel)
+      select id, tenant_id, channel from n where channel <> 'in_app'
+      returning id
+    )
+    select n.*, (select id from o) as outbox_id from n`;
+  const [inserted] =
+    creator.role === "system"
+      ? await systemBatch(deps.store, tenantId, (db) => [db.execute(statement)])
+      : await tenantBatch(deps.store, creator, (db) => [db.execute(statement)]);
+  const row = rowsOf(inserted)[0];
+  if (!row) throw new AppError("INTERNAL", "The notification was not stored");
+  const notification = toNotification(row);
+  if (row.outbox_id) {
+    deps.waitUntil(
+      enqueueDelivery(deps.env, deps.logger, { outboxId: String(row.outbox_id), notificationId: notification.id, tenantId }),
+    );
+  }
+  const change: CacheChange = { tenantId, userId: recipient };
+  invalidateLater(deps, [change]);
+  return notification;
+}

@@ -1,0 +1,79 @@
+// Over-sending protection with @upstash/ratelimit: notification creation and the auth-email keys.
+import { Ratelimit } from "@upstash/ratelimit";
+import type { Redis } from "@upstash/redis/cloudflare";
+import { AppError, tierUnavailable } from "../../../core/errors";
+import type { Logger } from "../../../core/logger";
+import type { RateLimitSetting } from "../config";
+
+/**
+ * What a limiter does when Redis cannot answer:
+ * - "open": let the call through (and log). Creation limiters: a notification is data the
+ *   product must not lose, and Postgres still holds everything; brief over-sending is the lesser harm.
+ * - "closed": refuse with SERVICE_UNAVAILABLE naming redis. Auth emails: an unlimited
+ *   password-reset or verification sender is an abuse vector, and the user can simply retry.
+ */
+export type RedisDownPolicy = "open" | "closed";
+
+function limiter(redis: Redis, prefix: string, setting: RateLimitSetting): Ratelimit {
+  return new Ratelimit({
+    redis,
+    prefix,
+    limiter: Ratelimit.slidingWindow(setting.limit, `${setting.windowSeconds} s`),
+    // Limiters are built per request, so an in-memory block list would never be reused.
+    ephemeralCache: false,
+    // The library's own timeout lets calls through silently; the Redis client's bounded
+    // signal raises instead, so each limiter's declared policy decides.
+    timeout: 0,
+    analytics: false,
+  });
+}
+
+export interface LimitCheck {
+  name: string;
+  prefix: string;
+  identifier: string;
+  setting: RateLimitSetting;
+  whenRedisDown: RedisDownPolicy;
+}
+
+/** Runs the checks in parallel (one Redis round trip each); the first refusal wins. */
+export async function enforceLimits(redis: Redis, logger: Logger, checks: LimitCheck[]): Promise<void> {
+  const outcomes = await Promise.all(
+    checks.map(async (check) => {
+      try {
+        const result = await limiter(redis, check.prefix, check.setting).limit(check.identifier);
+        return { check, success: result.success, reset: result.reset };
+      } catch (error) {
+        if (check.whenRedisDown === "closed") throw tierUnavailable("redis", error);
+        logger.warn("rate limiter unavailable, failing open", { limiter: check.name, error });
+        return { check, success: true, reset: 0 };
+      }
+    }),
+  );
+  const refused = outcomes.find((o) => !o.success);
+  if (refused) {
+    const retryAfterSeconds = Math.max(1, Math.ceil((refused.reset - Date.now()) / 1000));
+    throw new AppError("RATE_LIMITED", `Too many requests (${refused.check.name}); retry in ${retryAfterSeconds} s`, {
+      details: { limiter: refused.check.name, retryAfterSeconds },
+    });
+  }
+}
+
+export type AuthEmailKind = "password-reset" | "verification-email";
+
+/**
+ * The auth-email limiter other code calls before sending a password reset or verification
+ * email. Keys follow the seed's naming, `auth:{kind}:{email}:tries` (the library appends its
+ * window). Fails closed when Redis is down.
+ */
+export async function allowAuthEmail(
+  redis: Redis,
+  logger: Logger,
+  kind: AuthEmailKind,
+  email: string,
+  setting: RateLimitSetting,
+): Promise<void> {
+  await enforceLimits(redis, logger, [
+    { name: `auth:${kind}`, prefix: "auth", identifier: `${kind}:${email.trim().toLowerCase()}:tries`, setting, whenRedisDown: "closed" },
+  ]);
+}

@@ -1,0 +1,80 @@
+// Notifications-tier test helpers: tenants as tokens only (no OLTP), raw SQL as the app role, recorded deliveries.
+import { env } from "cloudflare:workers";
+import { parseEnv } from "../../src/core/env";
+import { tierStore } from "../../src/core/db";
+import { recordedDeliveriesPrefix } from "../../src/tiers/notifications/services/provider";
+import { mintToken } from "./tokens";
+
+export interface Caller {
+  id: string;
+  token: string;
+}
+
+export interface NotificationsTenant {
+  id: string;
+  admin: Caller;
+  member: Caller;
+  /** A second member, to tell per-user state of tenant-wide notifications apart. */
+  other: Caller;
+}
+
+/**
+ * The notifications tier needs only the ids in the token, not OLTP rows, so tests stay valid
+ * while OLTP is down and never touch another tier's tables.
+ */
+export async function notificationsTenant(): Promise<NotificationsTenant> {
+  const id = crypto.randomUUID();
+  const caller = async (role: "admin" | "member") => {
+    const sub = crypto.randomUUID();
+    return { id: sub, token: await mintToken({ sub, tenant_id: id, role }) };
+  };
+  return { id, admin: await caller("admin"), member: await caller("member"), other: await caller("member") };
+}
+
+export async function operator(): Promise<Caller> {
+  const sub = crypto.randomUUID();
+  return { id: sub, token: await mintToken({ sub, tenant_id: crypto.randomUUID(), role: "operator" }) };
+}
+
+/** The notifications database as the app role, through the Worker's own store wiring. */
+export const notificationsSql = () => tierStore(parseEnv(env), "notifications").sql;
+
+/**
+ * Raw statements under the internal 'system' role, for arranging and inspecting rows across
+ * users; inserts and receipts need the tenant set, as they do for the service.
+ */
+export async function asSystem(
+  statements: (sql: ReturnType<typeof notificationsSql>) => ReturnType<ReturnType<typeof notificationsSql>>[],
+  tenantId = "",
+) {
+  const sql = notificationsSql();
+  const [, ...results] = await sql.transaction([
+    sql`select set_config('app.current_tenant_id', ${tenantId}, true), set_config('app.current_role', 'system', true)`,
+    ...statements(sql),
+  ]);
+  return results;
+}
+
+/**
+ * The unread count written independently of the service: own unread rows plus tenant-wide rows
+ * without a read or delete receipt, all live.
+ */
+export async function unreadInDatabase(tenantId: string, userId: string): Promise<number> {
+  const [rows = []] = await asSystem((sql) => [
+    sql`select count(*)::int as n from notifications n
+        where n.tenant_id = ${tenantId} and n.deleted_at is null and (n.expires_at is null or n.expires_at > now())
+          and ((n.user_id = ${userId} and not n.is_read)
+            or (n.user_id is null and not exists (select 1 from notification_receipts r
+                 where r.notification_id = n.id and r.user_id = ${userId} and (r.read_at is not null or r.deleted_at is not null))))`,
+  ], tenantId);
+  return Number(rows[0]?.n);
+}
+
+/** How many times the provider was called for one delivery (each call is its own object). */
+export async function recordedSends(outboxId: string): Promise<number> {
+  const listing = await env.CONTENT_BUCKET.list({ prefix: `${recordedDeliveriesPrefix}${outboxId}/` });
+  return listing.objects.length;
+}
+
+export const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
