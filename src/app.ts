@@ -7,6 +7,7 @@ import { requestId } from "hono/request-id";
 import { AppError, errorBody, toAppError } from "./core/errors";
 import { checkHealth } from "./core/health";
 import { authenticate, environment, requireCaller, requestLog } from "./core/middleware";
+import { unsubscribeRoutes } from "./tiers/oltp/unsubscribe-routes";
 import { contextFromHono } from "./trpc/context";
 import { appRouter } from "./trpc/root";
 import { notificationDeps } from "./tiers/notifications/deps";
@@ -43,6 +44,9 @@ app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
   const unread = await unreadCount(notificationDeps(contextFromHono(c)), { tenantId, userId, role });
   return c.json({ unread });
 });
+
+// Public by design: the signed token in the link is the only credential a recipient has.
+app.route("/v1/unsubscribe", unsubscribeRoutes);
 
 app.use("/trpc/*", async (c, next) => {
   c.set("routeName", `/trpc/${c.req.path.slice("/trpc/".length)}`);

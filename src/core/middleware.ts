@@ -1,6 +1,8 @@
 // Hono middleware factories: environment, structured request log, authentication, role guard.
 import type { MiddlewareHandler } from "hono";
+import { apiKeyMarker, resolveApiKey } from "../tiers/oltp/services/api-keys";
 import { bearerToken, hasRole, verifyToken, type Principal, type Role } from "./auth";
+import { tierStore } from "./db";
 import { parseEnv, type Env } from "./env";
 import { AppError } from "./errors";
 import { createLogger, isLogLevel, type Logger } from "./logger";
@@ -46,14 +48,16 @@ export const requestLog = (): MiddlewareHandler =>
   };
 
 /**
- * Reads a bearer token when one is sent. A bad token is remembered rather than thrown, so
- * public routes still answer; anything that needs a caller reports why the token was refused.
+ * Reads a bearer token when one is sent: a JWT, or an API key (recognised by its marker and
+ * resolved against the OLTP tier, where keys live). A bad token is remembered rather than thrown,
+ * so public routes still answer; anything that needs a caller reports why the token was refused.
  */
 export const authenticate = (): MiddlewareHandler =>
   async function authenticate(c, next) {
     try {
       const token = bearerToken(c.req.header("authorization"));
-      if (token) c.set("principal", await verifyToken(token, c.get("env")));
+      if (token?.startsWith(apiKeyMarker)) c.set("principal", await resolveApiKey(tierStore(c.get("env"), "oltp"), token));
+      else if (token) c.set("principal", await verifyToken(token, c.get("env")));
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       c.set("authError", error);

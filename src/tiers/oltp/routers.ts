@@ -1,20 +1,271 @@
-// OLTP area routers, mounted at the top level of the app router (tenants, users, ...).
+// OLTP area routers, mounted at the top level of the app router: thin procedures, zod at the edge, logic in services/.
 import { z } from "zod";
 import { adminProcedure, authedProcedure, router } from "../../trpc/trpc";
-import { getCurrentTenant, renameTenant } from "./services/tenants";
+import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, userRoles } from "./schema";
+import { createApiKey, listApiKeys, revokeApiKey } from "./services/api-keys";
+import {
+  campaignActions,
+  createCampaign,
+  enrolLeads,
+  getCampaign,
+  listCampaigns,
+  setCampaignSteps,
+  transitionCampaign,
+  updateCampaign,
+} from "./services/campaigns";
+import { maxBulkItems, pageInput } from "./services/common";
+import { addDomain, getDomain, listDomains, removeDomain } from "./services/domains";
+import { createEmail, getEmail, listEmails, recordEmailEvent } from "./services/emails";
+import { createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
+import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
+import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
+import { signUnsubscribeToken } from "./services/unsubscribe";
+import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
+
+const id = z.uuid();
+const byId = z.object({ id });
+const name = z.string().trim().min(1).max(200);
+const emailAddress = z.email().max(254);
+const optionalText = z.string().trim().max(200).nullable().optional();
 
 export const tenantsRouter = router({
   current: authedProcedure.query(({ ctx }) => getCurrentTenant(ctx.store("oltp"), ctx.scope)),
   rename: adminProcedure
-    .input(z.object({ name: z.string().trim().min(1).max(200) }))
+    .input(z.object({ name }))
     .mutation(({ ctx, input }) => renameTenant(ctx.store("oltp"), ctx.scope, input.name)),
+  billing: adminProcedure.query(({ ctx }) => getBilling(ctx.store("oltp"), ctx.scope)),
 });
 
-// Filled by the OLTP issue; mounted now so clients see the final shape of the router.
-export const usersRouter = router({});
-export const apiKeysRouter = router({});
-export const domainsRouter = router({});
-export const mailboxesRouter = router({});
-export const campaignsRouter = router({});
-export const leadsRouter = router({});
-export const emailsRouter = router({});
+export const usersRouter = router({
+  me: authedProcedure.query(({ ctx }) => getMe(ctx.store("oltp"), ctx.scope)),
+  list: authedProcedure
+    .input(z.object({ role: z.enum(userRoles).optional(), ...pageInput }))
+    .query(({ ctx, input }) => listUsers(ctx.store("oltp"), ctx.scope, input)),
+  add: adminProcedure
+    .input(z.object({ email: emailAddress, name: z.string().trim().min(1).max(200).optional(), role: z.enum(userRoles).default("member") }))
+    .mutation(({ ctx, input }) => addUser(ctx.store("oltp"), ctx.scope, input)),
+  setRole: adminProcedure
+    .input(z.object({ id, role: z.enum(userRoles) }))
+    .mutation(({ ctx, input }) => setUserRole(ctx.store("oltp"), ctx.scope, input.id, input.role)),
+  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeUser(ctx.store("oltp"), ctx.scope, input.id)),
+});
+
+export const apiKeysRouter = router({
+  list: adminProcedure
+    .input(z.object({ includeRevoked: z.boolean().default(false), ...pageInput }))
+    .query(({ ctx, input }) => listApiKeys(ctx.store("oltp"), ctx.scope, input)),
+  create: adminProcedure
+    .input(z.object({ name, role: z.enum(userRoles).default("member") }))
+    .mutation(({ ctx, input }) => createApiKey(ctx.store("oltp"), ctx.scope, input)),
+  revoke: adminProcedure.input(byId).mutation(({ ctx, input }) => revokeApiKey(ctx.store("oltp"), ctx.scope, input.id)),
+});
+
+const domainName = z
+  .string()
+  .trim()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, "must be a domain name such as mail.example.com");
+
+export const domainsRouter = router({
+  list: authedProcedure
+    .input(z.object({ status: z.enum(domainStatuses).optional(), ...pageInput }))
+    .query(({ ctx, input }) => listDomains(ctx.store("oltp"), ctx.scope, input)),
+  get: authedProcedure.input(byId).query(({ ctx, input }) => getDomain(ctx.store("oltp"), ctx.scope, input.id)),
+  add: adminProcedure.input(z.object({ name: domainName })).mutation(({ ctx, input }) => addDomain(ctx.store("oltp"), ctx.scope, input.name)),
+  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeDomain(ctx.store("oltp"), ctx.scope, input.id)),
+});
+
+const mailboxSettings = {
+  dailyLimit: z.number().int().min(1).max(10_000).optional(),
+  warmupEnabled: z.boolean().optional(),
+  warmupStart: z.number().int().min(1).max(1000).optional(),
+  warmupIncrement: z.number().int().min(0).max(1000).optional(),
+};
+
+export const mailboxesRouter = router({
+  list: authedProcedure
+    .input(z.object({ status: z.enum(mailboxStatuses).optional(), domainId: id.optional(), ...pageInput }))
+    .query(({ ctx, input }) => listMailboxes(ctx.store("oltp"), ctx.scope, input)),
+  get: authedProcedure.input(byId).query(({ ctx, input }) => getMailbox(ctx.store("oltp"), ctx.scope, input.id)),
+  add: adminProcedure
+    .input(z.object({ domainId: id, address: emailAddress, ...mailboxSettings }))
+    .mutation(({ ctx, input }) => addMailbox(ctx.store("oltp"), ctx.scope, input)),
+  update: adminProcedure
+    .input(z.object({ id, status: z.enum(["active", "paused"]).optional(), ...mailboxSettings }))
+    .mutation(({ ctx, input: { id: mailboxId, ...patch } }) => updateMailbox(ctx.store("oltp"), ctx.scope, mailboxId, patch)),
+  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeMailbox(ctx.store("oltp"), ctx.scope, input.id)),
+});
+
+const timeZone = z
+  .string()
+  .max(64)
+  .refine((zone) => {
+    try {
+      new Intl.DateTimeFormat("en-US", { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, "must be an IANA time zone such as Europe/Paris");
+
+const campaignSettings = z.object({
+  name,
+  timeZone: timeZone.optional(),
+  windowStartMinute: z.number().int().min(0).max(1439).optional(),
+  windowEndMinute: z.number().int().min(1).max(1440).optional(),
+  sendDays: z
+    .array(z.number().int().min(0).max(6))
+    .min(1)
+    .max(7)
+    .refine((days) => new Set(days).size === days.length, "days must not repeat")
+    .optional(),
+  dailyLimit: z.number().int().min(1).max(100_000).optional(),
+  startsAt: z.coerce.date().nullable().optional(),
+});
+const sendWindowOrdered = (s: { windowStartMinute?: number; windowEndMinute?: number }) =>
+  s.windowStartMinute === undefined || s.windowEndMinute === undefined || s.windowStartMinute < s.windowEndMinute;
+
+const stepVariant = z.object({
+  label: z.string().trim().min(1).max(20),
+  subject: z.string().min(1).max(300),
+  bodyStorageKey: z.string().min(1).max(300),
+  weight: z.number().int().min(1).max(100).default(1),
+});
+
+export const campaignsRouter = router({
+  list: authedProcedure
+    .input(z.object({ status: z.enum(campaignStatuses).optional(), ...pageInput }))
+    .query(({ ctx, input }) => listCampaigns(ctx.store("oltp"), ctx.scope, input)),
+  get: authedProcedure.input(byId).query(({ ctx, input }) => getCampaign(ctx.store("oltp"), ctx.scope, input.id)),
+  create: authedProcedure
+    .input(campaignSettings.refine(sendWindowOrdered, { message: "the window must start before it ends", path: ["windowEndMinute"] }))
+    .mutation(({ ctx, input }) => createCampaign(ctx.store("oltp"), ctx.scope, input)),
+  update: authedProcedure
+    .input(
+      campaignSettings
+        .partial()
+        .extend({ id })
+        .refine(sendWindowOrdered, { message: "the window must start before it ends", path: ["windowEndMinute"] }),
+    )
+    .mutation(({ ctx, input: { id: campaignId, ...patch } }) => updateCampaign(ctx.store("oltp"), ctx.scope, campaignId, patch)),
+  transition: authedProcedure
+    .input(z.object({ id, action: z.enum(campaignActions) }))
+    .mutation(({ ctx, input }) => transitionCampaign(ctx.store("oltp"), ctx.scope, input.id, input.action)),
+  setSteps: authedProcedure
+    .input(
+      z.object({
+        id,
+        steps: z
+          .array(
+            z.object({
+              delayHours: z.number().int().min(0).max(24 * 90),
+              variants: z
+                .array(stepVariant)
+                .min(1)
+                .max(5)
+                .refine((v) => new Set(v.map((x) => x.label)).size === v.length, "variant labels must be unique"),
+            }),
+          )
+          .max(20),
+      }),
+    )
+    .mutation(({ ctx, input }) => setCampaignSteps(ctx.store("oltp"), ctx.scope, input.id, input.steps)),
+  enrolLeads: authedProcedure
+    .input(z.object({ id, leadIds: z.array(id).min(1).max(maxBulkItems) }))
+    .mutation(({ ctx, input }) => enrolLeads(ctx.store("oltp"), ctx.scope, input.id, [...new Set(input.leadIds)])),
+});
+
+const customFields = z
+  .record(z.string().min(1).max(64), z.union([z.string().max(2000), z.number(), z.boolean(), z.null()]))
+  .refine((fields) => Object.keys(fields).length <= 50, "at most 50 custom fields");
+const leadFields = {
+  firstName: optionalText,
+  lastName: optionalText,
+  company: optionalText,
+  customFields: customFields.optional(),
+};
+const newLead = z.object({ email: emailAddress, ...leadFields });
+
+export const leadsRouter = router({
+  list: authedProcedure
+    .input(
+      z.object({
+        status: z.enum(leadStatuses).optional(),
+        search: z.string().trim().min(1).max(100).optional(),
+        campaignId: id.optional(),
+        suppressed: z.boolean().optional(),
+        ...pageInput,
+      }),
+    )
+    .query(({ ctx, input }) => listLeads(ctx.store("oltp"), ctx.scope, input)),
+  get: authedProcedure.input(byId).query(({ ctx, input }) => getLead(ctx.store("oltp"), ctx.scope, input.id)),
+  create: authedProcedure
+    .input(newLead.extend({ status: z.enum(leadStatuses).optional() }))
+    .mutation(({ ctx, input }) => createLead(ctx.store("oltp"), ctx.scope, input)),
+  upsert: authedProcedure.input(newLead).mutation(async ({ ctx, input }) => {
+    const [lead] = await upsertLeads(ctx.store("oltp"), ctx.scope, [input]);
+    return lead!;
+  }),
+  bulkUpsert: authedProcedure
+    .input(
+      z.object({
+        leads: z
+          .array(newLead)
+          .min(1)
+          .max(maxBulkItems)
+          .superRefine((leads, check) => {
+            const seen = new Set<string>();
+            leads.forEach((lead, index) => {
+              const email = lead.email.toLowerCase();
+              if (seen.has(email)) check.addIssue({ code: "custom", path: [index, "email"], message: "appears twice in this batch" });
+              seen.add(email);
+            });
+          }),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const leads = await upsertLeads(ctx.store("oltp"), ctx.scope, input.leads);
+      return { created: leads.filter((l) => l.created).length, updated: leads.filter((l) => !l.created).length, ids: leads.map((l) => l.id) };
+    }),
+  update: authedProcedure
+    .input(z.object({ id, status: z.enum(leadStatuses).optional(), ...leadFields }))
+    .mutation(({ ctx, input: { id: leadId, ...patch } }) => updateLead(ctx.store("oltp"), ctx.scope, leadId, patch)),
+  bulkDelete: authedProcedure
+    .input(z.object({ ids: z.array(id).min(1).max(maxBulkItems) }))
+    .mutation(({ ctx, input }) => deleteLeads(ctx.store("oltp"), ctx.scope, input.ids)),
+});
+
+export const emailsRouter = router({
+  list: authedProcedure
+    .input(z.object({ campaignId: id.optional(), leadId: id.optional(), status: z.enum(emailStatuses).optional(), ...pageInput }))
+    .query(({ ctx, input }) => listEmails(ctx.store("oltp"), ctx.scope, input)),
+  get: authedProcedure.input(byId).query(({ ctx, input }) => getEmail(ctx.store("oltp"), ctx.scope, input.id)),
+  /** Returns the unsubscribe token the message's link and List-Unsubscribe header carry. */
+  create: authedProcedure
+    .input(
+      z.object({
+        leadId: id,
+        mailboxId: id,
+        campaignId: id.optional(),
+        stepId: id.optional(),
+        subject: z.string().min(1).max(300),
+        contentStorageKey: z.string().min(1).max(300),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const email = await createEmail(ctx.store("oltp"), ctx.scope, input);
+      const unsubscribeToken = await signUnsubscribeToken(ctx.env, { tenantId: email.tenantId, leadId: email.leadId, emailId: email.id });
+      return { ...email, unsubscribeToken };
+    }),
+  /** Provider facts (sent, delivered, bounced, ...) reported server to server, typically with an admin API key. */
+  recordEvent: adminProcedure
+    .input(
+      z.object({
+        emailId: id,
+        type: z.enum(["sent", "delivered", "bounced", "opened", "replied", "failed"]),
+        providerMessageId: z.string().min(1).max(300).optional(),
+        occurredAt: z.coerce.date().optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => recordEmailEvent(ctx.store("oltp"), ctx.scope, input)),
+});

@@ -1,8 +1,8 @@
 // Tenant services: reads and writes of the tenant row itself, always under the tenant's own context.
-import { eq } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
-import { tenants } from "../schema";
+import { subscriptions, tenants, usageCounters } from "../schema";
 
 export type Tenant = typeof tenants.$inferSelect;
 
@@ -22,4 +22,29 @@ export async function renameTenant(store: TierStore, scope: TenantScope, name: s
   const tenant = rows[0];
   if (!tenant) throw new AppError("NOT_FOUND", "Tenant not found");
   return tenant;
+}
+
+export type Subscription = typeof subscriptions.$inferSelect;
+export type UsageCounter = typeof usageCounters.$inferSelect;
+
+/** The current subscription and the last twelve months of usage: two statements, one round trip. */
+export async function getBilling(
+  store: TierStore,
+  scope: TenantScope,
+): Promise<{ subscription: Subscription | null; usage: UsageCounter[] }> {
+  const [subscription, usage] = await tenantBatch(store, scope, (db) => [
+    db
+      .select()
+      .from(subscriptions)
+      .where(eq(subscriptions.tenantId, scope.tenantId))
+      .orderBy(desc(subscriptions.periodStart))
+      .limit(1),
+    db
+      .select()
+      .from(usageCounters)
+      .where(eq(usageCounters.tenantId, scope.tenantId))
+      .orderBy(desc(usageCounters.periodStart))
+      .limit(12),
+  ]);
+  return { subscription: subscription[0] ?? null, usage };
 }

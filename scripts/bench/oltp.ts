@@ -1,0 +1,183 @@
+// OLTP benchmark: seeds tenants × leads × campaigns, then times four paths through the Worker and as the same service SQL sent directly.
+// Usage: npx tsx scripts/bench/oltp.ts [--tenants 100] [--leads 10000] [--campaigns 50] [--iterations 100]
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { SignJWT } from "jose";
+import pg from "pg";
+import type { TenantScope } from "../../src/core/db";
+import { tierStore } from "../../src/core/db";
+import type { Env } from "../../src/core/env";
+import { enrolLeads, getCampaign } from "../../src/tiers/oltp/services/campaigns";
+import { createEmail } from "../../src/tiers/oltp/services/emails";
+import { listLeads } from "../../src/tiers/oltp/services/leads";
+import { projectRoot, startStack } from "../stack";
+
+const { values: args } = parseArgs({
+  options: {
+    tenants: { type: "string", default: "100" },
+    leads: { type: "string", default: "10000" },
+    campaigns: { type: "string", default: "50" },
+    iterations: { type: "string", default: "100" },
+    port: { type: "string", default: "8799" },
+  },
+});
+const scale = { tenants: Number(args.tenants), leads: Number(args.leads), campaigns: Number(args.campaigns), iterations: Number(args.iterations) };
+const jwtSecret = "bench-secret-0123456789abcdef0123456789abcdef";
+const stack = await startStack({ purpose: "test", jwtSecret });
+console.error(`[bench] ${stack.describe()}`);
+
+async function seed(): Promise<void> {
+  const client = new pg.Client({ connectionString: stack.databases.ownerUrls.oltp });
+  await client.connect();
+  const started = performance.now();
+  try {
+    // Deterministic ids (md5-derived, shaped as version-4 uuids) so the benchmark can address rows without reading them back.
+    const u = (text: string) => `(select (substr(h, 1, 12) || '4' || substr(h, 14, 3) || '8' || substr(h, 18))::uuid from md5(${text}) h)`;
+    await client.query(`
+      insert into tenants (id, name, max_mailboxes)
+        select ${u("'t' || t")}, 'Bench tenant ' || t, 10 from generate_series(1, $1) t;
+      insert into users (id, tenant_id, email, role)
+        select ${u("'u' || t")}, ${u("'t' || t")}, 'admin' || t || '@bench.test', 'admin' from generate_series(1, $1) t;
+      insert into domains (id, tenant_id, name, dns_records)
+        select ${u("'d' || t")}, ${u("'t' || t")}, 'bench' || t || '.example', '[]' from generate_series(1, $1) t;
+      insert into mailboxes (id, tenant_id, domain_id, address)
+        select ${u("'m' || t")}, ${u("'t' || t")}, ${u("'d' || t")}, 'sales@bench' || t || '.example' from generate_series(1, $1) t;
+      insert into campaigns (id, tenant_id, name)
+        select ${u("'c' || t || '.' || c")}, ${u("'t' || t")}, 'Campaign ' || c from generate_series(1, $1) t, generate_series(1, $3) c;
+      insert into sequence_steps (tenant_id, campaign_id, position, delay_hours, variants)
+        select ${u("'t' || t")}, ${u("'c' || t || '.' || c")}, s, s * 48,
+               jsonb_build_array(jsonb_build_object('label', 'A', 'subject', 'Hi', 'bodyStorageKey', 'k', 'weight', 1))
+        from generate_series(1, $1) t, generate_series(1, $3) c, generate_series(0, 2) s;
+      insert into leads (id, tenant_id, email, first_name, company, created_at)
+        select ${u("'l' || t || '.' || l")}, ${u("'t' || t")}, 'lead' || l || '@t' || t || '.example', 'Lead ' || l, 'Company ' || (l % 500),
+               now() - make_interval(secs => l)
+        from generate_series(1, $1) t, generate_series(1, $2) l;
+      analyze;`.replaceAll("$1", String(scale.tenants)).replaceAll("$2", String(scale.leads)).replaceAll("$3", String(scale.campaigns)));
+  } finally {
+    await client.end();
+  }
+  console.error(`[bench] seeded ${scale.tenants} tenants × ${scale.leads} leads, ${scale.campaigns} campaigns each, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** The same uuid the seed derives from md5(text) in SQL, computed here so nothing has to be read back. */
+const uuidOf = (text: string): string => {
+  const h = createHash("md5").update(text).digest("hex");
+  const hex = `${h.slice(0, 12)}4${h.slice(13, 16)}8${h.slice(17)}`;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+};
+
+async function startWorker(): Promise<{ base: string; stop(): void }> {
+  const envFile = path.join(mkdtempSync(path.join(tmpdir(), "edp-bench-")), "wrangler.env");
+  writeFileSync(envFile, Object.entries({ ...stack.workerVars, LOG_LEVEL: "error" }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
+  const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", args.port!, "--env-file", envFile, "--show-interactive-dev-session=false"], {
+    cwd: projectRoot,
+    stdio: ["ignore", "ignore", "inherit"],
+    detached: true,
+  });
+  const base = `http://127.0.0.1:${args.port}`;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) return { base, stop: () => process.kill(-child.pid!, "SIGTERM") };
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  process.kill(-child.pid!, "SIGTERM");
+  throw new Error("wrangler dev did not start");
+}
+
+interface Result {
+  name: string;
+  path: "worker" | "direct";
+  p50: number;
+  p99: number;
+  roundTrips: number;
+}
+
+async function measure(name: string, pathName: Result["path"], iterations: number, run: (i: number) => Promise<unknown>): Promise<Result> {
+  const timings: number[] = [];
+  const trips: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    stack.neon.resetRoundTrips();
+    const started = performance.now();
+    await run(i);
+    timings.push(performance.now() - started);
+    trips.push(stack.neon.roundTrips().oltp ?? 0);
+  }
+  timings.sort((x, y) => x - y);
+  const at = (q: number) => Math.round(timings[Math.min(timings.length - 1, Math.floor(q * timings.length))]! * 10) / 10;
+  return { name, path: pathName, p50: at(0.5), p99: at(0.99), roundTrips: Math.max(...trips) };
+}
+
+await seed();
+const worker = await startWorker();
+try {
+  const tenants = await Promise.all(
+    Array.from({ length: scale.tenants }, async (_, i) => {
+      const t = i + 1;
+      const [tenantId, userId, mailboxId] = [uuidOf(`t${t}`), uuidOf(`u${t}`), uuidOf(`m${t}`)];
+      const token = await new SignJWT({ tenant_id: tenantId, role: "admin" })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(userId)
+        .setExpirationTime("2h")
+        .sign(new TextEncoder().encode(jwtSecret));
+      return { t, tenantId, userId, mailboxId, token, scope: { tenantId, userId, role: "admin" } as TenantScope };
+    }),
+  );
+  const tenantAt = (i: number) => tenants[i % tenants.length]!;
+  const leadIds = (t: number, from: number, count: number) => Array.from({ length: count }, (_, k) => uuidOf(`l${t}.${from + k}`));
+  const campaignId = (t: number, c: number) => uuidOf(`c${t}.${c}`);
+
+  const call = async (token: string, procedure: string, kind: "query" | "mutation", input: unknown) => {
+    const url = kind === "query" ? `${worker.base}/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify(input))}` : `${worker.base}/trpc/${procedure}`;
+    const response = await fetch(url, {
+      method: kind === "query" ? "GET" : "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      ...(kind === "mutation" ? { body: JSON.stringify(input) } : {}),
+    });
+    if (!response.ok) throw new Error(`${procedure} answered ${response.status}: ${await response.text()}`);
+    return response.json();
+  };
+  const store = tierStore({ ...stack.workerVars, STORE_TIMEOUT_MS: 30_000 } as unknown as Env, "oltp");
+  const n = scale.iterations;
+  const enrolRuns = Math.min(n, Math.floor(scale.campaigns / 2) * scale.tenants, 20);
+  const results: Result[] = [];
+
+  results.push(await measure("list leads page (25)", "worker", n, (i) => call(tenantAt(i).token, "leads.list", "query", { limit: 25 })));
+  results.push(await measure("list leads page (25)", "direct", n, (i) => listLeads(store, tenantAt(i).scope, { limit: 25 })));
+
+  const campaignIds = Array.from({ length: n }, (_, i) => campaignId(tenantAt(i).t, (i % scale.campaigns) + 1));
+  results.push(await measure("get campaign with steps", "worker", n, (i) => call(tenantAt(i).token, "campaigns.get", "query", { id: campaignIds[i] })));
+  results.push(await measure("get campaign with steps", "direct", n, (i) => getCampaign(store, tenantAt(i).scope, campaignIds[i]!)));
+
+  // Each run enrols 1,000 leads into a campaign nobody enrolled into yet: the worker half, then the direct half.
+  const enrolPlan = Array.from({ length: enrolRuns * 2 }, (_, i) => {
+    const tenant = tenantAt(i);
+    const c = Math.floor(i / tenants.length) + 1;
+    return { tenant, campaign: campaignId(tenant.t, c), leads: leadIds(tenant.t, 1, Math.min(1000, scale.leads)) };
+  });
+  results.push(await measure("enrol 1,000 leads", "worker", enrolRuns, (i) => call(enrolPlan[i]!.tenant.token, "campaigns.enrolLeads", "mutation", { id: enrolPlan[i]!.campaign, leadIds: enrolPlan[i]!.leads })));
+  results.push(await measure("enrol 1,000 leads", "direct", enrolRuns, (i) => enrolLeads(store, enrolPlan[enrolRuns + i]!.tenant.scope, enrolPlan[enrolRuns + i]!.campaign, enrolPlan[enrolRuns + i]!.leads)));
+
+  const emailLeads = Array.from({ length: n }, (_, i) => uuidOf(`l${tenantAt(i).t}.${(i % scale.leads) + 1}`));
+  const email = (i: number) => ({ leadId: emailLeads[i]!, mailboxId: tenantAt(i).mailboxId, subject: "Bench", contentStorageKey: `bench/${i}` });
+  results.push(await measure("create email metadata", "worker", n, (i) => call(tenantAt(i).token, "emails.create", "mutation", email(i))));
+  results.push(await measure("create email metadata", "direct", n, (i) => createEmail(store, tenantAt(i).scope, email(i))));
+
+  console.log(`\nOLTP benchmark: ${scale.tenants} tenants × ${scale.leads} leads, ${scale.campaigns} campaigns each; ${stack.describe()}\n`);
+  console.log("| path | via | round trips | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |");
+  for (const r of results) console.log(`| ${r.name} | ${r.path} | ${r.roundTrips} | ${r.p50} | ${r.p99} |`);
+
+  // The plan of the lead page as the app runs it: app role, tenant context, RLS forced.
+  const sql = store.sql;
+  const [, plan = []] = await sql.transaction([
+    sql`select set_config('app.current_tenant_id', ${tenants[0]!.tenantId}, true)`,
+    sql`explain (analyze, costs off) select * from leads where tenant_id = ${tenants[0]!.tenantId} order by created_at desc, id desc limit 26`,
+  ]);
+  console.log(`\nEXPLAIN ANALYZE, lead page under RLS as app_user:\n${plan.map((r) => `  ${r["QUERY PLAN"]}`).join("\n")}`);
+} finally {
+  worker.stop();
+  await stack.close();
+}

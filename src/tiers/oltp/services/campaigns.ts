@@ -1,0 +1,227 @@
+// Campaign services: CRUD, the status state machine, the sequence's steps and lead enrolment.
+import { and, asc, count, desc, eq, inArray, sql } from "drizzle-orm";
+import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { AppError } from "../../../core/errors";
+import { campaignLeads, campaigns, campaignStatuses, leads, sequenceSteps, type StepVariant } from "../schema";
+import { afterCursor, found, toPage, type Page } from "./common";
+
+export type Campaign = typeof campaigns.$inferSelect;
+export type CampaignStatus = (typeof campaignStatuses)[number];
+export type SequenceStep = typeof sequenceSteps.$inferSelect;
+
+export interface CampaignSettings {
+  name: string;
+  timeZone: string;
+  windowStartMinute: number;
+  windowEndMinute: number;
+  sendDays: number[];
+  dailyLimit: number;
+  startsAt: Date | null;
+}
+
+export async function createCampaign(store: TierStore, scope: TenantScope, settings: Partial<CampaignSettings> & { name: string }): Promise<Campaign> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db.insert(campaigns).values({ ...settings, tenantId: scope.tenantId }).returning(),
+  ]);
+  return found(rows[0], "Campaign");
+}
+
+export async function listCampaigns(
+  store: TierStore,
+  scope: TenantScope,
+  filter: { status?: CampaignStatus; cursor?: string; limit: number },
+): Promise<Page<Campaign>> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .select()
+      .from(campaigns)
+      .where(
+        and(
+          eq(campaigns.tenantId, scope.tenantId),
+          filter.status ? eq(campaigns.status, filter.status) : undefined,
+          afterCursor(campaigns.createdAt, campaigns.id, filter.cursor),
+        ),
+      )
+      .orderBy(desc(campaigns.createdAt), desc(campaigns.id))
+      .limit(filter.limit + 1),
+  ]);
+  return toPage(rows, filter.limit);
+}
+
+/** The campaign, its steps in order and its enrolment count: three statements, one round trip. */
+export async function getCampaign(
+  store: TierStore,
+  scope: TenantScope,
+  id: string,
+): Promise<Campaign & { steps: SequenceStep[]; enrolledLeads: number }> {
+  const [campaignRows, steps, enrolled] = await tenantBatch(store, scope, (db) => [
+    db.select().from(campaigns).where(and(eq(campaigns.tenantId, scope.tenantId), eq(campaigns.id, id))).limit(1),
+    db
+      .select()
+      .from(sequenceSteps)
+      .where(and(eq(sequenceSteps.tenantId, scope.tenantId), eq(sequenceSteps.campaignId, id)))
+      .orderBy(asc(sequenceSteps.position)),
+    db
+      .select({ n: count() })
+      .from(campaignLeads)
+      .where(and(eq(campaignLeads.tenantId, scope.tenantId), eq(campaignLeads.campaignId, id))),
+  ]);
+  const campaign = found(campaignRows[0], "Campaign");
+  return { ...campaign, steps, enrolledLeads: enrolled[0]?.n ?? 0 };
+}
+
+/** Settings and steps can change only while nothing is being sent from them. */
+const editableStatuses: CampaignStatus[] = ["draft", "paused"];
+
+export async function updateCampaign(
+  store: TierStore,
+  scope: TenantScope,
+  id: string,
+  patch: Partial<CampaignSettings>,
+): Promise<Campaign> {
+  const [updated, current] = await tenantBatch(store, scope, (db) => [
+    db
+      .update(campaigns)
+      .set({ ...patch, updatedAt: sql`now()` })
+      .where(and(eq(campaigns.tenantId, scope.tenantId), eq(campaigns.id, id), inArray(campaigns.status, editableStatuses)))
+      .returning(),
+    statusOf(db, scope, id),
+  ]);
+  if (updated[0]) return updated[0];
+  throw notEditable(current[0]?.status);
+}
+
+const statusOf = (db: NeonHttpDatabase, scope: TenantScope, id: string) =>
+  db
+    .select({ status: campaigns.status })
+    .from(campaigns)
+    .where(and(eq(campaigns.tenantId, scope.tenantId), eq(campaigns.id, id)));
+
+function notEditable(status: string | undefined): AppError {
+  if (!status) return new AppError("NOT_FOUND", "Campaign not found");
+  return new AppError("CONFLICT", `A ${status} campaign cannot be edited; pause it first`, {
+    details: { status, editableIn: editableStatuses },
+  });
+}
+
+export const campaignActions = ["schedule", "start", "pause", "resume", "complete"] as const;
+export type CampaignAction = (typeof campaignActions)[number];
+
+/** The state machine: each action's allowed source states and its target. Anything else is refused. */
+export const transitions: Record<CampaignAction, { from: CampaignStatus[]; to: CampaignStatus; needsSteps: boolean }> = {
+  schedule: { from: ["draft"], to: "scheduled", needsSteps: true },
+  start: { from: ["draft", "scheduled"], to: "running", needsSteps: true },
+  pause: { from: ["running", "scheduled"], to: "paused", needsSteps: false },
+  resume: { from: ["paused"], to: "running", needsSteps: true },
+  complete: { from: ["scheduled", "running", "paused"], to: "completed", needsSteps: false },
+};
+
+/**
+ * Applies an action in one conditional UPDATE, so two concurrent actions cannot both pass the
+ * check; a second statement in the same transaction reads why nothing changed when it did not.
+ */
+export async function transitionCampaign(
+  store: TierStore,
+  scope: TenantScope,
+  id: string,
+  action: CampaignAction,
+): Promise<Campaign> {
+  const rule = transitions[action];
+  const hasSteps = sql`exists (select 1 from ${sequenceSteps} where ${sequenceSteps.tenantId} = ${scope.tenantId} and ${sequenceSteps.campaignId} = ${id})`;
+  const [updated, current, steps] = await tenantBatch(store, scope, (db) => [
+    db
+      .update(campaigns)
+      .set({ status: rule.to, updatedAt: sql`now()` })
+      .where(
+        and(
+          eq(campaigns.tenantId, scope.tenantId),
+          eq(campaigns.id, id),
+          inArray(campaigns.status, rule.from),
+          rule.needsSteps ? hasSteps : undefined,
+        ),
+      )
+      .returning(),
+    statusOf(db, scope, id),
+    db.select({ has: sql<boolean>`${hasSteps}` }).from(sql`(select 1) as one`),
+  ]);
+  if (updated[0]) return updated[0];
+  const status = current[0]?.status;
+  if (!status) throw new AppError("NOT_FOUND", "Campaign not found");
+  if (!rule.from.includes(status as CampaignStatus)) {
+    throw new AppError("CONFLICT", `Cannot ${action} a ${status} campaign`, {
+      details: { status, action, allowedFrom: rule.from },
+    });
+  }
+  if (rule.needsSteps && !steps[0]?.has) {
+    throw new AppError("BAD_REQUEST", `Cannot ${action} a campaign without steps; add at least one step first`);
+  }
+  throw new AppError("CONFLICT", "The campaign changed meanwhile; read it again");
+}
+
+export interface StepInput {
+  delayHours: number;
+  variants: StepVariant[];
+}
+
+/**
+ * Replaces the sequence's steps. The first statement locks the campaign row so its status cannot
+ * change between the check and the writes; all of it is one transaction and one round trip.
+ */
+export async function setCampaignSteps(
+  store: TierStore,
+  scope: TenantScope,
+  id: string,
+  steps: StepInput[],
+): Promise<SequenceStep[]> {
+  const editable = sql`exists (select 1 from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${id}
+                               and ${campaigns.status} in ('draft', 'paused'))`;
+  const rows = steps.map((step, position) => ({ ...step, position }));
+  const [locked, , , saved] = await tenantBatch(store, scope, (db) => [
+    db.select({ status: campaigns.status }).from(campaigns).where(and(eq(campaigns.tenantId, scope.tenantId), eq(campaigns.id, id))).for("update"),
+    db.delete(sequenceSteps).where(and(eq(sequenceSteps.tenantId, scope.tenantId), eq(sequenceSteps.campaignId, id), editable)),
+    db.execute(sql`
+      insert into ${sequenceSteps} (tenant_id, campaign_id, position, delay_hours, variants)
+      select ${scope.tenantId}, ${id}, s.position, s.delay_hours, s.variants
+      from jsonb_to_recordset(${JSON.stringify(rows.map((r) => ({ position: r.position, delay_hours: r.delayHours, variants: r.variants })))}::jsonb)
+           as s(position int, delay_hours int, variants jsonb)
+      where ${editable}`),
+    db
+      .select()
+      .from(sequenceSteps)
+      .where(and(eq(sequenceSteps.tenantId, scope.tenantId), eq(sequenceSteps.campaignId, id)))
+      .orderBy(asc(sequenceSteps.position)),
+  ]);
+  const status = locked[0]?.status;
+  if (!status || !editableStatuses.includes(status as CampaignStatus)) throw notEditable(status);
+  return saved;
+}
+
+/**
+ * Enrols up to 1,000 leads in one INSERT ... SELECT: only the tenant's own leads that are neither
+ * unsubscribed nor bounced and not already enrolled; everything else is counted as skipped.
+ */
+export async function enrolLeads(
+  store: TierStore,
+  scope: TenantScope,
+  campaignId: string,
+  leadIds: string[],
+): Promise<{ enrolled: number; skipped: number }> {
+  const [inserted, current] = await tenantBatch(store, scope, (db) => [
+    db.execute<{ lead_id: string }>(sql`
+      insert into ${campaignLeads} (tenant_id, campaign_id, lead_id, next_send_at)
+      select ${scope.tenantId}, c.id, l.id, now()
+      from ${campaigns} c
+      join ${leads} l on l.tenant_id = c.tenant_id
+      where c.tenant_id = ${scope.tenantId} and c.id = ${campaignId} and c.status <> 'completed'
+        and l.id = any(${`{${leadIds.join(",")}}`}::uuid[])
+        and l.unsubscribed_at is null and l.bounced_at is null
+      on conflict do nothing
+      returning lead_id`),
+    statusOf(db, scope, campaignId),
+  ]);
+  const status = current[0]?.status;
+  if (!status) throw new AppError("NOT_FOUND", "Campaign not found");
+  if (status === "completed") throw new AppError("CONFLICT", "A completed campaign takes no new leads", { details: { status } });
+  return { enrolled: inserted.rows.length, skipped: leadIds.length - inserted.rows.length };
+}

@@ -1,0 +1,142 @@
+// Email metadata (never bodies): creation with its first event, listing, and status events appended by the sending side.
+import { and, asc, desc, eq, sql, type SQL } from "drizzle-orm";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { AppError } from "../../../core/errors";
+import { emailEvents, emails, emailStatuses, leads, mailboxes } from "../schema";
+import { afterCursor, found, toPage, type Page } from "./common";
+
+export type Email = typeof emails.$inferSelect;
+export type EmailEvent = typeof emailEvents.$inferSelect;
+type EmailStatus = (typeof emailStatuses)[number];
+
+export interface NewEmail {
+  leadId: string;
+  mailboxId: string;
+  campaignId?: string;
+  stepId?: string;
+  subject: string;
+  contentStorageKey: string;
+}
+
+/**
+ * Records a queued email, its `queued` event and the month's usage counter in one statement. The
+ * insert selects from the lead and the mailbox, so another tenant's ids or a suppressed lead insert
+ * nothing; a second statement says which it was. Campaign ids are checked by the composite foreign key.
+ */
+export async function createEmail(store: TierStore, scope: TenantScope, input: NewEmail): Promise<Email> {
+  // The id is chosen here so the read-back can be the batch's last statement: one round trip in all.
+  const id = crypto.randomUUID();
+  const [, checks, created] = await tenantBatch(store, scope, (db) => [
+    db.execute(sql`
+      with email as (
+        insert into ${emails} (id, tenant_id, campaign_id, step_id, lead_id, mailbox_id, subject, content_storage_key)
+        select ${id}::uuid, l.tenant_id, ${input.campaignId ?? null}::uuid, ${input.stepId ?? null}::uuid, l.id, m.id, ${input.subject}, ${input.contentStorageKey}
+        from ${leads} l join ${mailboxes} m on m.tenant_id = l.tenant_id
+        where l.tenant_id = ${scope.tenantId} and l.id = ${input.leadId} and m.id = ${input.mailboxId}
+          and l.unsubscribed_at is null and l.bounced_at is null
+        returning id, tenant_id, queued_at
+      ), event as (
+        insert into ${emailEvents} (tenant_id, email_id, type, occurred_at)
+        select tenant_id, id, 'queued', queued_at from email
+      ), usage as (
+        insert into usage_counters (tenant_id, period_start, emails_queued)
+        select tenant_id, date_trunc('month', now() at time zone 'UTC') at time zone 'UTC', 1 from email
+        on conflict (tenant_id, period_start) do update set emails_queued = usage_counters.emails_queued + 1
+      )
+      select id from email`),
+    db
+      .select({
+        lead: sql<string | null>`(select case when ${leads.unsubscribedAt} is not null then 'unsubscribed'
+                                               when ${leads.bouncedAt} is not null then 'bounced' else 'ok' end
+                                   from ${leads} where ${leads.tenantId} = ${scope.tenantId} and ${leads.id} = ${input.leadId})`,
+        mailbox: sql<string | null>`(select ${mailboxes.status} from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${input.mailboxId})`,
+      })
+      .from(sql`(select 1) as one`),
+    db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, id))),
+  ]);
+  if (created[0]) return created[0];
+  const check = checks[0];
+  if (!check?.lead) throw new AppError("NOT_FOUND", "Lead not found");
+  if (!check.mailbox) throw new AppError("NOT_FOUND", "Mailbox not found");
+  throw new AppError("CONFLICT", `The lead is ${check.lead}; nothing is sent to it`, { details: { lead: check.lead } });
+}
+
+export interface EmailFilter {
+  campaignId?: string;
+  leadId?: string;
+  status?: EmailStatus;
+  cursor?: string;
+  limit: number;
+}
+
+export async function listEmails(store: TierStore, scope: TenantScope, filter: EmailFilter): Promise<Page<Email>> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .select()
+      .from(emails)
+      .where(
+        and(
+          eq(emails.tenantId, scope.tenantId),
+          filter.campaignId ? eq(emails.campaignId, filter.campaignId) : undefined,
+          filter.leadId ? eq(emails.leadId, filter.leadId) : undefined,
+          filter.status ? eq(emails.status, filter.status) : undefined,
+          afterCursor(emails.createdAt, emails.id, filter.cursor),
+        ),
+      )
+      .orderBy(desc(emails.createdAt), desc(emails.id))
+      .limit(filter.limit + 1),
+  ]);
+  return toPage(rows, filter.limit);
+}
+
+/** The email and its events, oldest first: two statements, one round trip. */
+export async function getEmail(store: TierStore, scope: TenantScope, id: string): Promise<Email & { events: EmailEvent[] }> {
+  const [rows, events] = await tenantBatch(store, scope, (db) => [
+    db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, id))).limit(1),
+    db
+      .select()
+      .from(emailEvents)
+      .where(and(eq(emailEvents.tenantId, scope.tenantId), eq(emailEvents.emailId, id)))
+      .orderBy(asc(emailEvents.occurredAt), asc(emailEvents.id)),
+  ]);
+  return { ...found(rows[0], "Email"), events };
+}
+
+export type ReportedEvent = Exclude<EmailStatus, "queued">;
+
+/**
+ * Appends a status fact reported by the sending side and moves the email forward. Events arrive out
+ * of order (an open after a reply), so the status only advances: queued < sent < delivered < opened
+ * < replied, and bounced/failed end it. A bounce also marks the lead, so nothing more is sent to it.
+ */
+export async function recordEmailEvent(
+  store: TierStore,
+  scope: TenantScope,
+  input: { emailId: string; type: ReportedEvent; providerMessageId?: string; occurredAt?: Date },
+): Promise<Email> {
+  const at = (input.occurredAt ?? new Date()).toISOString();
+  const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
+  const stamp = sql.identifier(`${input.type}_at`);
+  const [, updated] = await tenantBatch(store, scope, (db) => [
+    db.execute(sql`
+      with email as (
+        update ${emails} e set
+          status = case when e.status in ('bounced', 'failed') then e.status
+                        when ${rank(sql`${input.type}::text`)} > ${rank(sql`e.status`)} then ${input.type} else e.status end,
+          ${stamp} = coalesce(e.${stamp}, ${at}::timestamptz),
+          provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
+        where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}
+        returning e.id, e.tenant_id, e.lead_id
+      ), event as (
+        insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details)
+        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {})}::jsonb
+        from email
+      ), bounce as (
+        update ${leads} l set bounced_at = coalesce(l.bounced_at, ${at}::timestamptz)
+        from email where ${input.type} = 'bounced' and l.tenant_id = email.tenant_id and l.id = email.lead_id
+      )
+      select id from email`),
+    db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, input.emailId))),
+  ]);
+  return found(updated[0], "Email");
+}

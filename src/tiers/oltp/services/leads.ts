@@ -1,0 +1,133 @@
+// Lead services: create, upsert by email (one or in bulk), list with filters, update, bulk delete.
+import { and, desc, eq, getTableColumns, ilike, inArray, isNotNull, isNull, or, sql } from "drizzle-orm";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { campaignLeads, leads, type leadStatuses } from "../schema";
+import { afterCursor, found, toPage, type Page } from "./common";
+
+export type Lead = typeof leads.$inferSelect;
+type LeadStatus = (typeof leadStatuses)[number];
+
+export interface LeadFields {
+  email: string;
+  firstName?: string | null;
+  lastName?: string | null;
+  company?: string | null;
+  customFields?: Record<string, string | number | boolean | null>;
+  status?: LeadStatus;
+}
+
+const values = (scope: TenantScope, lead: LeadFields) => ({
+  tenantId: scope.tenantId,
+  email: lead.email.toLowerCase(),
+  firstName: lead.firstName ?? null,
+  lastName: lead.lastName ?? null,
+  company: lead.company ?? null,
+  customFields: lead.customFields ?? {},
+  status: lead.status ?? "new",
+});
+
+/** A new lead; an email already present in the tenant answers CONFLICT (use upsert to merge instead). */
+export async function createLead(store: TierStore, scope: TenantScope, lead: LeadFields): Promise<Lead> {
+  const [rows] = await tenantBatch(store, scope, (db) => [db.insert(leads).values(values(scope, lead)).returning()]);
+  return found(rows[0], "Lead");
+}
+
+/**
+ * Inserts leads or merges them into the ones with the same email, in one statement: names and
+ * company the caller sends replace stored ones, fields left out (or null) keep their values,
+ * custom fields are merged key by key. Status is left alone (it changes through update).
+ * `created` tells new rows apart from merged ones.
+ */
+export async function upsertLeads(
+  store: TierStore,
+  scope: TenantScope,
+  input: Omit<LeadFields, "status">[],
+): Promise<Array<Lead & { created: boolean }>> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .insert(leads)
+      .values(input.map((lead) => values(scope, lead)))
+      .onConflictDoUpdate({
+        target: [leads.tenantId, leads.email],
+        set: {
+          firstName: sql`coalesce(excluded.first_name, ${leads.firstName})`,
+          lastName: sql`coalesce(excluded.last_name, ${leads.lastName})`,
+          company: sql`coalesce(excluded.company, ${leads.company})`,
+          customFields: sql`${leads.customFields} || excluded.custom_fields`,
+          updatedAt: sql`now()`,
+        },
+      })
+      // xmax is 0 only on a freshly inserted row version.
+      .returning({ ...getTableColumns(leads), created: sql<boolean>`(xmax = 0)` }),
+  ]);
+  return rows;
+}
+
+export interface LeadFilter {
+  status?: LeadStatus;
+  search?: string;
+  campaignId?: string;
+  suppressed?: boolean;
+  cursor?: string;
+  limit: number;
+}
+
+export async function listLeads(store: TierStore, scope: TenantScope, filter: LeadFilter): Promise<Page<Lead>> {
+  const pattern = filter.search ? `${filter.search.replace(/[\\%_]/g, "\\$&")}%` : undefined;
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .select()
+      .from(leads)
+      .where(
+        and(
+          eq(leads.tenantId, scope.tenantId),
+          filter.status ? eq(leads.status, filter.status) : undefined,
+          pattern ? or(ilike(leads.email, pattern), ilike(leads.company, pattern)) : undefined,
+          filter.suppressed === undefined
+            ? undefined
+            : filter.suppressed
+              ? or(isNotNull(leads.unsubscribedAt), isNotNull(leads.bouncedAt))
+              : and(isNull(leads.unsubscribedAt), isNull(leads.bouncedAt)),
+          filter.campaignId
+            ? sql`exists (select 1 from ${campaignLeads} where ${campaignLeads.tenantId} = ${scope.tenantId}
+                    and ${campaignLeads.campaignId} = ${filter.campaignId} and ${campaignLeads.leadId} = ${leads.id})`
+            : undefined,
+          afterCursor(leads.createdAt, leads.id, filter.cursor),
+        ),
+      )
+      .orderBy(desc(leads.createdAt), desc(leads.id))
+      .limit(filter.limit + 1),
+  ]);
+  return toPage(rows, filter.limit);
+}
+
+export async function getLead(store: TierStore, scope: TenantScope, id: string): Promise<Lead> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db.select().from(leads).where(and(eq(leads.tenantId, scope.tenantId), eq(leads.id, id))).limit(1),
+  ]);
+  return found(rows[0], "Lead");
+}
+
+export type LeadPatch = Partial<Omit<LeadFields, "email">>;
+
+export async function updateLead(store: TierStore, scope: TenantScope, id: string, patch: LeadPatch): Promise<Lead> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .update(leads)
+      .set({ ...patch, updatedAt: sql`now()` })
+      .where(and(eq(leads.tenantId, scope.tenantId), eq(leads.id, id)))
+      .returning(),
+  ]);
+  return found(rows[0], "Lead");
+}
+
+/** Deletes the tenant's leads among `ids`; ids that are unknown (or another tenant's) are simply not counted. */
+export async function deleteLeads(store: TierStore, scope: TenantScope, ids: string[]): Promise<{ deleted: number }> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .delete(leads)
+      .where(and(eq(leads.tenantId, scope.tenantId), inArray(leads.id, ids)))
+      .returning({ id: leads.id }),
+  ]);
+  return { deleted: rows.length };
+}

@@ -1,0 +1,94 @@
+// Users of a tenant (each row is one membership with its role): list, invite, change role, remove.
+import { and, asc, eq, gt, sql } from "drizzle-orm";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { AppError } from "../../../core/errors";
+import { users, userRoles } from "../schema";
+import { found } from "./common";
+
+export type User = typeof users.$inferSelect;
+type UserRole = (typeof userRoles)[number];
+
+export async function getMe(store: TierStore, scope: TenantScope): Promise<User> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db.select().from(users).where(and(eq(users.tenantId, scope.tenantId), eq(users.id, scope.userId))).limit(1),
+  ]);
+  return found(rows[0], "User");
+}
+
+/** Users ordered by email, which is unique per tenant and so serves as its own cursor. */
+export async function listUsers(
+  store: TierStore,
+  scope: TenantScope,
+  filter: { role?: UserRole; cursor?: string; limit: number },
+): Promise<{ items: User[]; nextCursor: string | null }> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .select()
+      .from(users)
+      .where(
+        and(
+          eq(users.tenantId, scope.tenantId),
+          filter.role ? eq(users.role, filter.role) : undefined,
+          filter.cursor ? gt(users.email, filter.cursor) : undefined,
+        ),
+      )
+      .orderBy(asc(users.email))
+      .limit(filter.limit + 1),
+  ]);
+  const items = rows.slice(0, filter.limit);
+  return { items, nextCursor: rows.length > filter.limit ? (items.at(-1)?.email ?? null) : null };
+}
+
+export async function addUser(
+  store: TierStore,
+  scope: TenantScope,
+  input: { email: string; name?: string; role: UserRole },
+): Promise<User> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .insert(users)
+      .values({ tenantId: scope.tenantId, email: input.email.toLowerCase(), name: input.name ?? null, role: input.role })
+      .returning(),
+  ]);
+  return found(rows[0], "User");
+}
+
+/** The last admin cannot be demoted or removed: a tenant must keep someone who can administer it. */
+const otherAdminExists = (scope: TenantScope, id: string) =>
+  sql`exists (select 1 from ${users} o where o.tenant_id = ${scope.tenantId} and o.role = 'admin' and o.id <> ${id})`;
+
+export async function setUserRole(store: TierStore, scope: TenantScope, id: string, role: UserRole): Promise<User> {
+  const [updated, existing] = await tenantBatch(store, scope, (db) => [
+    db
+      .update(users)
+      .set({ role })
+      .where(
+        and(
+          eq(users.tenantId, scope.tenantId),
+          eq(users.id, id),
+          role === "member" ? sql`(${users.role} = 'member' or ${otherAdminExists(scope, id)})` : undefined,
+        ),
+      )
+      .returning(),
+    db.select({ id: users.id }).from(users).where(and(eq(users.tenantId, scope.tenantId), eq(users.id, id))),
+  ]);
+  if (updated[0]) return updated[0];
+  if (existing[0]) throw new AppError("CONFLICT", "The tenant's last admin cannot be demoted");
+  throw new AppError("NOT_FOUND", "User not found");
+}
+
+export async function removeUser(store: TierStore, scope: TenantScope, id: string): Promise<{ id: string }> {
+  if (id === scope.userId) throw new AppError("BAD_REQUEST", "You cannot remove yourself; ask another admin");
+  const [deleted, existing] = await tenantBatch(store, scope, (db) => [
+    db
+      .delete(users)
+      .where(
+        and(eq(users.tenantId, scope.tenantId), eq(users.id, id), sql`(${users.role} = 'member' or ${otherAdminExists(scope, id)})`),
+      )
+      .returning({ id: users.id }),
+    db.select({ id: users.id }).from(users).where(and(eq(users.tenantId, scope.tenantId), eq(users.id, id))),
+  ]);
+  if (deleted[0]) return deleted[0];
+  if (existing[0]) throw new AppError("CONFLICT", "The tenant's last admin cannot be removed");
+  throw new AppError("NOT_FOUND", "User not found");
+}

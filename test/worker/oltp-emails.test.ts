@@ -1,0 +1,140 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { cronTasks } from "../../src/cron";
+import { parseEnv } from "../../src/core/env";
+import { createLogger } from "../../src/core/logger";
+import { createTenant } from "../support/factories";
+import { campaignWithSteps, expectCode, fakeEmail, mailboxFor, rejection } from "../support/oltp";
+import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
+import { request, trpcClient } from "../support/worker";
+
+async function sendingSetup() {
+  const tenant = await createTenant();
+  const { mailbox } = await mailboxFor(tenant.admin.token);
+  const client = trpcClient(tenant.admin.token, { batch: false });
+  const lead = await client.leads.create.mutate({ email: fakeEmail() });
+  return { tenant, mailbox, lead, client };
+}
+
+describe("email metadata", () => {
+  it("create records metadata and its queued event in one round trip; status is the system's, not the caller's", async () => {
+    const { tenant, mailbox, lead, client } = await sendingSetup();
+    const campaign = await campaignWithSteps(tenant.admin.token, 1);
+    await resetRoundTrips();
+    const email = await client.emails.create.mutate({
+      leadId: lead.id,
+      mailboxId: mailbox.id,
+      campaignId: campaign.id,
+      subject: "Quick question",
+      contentStorageKey: "content/abc",
+      ...({ status: "delivered", tenantId: crypto.randomUUID(), id: crypto.randomUUID() } as object),
+    });
+    expect((await postgresRoundTrips()).oltp).toBe(1);
+    expect(email).toMatchObject({ status: "queued", tenantId: tenant.id, campaignId: campaign.id, contentStorageKey: "content/abc" });
+    expect(email.unsubscribeToken).toMatch(/^[\w-]+\.[\w-]+$/);
+    await resetRoundTrips();
+    const full = await client.emails.get.query({ id: email.id });
+    expect((await postgresRoundTrips()).oltp).toBe(1);
+    expect(full.events.map((e) => e.type)).toEqual(["queued"]);
+  });
+
+  it("refuses another tenant's lead, mailbox or campaign as NOT_FOUND or CONFLICT, and writes nothing", async () => {
+    const { lead, mailbox, client } = await sendingSetup();
+    const other = await sendingSetup();
+    const base = { subject: "s", contentStorageKey: "k" };
+    await expectCode(client.emails.create.mutate({ ...base, leadId: other.lead.id, mailboxId: mailbox.id }), "NOT_FOUND");
+    await expectCode(client.emails.create.mutate({ ...base, leadId: lead.id, mailboxId: other.mailbox.id }), "NOT_FOUND");
+    const foreignCampaign = await campaignWithSteps(other.tenant.admin.token, 0);
+    const refused = await rejection(client.emails.create.mutate({ ...base, leadId: lead.id, mailboxId: mailbox.id, campaignId: foreignCampaign.id }));
+    expect(refused.httpStatus).toBeLessThan(500);
+    expect((await client.emails.list.query({})).items).toEqual([]);
+  });
+
+  it("events advance the status only forward, stamp their time once, and a bounce suppresses the lead", async () => {
+    const { lead, mailbox, client } = await sendingSetup();
+    const email = await client.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, subject: "s", contentStorageKey: "k" });
+    const record = (type: "sent" | "delivered" | "opened" | "replied" | "bounced") =>
+      client.emails.recordEvent.mutate({ emailId: email.id, type, providerMessageId: "pm-1" });
+    expect(await record("sent")).toMatchObject({ status: "sent", providerMessageId: "pm-1" });
+    expect((await record("replied")).status).toBe("replied");
+    const late = await record("opened");
+    expect(late.status).toBe("replied");
+    expect(late.openedAt).not.toBeNull();
+    expect((await client.emails.get.query({ id: email.id })).events.map((e) => e.type)).toEqual(["queued", "sent", "replied", "opened"]);
+
+    const second = await client.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, subject: "s2", contentStorageKey: "k2" });
+    expect((await client.emails.recordEvent.mutate({ emailId: second.id, type: "bounced" })).status).toBe("bounced");
+    expect((await client.leads.get.query({ id: lead.id })).bouncedAt).not.toBeNull();
+    const refused = await rejection(client.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, subject: "s3", contentStorageKey: "k3" }));
+    expect(refused).toMatchObject({ code: "CONFLICT", details: { lead: "bounced" } });
+    expect((await client.emails.list.query({ status: "bounced" })).items.map((e) => e.id)).toEqual([second.id]);
+    expect((await client.emails.list.query({ leadId: lead.id })).items).toHaveLength(2);
+  });
+});
+
+describe("unsubscribe by signed link", () => {
+  it("needs no login, unsubscribes once, stops enrolments, and a second use changes nothing", async () => {
+    const { tenant, lead, mailbox, client } = await sendingSetup();
+    const campaign = await campaignWithSteps(tenant.admin.token, 1);
+    await client.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: [lead.id] });
+    const email = await client.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, subject: "s", contentStorageKey: "k" });
+    const url = `/v1/unsubscribe?token=${email.unsubscribeToken}`;
+
+    const page = await request(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('method="post"');
+    expect((await client.leads.get.query({ id: lead.id })).unsubscribedAt).toBeNull();
+
+    const first = await request(url, { method: "POST", body: "List-Unsubscribe=One-Click", headers: { "content-type": "application/x-www-form-urlencoded" } });
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ unsubscribed: true, alreadyUnsubscribed: false });
+    const again = await request(url, { method: "POST" });
+    expect(await again.json()).toEqual({ unsubscribed: true, alreadyUnsubscribed: true });
+
+    const stored = await client.leads.get.query({ id: lead.id });
+    expect(stored.unsubscribedAt).not.toBeNull();
+    const events = (await client.emails.get.query({ id: email.id })).events.map((e) => e.type);
+    expect(events.filter((t) => t === "unsubscribed")).toHaveLength(1);
+    expect((await client.leads.list.query({ campaignId: campaign.id, suppressed: true })).items.map((l) => l.id)).toEqual([lead.id]);
+    await expectCode(client.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, subject: "s", contentStorageKey: "k" }), "CONFLICT");
+    const other = await client.campaigns.create.mutate({ name: "Later" });
+    expect(await client.campaigns.enrolLeads.mutate({ id: other.id, leadIds: [lead.id] })).toEqual({ enrolled: 0, skipped: 1 });
+  });
+
+  it("a tampered, truncated or missing token answers 400 and unsubscribes nobody", async () => {
+    const { lead, mailbox, client } = await sendingSetup();
+    const email = await client.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, subject: "s", contentStorageKey: "k" });
+    const [payload, signature] = email.unsubscribeToken.split(".");
+    const otherLead = await client.leads.create.mutate({ email: fakeEmail() });
+    const forgedPayload = btoa(`${email.tenantId}.${otherLead.id}.${email.id}`).replaceAll("=", "");
+    for (const token of [`${forgedPayload}.${signature}`, `${payload}.${signature!.slice(0, -2)}`, payload!, ""]) {
+      const response = await request(`/v1/unsubscribe?token=${encodeURIComponent(token)}`, { method: "POST" });
+      expect(response.status, token).toBe(400);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("BAD_REQUEST");
+    }
+    expect((await client.leads.get.query({ id: otherLead.id })).unsubscribedAt).toBeNull();
+    expect((await client.leads.get.query({ id: lead.id })).unsubscribedAt).toBeNull();
+  });
+});
+
+describe("email event retention", () => {
+  it("the pruning cron deletes events past retention in every tenant and keeps recent ones", async () => {
+    const a = await sendingSetup();
+    const b = await sendingSetup();
+    const old = new Date(Date.now() - 200 * 86_400_000);
+    const emails = [];
+    for (const setup of [a, b]) {
+      const email = await setup.client.emails.create.mutate({ leadId: setup.lead.id, mailboxId: setup.mailbox.id, subject: "s", contentStorageKey: "k" });
+      await setup.client.emails.recordEvent.mutate({ emailId: email.id, type: "sent", occurredAt: old });
+      emails.push({ setup, email });
+    }
+    // The task as the pruning trigger runs it, without the other tiers' tasks of the same trigger.
+    const task = cronTasks.pruning.find((t) => t.name === "oltp.pruneEmailEvents");
+    await task!.run({ env: parseEnv(env), logger: createLogger("error", {}) });
+    for (const { setup, email } of emails) {
+      const full = await setup.client.emails.get.query({ id: email.id });
+      expect(full.events.map((e) => e.type)).toEqual(["queued"]);
+      expect(full.sentAt).not.toBeNull();
+    }
+  });
+});

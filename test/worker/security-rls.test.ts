@@ -1,0 +1,106 @@
+// Database-level isolation: raw SQL as the app role under tenant A's context, no application filter, against every tenant-scoped OLTP table.
+import { beforeAll, describe, expect, it } from "vitest";
+import { sha256Hex } from "../../src/tiers/oltp/services/api-keys";
+import { oltpSql } from "../support/factories";
+import { buildEstate, type Estate } from "../support/oltp";
+
+/** The column a table's isolation policy keys on: tenant_id, or the tenant's own id. */
+const tenantColumn = (table: string) => (table === "tenants" ? "id" : "tenant_id");
+
+/** Raw statements in one transaction whose first statement sets the tenant context, exactly as the app does. */
+async function asTenant(tenantId: string, statements: Array<[string, unknown[]]>) {
+  const sql = oltpSql();
+  const results = await sql.transaction([
+    sql`select set_config('app.current_tenant_id', ${tenantId}, true)`,
+    ...statements.map(([text, params]) => sql.query(text, params)),
+  ]);
+  return results.slice(1) as Record<string, unknown>[][];
+}
+
+describe("row-level security on every tenant-scoped OLTP table", () => {
+  let a: Estate;
+  let b: Estate;
+  let tables: string[];
+  beforeAll(async () => {
+    [a, b] = await Promise.all([buildEstate(), buildEstate()]);
+    // No procedure writes subscriptions (billing is provisioned by the platform), so seed one per tenant here.
+    for (const estate of [a, b]) {
+      await asTenant(estate.tenant.id, [
+        [
+          "insert into subscriptions (tenant_id, plan, status, period_start, period_end) values ($1, 'pro', 'active', now(), now() + interval '30 days')",
+          [estate.tenant.id],
+        ],
+      ]);
+    }
+    const rows = await oltpSql()`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                                 where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1`;
+    tables = rows.map((r) => String(r.name));
+  });
+
+  it("every public table is tenant-scoped: it has tenant_id (or is the tenants table)", async () => {
+    const scoped = await oltpSql()`select table_name from information_schema.columns
+                                   where table_schema = 'public' and column_name = 'tenant_id' and is_nullable = 'NO'`;
+    const names = new Set([...scoped.map((r) => String(r.table_name)), "tenants"]);
+    expect(tables.filter((t) => !names.has(t))).toEqual([]);
+    expect(tables.length).toBeGreaterThanOrEqual(13);
+  });
+
+  it("both tenants have rows in every table, so each check below has something to find", async () => {
+    for (const estate of [a, b]) {
+      const counts = await asTenant(estate.tenant.id, tables.map((t) => [`select count(*)::int as n from ${t}`, []]));
+      const empty = tables.filter((_, i) => !counts[i]![0]!.n);
+      expect(empty, `tables without rows for tenant ${estate.tenant.id}`).toEqual([]);
+    }
+  });
+
+  it("under A's context, B's rows are invisible even when asked for by tenant id", async () => {
+    for (const table of tables) {
+      const column = tenantColumn(table);
+      const [foreign, all] = await asTenant(a.tenant.id, [
+        [`select count(*)::int as n from ${table} where ${column} = $1`, [b.tenant.id]],
+        [`select distinct ${column}::text as tenant from ${table}`, []],
+      ]);
+      expect(foreign![0]!.n, table).toBe(0);
+      expect(all!.map((r) => r.tenant), table).toEqual([a.tenant.id]);
+    }
+  });
+
+  it("under A's context, B's rows can be neither updated nor deleted", async () => {
+    for (const table of tables) {
+      const column = tenantColumn(table);
+      const [updated, deleted] = await asTenant(a.tenant.id, [
+        [`update ${table} set ${column} = ${column} where ${column} = $1 returning 1`, [b.tenant.id]],
+        [`delete from ${table} where ${column} = $1 returning 1`, [b.tenant.id]],
+      ]);
+      expect(updated!.length, table).toBe(0);
+      expect(deleted!.length, table).toBe(0);
+    }
+    const survived = await asTenant(b.tenant.id, tables.map((t) => [`select count(*)::int as n from ${t}`, []]));
+    expect(tables.filter((_, i) => !survived[i]![0]!.n)).toEqual([]);
+  });
+
+  it("under A's context, no row can be written into B: neither inserted nor moved there", async () => {
+    for (const table of tables) {
+      const column = tenantColumn(table);
+      const copyIntoB = `insert into ${table}
+                           select (jsonb_populate_record(null::${table}, to_jsonb(t) || jsonb_build_object('${column}', $2::text))).*
+                           from ${table} t where ${column} = $1 limit 1`;
+      await expect(asTenant(a.tenant.id, [[copyIntoB, [a.tenant.id, b.tenant.id]]]), table).rejects.toMatchObject({ code: "42501" });
+      const moveToB = `update ${table} set ${column} = $2 where ${column} = $1`;
+      await expect(asTenant(a.tenant.id, [[moveToB, [a.tenant.id, b.tenant.id]]]), table).rejects.toMatchObject({ code: "42501" });
+    }
+  });
+
+  it("an API key's hash reveals only that key's row, and only for reading", async () => {
+    const sql = oltpSql();
+    const hash = await sha256Hex(b.apiKey);
+    const [, , rows = [], revoked = []] = await sql.transaction([
+      sql`select set_config('app.api_key_hash', ${hash}, true)`,
+      sql`select set_config('app.current_tenant_id', ${a.tenant.id}, true)`,
+      sql`select id, tenant_id from api_keys where tenant_id = ${b.tenant.id}`,
+      sql`update api_keys set revoked_at = now() where tenant_id = ${b.tenant.id} returning 1`,
+    ]);
+    expect(rows.map((r) => r.id)).toEqual([b.apiKeyId]);
+    expect(revoked).toEqual([]);
+  });
+});
