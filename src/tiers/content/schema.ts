@@ -1,0 +1,2 @@
+// Content tier tables, migrated with the OLTP database (drizzle/oltp).
+export {};

@@ -1,0 +1,2 @@
+// Jobs tier tables, migrated with the OLTP database (drizzle/oltp).
+export {};
