@@ -38,6 +38,13 @@ function appCodeOf(error: TRPCError): ErrorCode {
   }
 }
 
+/** One readable line for humans; the structured list stays in data.details for programs. */
+function describeIssues(error: ZodError): string {
+  const parts = error.issues.slice(0, 5).map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message));
+  const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more)` : "";
+  return `Invalid input: ${parts.join("; ")}${more}`;
+}
+
 export interface ErrorData {
   code: ErrorCode;
   httpStatus: number;
@@ -68,7 +75,9 @@ const t = initTRPC.context<Context>().create({
       ? "Internal server error"
       : code === "MALFORMED_JSON"
         ? "The request body or input is not valid JSON"
-        : error.message;
+        : error.cause instanceof ZodError
+          ? describeIssues(error.cause)
+          : error.message;
     return {
       code: shape.code,
       message,

@@ -36,6 +36,7 @@ describe("bad input gets a clear 4xx with a machine code, never a 500", () => {
       const body = (await response.json()) as TrpcErrorBody;
       expect(body.error.data.code).toBe("VALIDATION_FAILED");
       expect(body.error.data.details).toBeInstanceOf(Array);
+      expect(body.error.message).toMatch(/^Invalid input: /);
     }
     // Nothing was half-applied by the refused calls.
     const current = await request("/trpc/tenants.current", { headers: { authorization: `Bearer ${tenant.admin.token}` } });
