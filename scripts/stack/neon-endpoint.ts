@@ -5,6 +5,7 @@ import net from "node:net";
 import pg from "pg";
 import { WebSocketServer, type WebSocket } from "ws";
 import { MessageReader, PROTOCOL_V3, encodeMessage, encodeStartup, errorResponse, parseStartup } from "./pg-wire";
+import { listen, readBody } from "./net-util";
 
 export type FaultMode = "none" | "down" | "hang";
 
@@ -231,11 +232,7 @@ export async function startNeonEndpoint(opts: {
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await listen(server, host, opts.port);
 
   return {
     port,
@@ -472,14 +469,6 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(JSON.stringify(body));
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function parseJson(text: string): unknown {
   try {

@@ -17,6 +17,7 @@ import {
   type Message,
   type Startup,
 } from "./pg-wire";
+import { listen } from "./net-util";
 
 export interface PgliteServer {
   port: number;
@@ -49,11 +50,7 @@ export async function startPgliteServer(opts: {
       });
     sessions.add(session);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as net.AddressInfo).port;
+  const port = await listen(server, host, opts.port);
 
   return {
     port,

@@ -1,8 +1,8 @@
 // Local Upstash-compatible REST endpoint (real Redis or embedded store) with round-trip counting and fault injection.
 import { createHash } from "node:crypto";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import IORedis, { ReplyError } from "ioredis";
+import { listen, readBody } from "./net-util";
 
 export interface UpstashEndpoint {
   port: number;
@@ -197,19 +197,13 @@ export async function startUpstashEndpoint(opts: {
     });
   });
 
+  let port: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port ?? 0, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    port = await listen(server, host, opts.port);
   } catch (err) {
     await backend.close();
     throw err;
   }
-  const port = (server.address() as AddressInfo).port;
 
   return {
     port,
@@ -245,14 +239,6 @@ function authorized(req: http.IncomingMessage, url: URL, token: string): boolean
   return given === token;
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function parseJson(text: string): unknown {
   try {
