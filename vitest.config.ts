@@ -33,7 +33,8 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
-          globalSetup: ["test/support/global-setup.ts"],
+          // The content tests read the shared email corpus, which only Node can load from disk.
+          globalSetup: ["test/support/global-setup.ts", "test/support/content-corpus-setup.ts"],
           // One local stack serves every file, and round-trip counters are per database,
           // so files run one after another to keep each file's counts its own.
           fileParallelism: false,

@@ -1,6 +1,8 @@
 // Which cron trigger runs which maintenance tasks; the same services also run from queues and HTTP.
 import { parseEnv, type Env } from "./core/env";
 import { createLogger, isLogLevel, type Logger } from "./core/logger";
+import { jobsCron } from "./tiers/jobs/cron";
+import { contentCron } from "./tiers/content/cron";
 import { notificationsCron } from "./tiers/notifications/cron";
 import { oltpCron } from "./tiers/oltp/cron";
 
@@ -15,7 +17,7 @@ export const schedules = {
 } as const;
 
 /** Each tier declares its own tasks in src/tiers/<tier>/cron.ts; this only gathers them. */
-const tierTasks: TierCronTasks[] = [oltpCron, notificationsCron];
+const tierTasks: TierCronTasks[] = [oltpCron, notificationsCron, contentCron, jobsCron];
 
 export const cronTasks: Record<keyof typeof schedules, CronTask[]> = {
   aggregation: tierTasks.flatMap((t) => t.aggregation ?? []),

@@ -70,7 +70,16 @@ export async function buildEstate(): Promise<Estate> {
   const campaign = await campaignWithSteps(tenant.admin.token, 1);
   const steps = (await admin.campaigns.get.query({ id: campaign.id })).steps;
   await admin.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: [lead.id] });
-  const email = await admin.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, campaignId: campaign.id, subject: "Secret", contentStorageKey: "k" });
+  // With a body and an attachment, so the content catalog's tables have rows of every tenant too.
+  const email = await admin.emails.create.mutate({
+    leadId: lead.id,
+    mailboxId: mailbox.id,
+    campaignId: campaign.id,
+    subject: "Secret",
+    body: { text: "Secret text", html: "<p>Secret</p>", headers: {} },
+    attachments: [{ filename: "secret.txt", mimeType: "text/plain", content: btoa("secret"), disposition: "attachment" }],
+  });
+  await admin.content.setRetention.mutate({ retentionDays: 30 });
   const key = await admin.apiKeys.create.mutate({ name: "B key" });
   const user = await admin.users.add.mutate({ email: `extra-${crypto.randomUUID().slice(0, 8)}@example.test` });
   return {

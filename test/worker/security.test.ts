@@ -174,6 +174,7 @@ const probes: Record<string, Probe[]> = {
     { input: (b, a) => ({ leadId: a.leadId, mailboxId: b.mailboxId, subject: "s", contentStorageKey: "k" }), expect: "NOT_FOUND" },
   ],
   "emails.recordEvent": [{ input: (b) => ({ emailId: b.emailId, type: "bounced" }), expect: "NOT_FOUND" }],
+  "emails.delete": [{ input: (b) => ({ id: b.emailId }), expect: "NOT_FOUND" }],
 };
 
 const oltpAreas = ["tenants", "users", "apiKeys", "domains", "mailboxes", "campaigns", "leads", "emails"];

@@ -1,4 +1,25 @@
-// Content tier router (R2 bodies and attachments); procedures arrive with the content issue.
-import { router } from "../../trpc/trpc";
+// Content tier router: email content and attachments, search, and the tenant's retention settings.
+import { z } from "zod";
+import { adminProcedure, authedProcedure, router } from "../../trpc/trpc";
+import { contentReadDeps } from "./deps";
+import { getAttachment, getEmailContent } from "./services/reads";
+import { getRetention, setRetention } from "./services/retention";
+import { searchEmails } from "./services/search";
 
-export const contentRouter = router({});
+const emailId = z.uuid();
+
+export const contentRouter = router({
+  /** Decompressed text, HTML and headers of an email, with its attachments listed. */
+  get: authedProcedure.input(z.object({ emailId })).query(({ ctx, input }) => getEmailContent(contentReadDeps(ctx), ctx.scope, input.emailId)),
+  /** One attachment, byte-exact (base64), with its MIME type and filename. */
+  attachment: authedProcedure
+    .input(z.object({ emailId, position: z.number().int().min(1).max(100) }))
+    .query(({ ctx, input }) => getAttachment(contentReadDeps(ctx), ctx.scope, input.emailId, input.position)),
+  search: authedProcedure
+    .input(z.object({ query: z.string().trim().min(1).max(200), limit: z.number().int().min(1).max(50).default(20) }))
+    .query(({ ctx, input }) => searchEmails(ctx.store("oltp"), ctx.scope, input)),
+  retention: authedProcedure.query(({ ctx }) => getRetention(ctx.store("oltp"), ctx.scope)),
+  setRetention: adminProcedure
+    .input(z.object({ retentionDays: z.number().int().min(1).max(3650).optional(), legalHold: z.boolean().optional() }))
+    .mutation(({ ctx, input }) => setRetention(ctx.store("oltp"), ctx.scope, input)),
+});

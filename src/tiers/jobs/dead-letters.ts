@@ -1,9 +1,34 @@
-// Dead-letter consumer: what exhausted its retries is recorded loudly and acknowledged.
+// Dead-letter consumer: jobs whose queue retries ran out are marked dead in the ledger (error kept) and raised to admins.
+import { tierStore } from "../../core/db";
+import type { Env } from "../../core/env";
 import type { Logger } from "../../core/logger";
+import { jobDefinitions, jobMessageSchema } from "./messages";
+import { buryJobs, raiseDeadJobEvents } from "./services/runs";
 
-export async function consumeDeadLetters(batch: MessageBatch<unknown>, logger: Logger): Promise<void> {
+export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env, logger: Logger): Promise<void> {
+  const ledgerMessages: Array<{ message: Message<unknown>; jobId: string }> = [];
   for (const message of batch.messages) {
+    const parsed = jobMessageSchema.safeParse(message.body);
+    if (parsed.success && jobDefinitions[parsed.data.type].ledger) {
+      ledgerMessages.push({ message, jobId: parsed.data.jobId });
+      continue;
+    }
+    // Malformed messages and jobs kept by their own tier (SEND_NOTIFICATION's outbox) have no ledger row to mark.
     logger.error("job dead-lettered", { messageId: message.id, attempts: message.attempts, body: message.body });
     message.ack();
+  }
+  if (ledgerMessages.length === 0) return;
+  try {
+    const dead = await buryJobs(
+      tierStore(env, "oltp"),
+      ledgerMessages.map((m) => m.jobId),
+      "The queue's retries were exhausted",
+    );
+    for (const job of dead) logger.error("job dead", { jobId: job.id, type: job.type, lastError: job.lastError });
+    await raiseDeadJobEvents(tierStore(env, "notifications"), logger, dead);
+    for (const { message } of ledgerMessages) message.ack();
+  } catch (error) {
+    logger.error("dead letters not recorded; retrying", { error });
+    for (const { message } of ledgerMessages) message.retry({ delaySeconds: 30 });
   }
 }

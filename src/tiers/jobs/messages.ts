@@ -1,8 +1,65 @@
-// The typed job message every queue carries: a reference to a ledger row, never a copy of big data.
+// Job definitions (payload schema, priority, attempts, backoff; one entry per type) and the message every queue carries.
 import { z } from "zod";
+import type { jobPriorities } from "./schema";
 
-export const jobTypes = ["NOOP", "SEND_NOTIFICATION"] as const;
-export type JobType = (typeof jobTypes)[number];
+export type JobPriority = (typeof jobPriorities)[number];
+
+export interface JobDefinition<P extends z.ZodType = z.ZodType> {
+  /** Validated at enqueue (a bad payload is refused with VALIDATION_FAILED) and again by the consumer. */
+  payload: P;
+  /** Which queue carries it: high for sends, normal for short work, low for bulk work. */
+  priority: JobPriority;
+  /** Failed attempts before the job is dead; at most the queue's max_retries + 1 (wrangler.toml). */
+  maxAttempts: number;
+  /** Exponential backoff with full jitter: a retry waits up to min(maxSeconds, baseSeconds * 2^attempt). */
+  backoff: { baseSeconds: number; maxSeconds: number };
+  /**
+   * Whether the job has a row in the OLTP ledger. SEND_NOTIFICATION does not: its durable record is
+   * the notifications database's outbox, because that tier must keep delivering while OLTP is down.
+   */
+  ledger: boolean;
+}
+
+const define = <P extends z.ZodType>(definition: JobDefinition<P>) => definition;
+
+/** Storage keys and ids only: big data stays in R2 and the OLTP tables. */
+const storageKey = z.string().min(1).max(512);
+
+export const jobDefinitions = {
+  NOOP: define({
+    payload: z.object({}).strict(),
+    priority: "normal",
+    maxAttempts: 3,
+    backoff: { baseSeconds: 5, maxSeconds: 60 },
+    ledger: true,
+  }),
+  SEND_NOTIFICATION: define({
+    payload: z.object({ outboxId: z.uuid(), notificationId: z.uuid() }),
+    priority: "normal",
+    maxAttempts: 6,
+    backoff: { baseSeconds: 5, maxSeconds: 900 },
+    ledger: false,
+  }),
+  IMPORT_LEADS: define({
+    payload: z.object({ storageKey, fileName: z.string().min(1).max(255), requestedBy: z.uuid() }).strict(),
+    priority: "low",
+    maxAttempts: 5,
+    backoff: { baseSeconds: 10, maxSeconds: 900 },
+    ledger: true,
+  }),
+  /** No ledger: the durable record is the email_contents row still unindexed, which the content consistency cron queues again. */
+  INDEX_CONTENT: define({
+    payload: z.object({ emailId: z.uuid() }).strict(),
+    priority: "normal",
+    maxAttempts: 5,
+    backoff: { baseSeconds: 5, maxSeconds: 300 },
+    ledger: false,
+  }),
+} satisfies Record<string, JobDefinition>;
+
+export type JobType = keyof typeof jobDefinitions;
+export type JobPayload<T extends JobType> = z.infer<(typeof jobDefinitions)[T]["payload"]>;
+export const jobTypes = Object.keys(jobDefinitions) as [JobType, ...JobType[]];
 
 export const jobMessageSchema = z.object({
   jobId: z.uuid(),
@@ -10,6 +67,8 @@ export const jobMessageSchema = z.object({
   tenantId: z.uuid().nullable(),
   payload: z.record(z.string(), z.unknown()).default({}),
   enqueuedAt: z.iso.datetime(),
+  /** Times the job was put back because a tier it needs was down; grows the wait without burning attempts. */
+  deferrals: z.number().int().min(0).max(1000).optional(),
 });
 export type JobMessage = z.infer<typeof jobMessageSchema>;
 
@@ -20,3 +79,5 @@ export const queueNames = {
   low: "edp-jobs-low",
   dead: "edp-jobs-dead",
 } as const;
+
+export const queueBinding = { high: "JOBS_HIGH", normal: "JOBS_NORMAL", low: "JOBS_LOW" } as const satisfies Record<JobPriority, string>;

@@ -1,2 +1,68 @@
-// Jobs tier tables, migrated with the OLTP database (drizzle/oltp).
-export {};
+// Jobs tier tables, migrated with the OLTP database (drizzle/oltp): the job ledger.
+import { sql } from "drizzle-orm";
+import { check, index, integer, jsonb, pgPolicy, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { currentRole, currentTenant } from "../../core/rls";
+
+export const jobStatuses = ["pending", "running", "succeeded", "failed", "dead"] as const;
+export const jobPriorities = ["high", "normal", "low"] as const;
+
+/**
+ * The consumer, the relay and retention act for the platform across tenants with
+ * app.current_role = 'system' (JWT roles can never be 'system'); operators read and redrive
+ * every tenant's jobs. Tenants see and create only their own.
+ */
+const isSystem = sql`${currentRole} = 'system'`;
+const isOperator = sql`${currentRole} = 'operator'`;
+
+/**
+ * One row per job: what to do (type and a payload of references, never big data), where it is
+ * (status, attempts, progress) and how it ended. `tenant_id` NULL is a platform job.
+ */
+export const jobs = pgTable(
+  "jobs",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id"),
+    type: text("type").notNull(),
+    payload: jsonb("payload").$type<Record<string, unknown>>().notNull().default({}),
+    priority: text("priority").notNull(),
+    status: text("status").notNull().default("pending"),
+    /** Attempts that ran and failed or are running; a retry caused by an unavailable tier gives its attempt back. */
+    attempts: integer("attempts").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull(),
+    lastError: text("last_error"),
+    /** Handler-defined progress (e.g. rows done / total, row errors), shown by jobs.get. */
+    progress: jsonb("progress").$type<Record<string, unknown>>(),
+    idempotencyKey: text("idempotency_key"),
+    /** The queue the last delivery came from, so operators see where a job actually ran. */
+    lastQueue: text("last_queue"),
+    /** When the job is next due: enqueue time, or the end of a retry's backoff. The relay re-sends overdue rows. */
+    scheduledAt: timestamp("scheduled_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    startedAt: timestamp("started_at", { withTimezone: true, precision: 3 }),
+    completedAt: timestamp("completed_at", { withTimezone: true, precision: 3 }),
+    createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("jobs_idempotency_key")
+      .on(sql`coalesce(${t.tenantId}, '00000000-0000-0000-0000-000000000000'::uuid)`, t.type, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} is not null`),
+    index("jobs_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    index("jobs_status_scheduled_idx").on(t.status, t.scheduledAt),
+    index("jobs_status_completed_idx").on(t.status, t.completedAt),
+    check("jobs_status_check", sql`${t.status} in ('pending', 'running', 'succeeded', 'failed', 'dead')`),
+    check("jobs_priority_check", sql`${t.priority} in ('high', 'normal', 'low')`),
+    check("jobs_attempts_check", sql`${t.attempts} >= 0 and ${t.maxAttempts} between 1 and 20`),
+    pgPolicy("jobs_tenant_isolation", {
+      as: "permissive",
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant}`,
+      withCheck: sql`${t.tenantId} = ${currentTenant}`,
+    }),
+    pgPolicy("jobs_system", { as: "permissive", for: "all", using: isSystem, withCheck: isSystem }),
+    pgPolicy("jobs_operator_read", { as: "permissive", for: "select", using: isOperator }),
+    pgPolicy("jobs_operator_redrive", { as: "permissive", for: "update", using: isOperator, withCheck: isOperator }),
+  ],
+);
+
+export type JobRow = typeof jobs.$inferSelect;

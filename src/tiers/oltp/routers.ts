@@ -15,7 +15,11 @@ import {
 } from "./services/campaigns";
 import { maxBulkItems, pageInput } from "./services/common";
 import { addDomain, getDomain, listDomains, removeDomain } from "./services/domains";
-import { createEmail, getEmail, listEmails, recordEmailEvent } from "./services/emails";
+import { contentConfig } from "../content/config";
+import { contentWriteDeps } from "../content/deps";
+import { createEmailWithContent } from "../content/services/email-writes";
+import { releaseStatements } from "../content/services/writes";
+import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from "./services/emails";
 import { createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
 import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
 import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
@@ -27,6 +31,18 @@ const byId = z.object({ id });
 const name = z.string().trim().min(1).max(200);
 const emailAddress = z.email().max(254);
 const optionalText = z.string().trim().max(200).nullable().optional();
+/** Bounded here only loosely, at twice the limits: the content tier answers PAYLOAD_TOO_LARGE above its byte limits. */
+const emailBodyInput = z.object({
+  text: z.string().max(contentConfig.maxBodyBytes).default(""),
+  html: z.string().max(contentConfig.maxBodyBytes).default(""),
+  headers: z.record(z.string().max(200), z.string().max(2000)).default({}),
+});
+const attachmentInput = z.object({
+  filename: z.string().trim().min(1).max(255),
+  mimeType: z.string().trim().min(3).max(200),
+  content: z.string().max(Math.ceil(contentConfig.maxAttachmentBytes / 3) * 8),
+  disposition: z.enum(["attachment", "inline"]).default("attachment"),
+});
 
 export const tenantsRouter = router({
   current: authedProcedure.query(({ ctx }) => getCurrentTenant(ctx.store("oltp"), ctx.scope)),
@@ -241,22 +257,44 @@ export const emailsRouter = router({
     .query(({ ctx, input }) => listEmails(ctx.store("oltp"), ctx.scope, input)),
   get: authedProcedure.input(byId).query(({ ctx, input }) => getEmail(ctx.store("oltp"), ctx.scope, input.id)),
   /** Returns the unsubscribe token the message's link and List-Unsubscribe header carry. */
+  /**
+   * Either names content stored elsewhere (`contentStorageKey`) or carries it (`body`, `attachments`):
+   * then the content tier stores it first and its catalog rows join the email's transaction, and an
+   * `idempotencyKey` makes a retry return the first email instead of creating another.
+   */
   create: authedProcedure
     .input(
-      z.object({
-        leadId: id,
-        mailboxId: id,
-        campaignId: id.optional(),
-        stepId: id.optional(),
-        subject: z.string().min(1).max(300),
-        contentStorageKey: z.string().min(1).max(300),
-      }),
+      z
+        .object({
+          leadId: id,
+          mailboxId: id,
+          campaignId: id.optional(),
+          stepId: id.optional(),
+          subject: z.string().min(1).max(300),
+          contentStorageKey: z.string().min(1).max(300).optional(),
+          body: emailBodyInput.optional(),
+          attachments: z.array(attachmentInput).max(contentConfig.maxAttachments).default([]),
+          idempotencyKey: z.string().min(8).max(200).optional(),
+        })
+        .refine((v) => (v.contentStorageKey === undefined) !== (v.body === undefined), {
+          message: "give either contentStorageKey or body",
+          path: ["body"],
+        })
+        .refine((v) => v.body !== undefined || (v.attachments.length === 0 && v.idempotencyKey === undefined), {
+          message: "attachments and idempotencyKey come with a body",
+          path: ["attachments"],
+        }),
     )
     .mutation(async ({ ctx, input }) => {
-      const email = await createEmail(ctx.store("oltp"), ctx.scope, input);
+      const { body, attachments, idempotencyKey, contentStorageKey, ...metadata } = input;
+      const email = body
+        ? (await createEmailWithContent(contentWriteDeps(ctx), ctx.scope, { ...metadata, body, attachments, idempotencyKey })).email
+        : await createEmail(ctx.store("oltp"), ctx.scope, { ...metadata, contentStorageKey: contentStorageKey! });
       const unsubscribeToken = await signUnsubscribeToken(ctx.env, { tenantId: email.tenantId, leadId: email.leadId, emailId: email.id });
       return { ...email, unsubscribeToken };
     }),
+  /** Deletes the email's metadata and releases its content in one transaction; shared blobs stay while referenced. */
+  delete: adminProcedure.input(byId).mutation(({ ctx, input }) => deleteEmail(ctx.store("oltp"), ctx.scope, input.id, (db) => releaseStatements(db, ctx.scope.tenantId, input.id))),
   /** Provider facts (sent, delivered, bounced, ...) reported server to server, typically with an admin API key. */
   recordEvent: adminProcedure
     .input(

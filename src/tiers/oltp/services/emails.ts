@@ -1,5 +1,7 @@
 // Email metadata (never bodies): creation with its first event, listing, and status events appended by the sending side.
 import { and, asc, desc, eq, sql, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
 import { emailEvents, emails, emailStatuses, leads, mailboxes } from "../schema";
@@ -16,17 +18,22 @@ export interface NewEmail {
   stepId?: string;
   subject: string;
   contentStorageKey: string;
+  /** Chosen by a caller that must name the email before it exists (the content tier keys its catalog rows by it). */
+  id?: string;
 }
+
+/** Statements another tier adds to the email's own transaction (the content catalog's rows); they see the inserted email. */
+export type SameTransaction = (db: NeonHttpDatabase) => BatchItem<"pg">[];
 
 /**
  * Records a queued email, its `queued` event and the month's usage counter in one statement. The
  * insert selects from the lead and the mailbox, so another tenant's ids or a suppressed lead insert
  * nothing; a second statement says which it was. Campaign ids are checked by the composite foreign key.
  */
-export async function createEmail(store: TierStore, scope: TenantScope, input: NewEmail): Promise<Email> {
+export async function createEmail(store: TierStore, scope: TenantScope, input: NewEmail, alsoInTransaction?: SameTransaction): Promise<Email> {
   // The id is chosen here so the read-back can be the batch's last statement: one round trip in all.
-  const id = crypto.randomUUID();
-  const [, checks, created] = await tenantBatch(store, scope, (db) => [
+  const id = input.id ?? crypto.randomUUID();
+  const [, checks, ...rest] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
       with email as (
         insert into ${emails} (id, tenant_id, campaign_id, step_id, lead_id, mailbox_id, subject, content_storage_key)
@@ -52,13 +59,24 @@ export async function createEmail(store: TierStore, scope: TenantScope, input: N
         mailbox: sql<string | null>`(select ${mailboxes.status} from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${input.mailboxId})`,
       })
       .from(sql`(select 1) as one`),
+    ...(alsoInTransaction?.(db) ?? []),
     db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, id))),
   ]);
+  const created = rest.at(-1) as Email[];
   if (created[0]) return created[0];
   const check = checks[0];
   if (!check?.lead) throw new AppError("NOT_FOUND", "Lead not found");
   if (!check.mailbox) throw new AppError("NOT_FOUND", "Mailbox not found");
   throw new AppError("CONFLICT", `The lead is ${check.lead}; nothing is sent to it`, { details: { lead: check.lead } });
+}
+
+/** Deletes the email (its events cascade) and, in the same transaction, what other tiers keep for it. */
+export async function deleteEmail(store: TierStore, scope: TenantScope, id: string, alsoInTransaction?: SameTransaction): Promise<{ id: string }> {
+  const [deleted] = await tenantBatch(store, scope, (db) => [
+    db.delete(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, id))).returning({ id: emails.id }),
+    ...(alsoInTransaction?.(db) ?? []),
+  ]);
+  return found(deleted[0], "Email");
 }
 
 export interface EmailFilter {

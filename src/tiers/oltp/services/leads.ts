@@ -1,5 +1,6 @@
 // Lead services: create, upsert by email (one or in bulk), list with filters, update, bulk delete.
 import { and, desc, eq, getTableColumns, ilike, inArray, isNotNull, isNull, or, sql } from "drizzle-orm";
+import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { campaignLeads, leads, type leadStatuses } from "../schema";
 import { afterCursor, found, toPage, type Page } from "./common";
@@ -43,25 +44,27 @@ export async function upsertLeads(
   scope: TenantScope,
   input: Omit<LeadFields, "status">[],
 ): Promise<Array<Lead & { created: boolean }>> {
-  const [rows] = await tenantBatch(store, scope, (db) => [
-    db
-      .insert(leads)
-      .values(input.map((lead) => values(scope, lead)))
-      .onConflictDoUpdate({
-        target: [leads.tenantId, leads.email],
-        set: {
-          firstName: sql`coalesce(excluded.first_name, ${leads.firstName})`,
-          lastName: sql`coalesce(excluded.last_name, ${leads.lastName})`,
-          company: sql`coalesce(excluded.company, ${leads.company})`,
-          customFields: sql`${leads.customFields} || excluded.custom_fields`,
-          updatedAt: sql`now()`,
-        },
-      })
-      // xmax is 0 only on a freshly inserted row version.
-      .returning({ ...getTableColumns(leads), created: sql<boolean>`(xmax = 0)` }),
-  ]);
+  const [rows] = await tenantBatch(store, scope, (db) => [upsertLeadsStatement(db, scope, input)]);
   return rows;
 }
+
+/** The upsert as a statement, so a caller (the import job) can batch it with its own bookkeeping. */
+export const upsertLeadsStatement = (db: NeonHttpDatabase, scope: TenantScope, input: Omit<LeadFields, "status">[]) =>
+  db
+    .insert(leads)
+    .values(input.map((lead) => values(scope, lead)))
+    .onConflictDoUpdate({
+      target: [leads.tenantId, leads.email],
+      set: {
+        firstName: sql`coalesce(excluded.first_name, ${leads.firstName})`,
+        lastName: sql`coalesce(excluded.last_name, ${leads.lastName})`,
+        company: sql`coalesce(excluded.company, ${leads.company})`,
+        customFields: sql`${leads.customFields} || excluded.custom_fields`,
+        updatedAt: sql`now()`,
+      },
+    })
+    // xmax is 0 only on a freshly inserted row version.
+    .returning({ ...getTableColumns(leads), created: sql<boolean>`(xmax = 0)` });
 
 export interface LeadFilter {
   status?: LeadStatus;

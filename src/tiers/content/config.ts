@@ -1,0 +1,38 @@
+// The content tier's tunables in one place: size limits, allowed attachment types, retention and search bounds.
+
+export interface ContentConfig {
+  /** Serialized body (text + HTML + headers) above this is refused with PAYLOAD_TOO_LARGE. */
+  maxBodyBytes: number;
+  maxAttachmentBytes: number;
+  maxAttachments: number;
+  /** Attachment MIME types accepted; anything else is VALIDATION_FAILED. */
+  allowedAttachmentTypes: readonly string[];
+  /** Objects below this are tried with every algorithm; above it only gzip, which is cheaper to compute. */
+  exhaustiveCompressionBytes: number;
+  /** Characters of plain text kept beside the search vector for highlighting. */
+  snippetChars: number;
+}
+
+export const contentConfig: ContentConfig = {
+  maxBodyBytes: 1024 * 1024,
+  maxAttachmentBytes: 5 * 1024 * 1024,
+  maxAttachments: 10,
+  allowedAttachmentTypes: [
+    "application/pdf",
+    "application/zip",
+    "application/octet-stream",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "text/plain",
+    "text/csv",
+    "text/calendar",
+    "text/html",
+    "message/rfc822",
+  ],
+  exhaustiveCompressionBytes: 2 * 1024 * 1024,
+  snippetChars: 2000,
+};

@@ -1,0 +1,102 @@
+// The cross-tier email write: content to R2 first, then email metadata and catalog rows in one OLTP transaction, cleanup if that fails.
+import { sql } from "drizzle-orm";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { AppError } from "../../../core/errors";
+import type { Logger } from "../../../core/logger";
+import { createEmail, type Email, type NewEmail } from "../../oltp/services/emails";
+import { emails } from "../../oltp/schema";
+import type { ContentConfig } from "../config";
+import { contentObjects, emailContents } from "../schema";
+import { deleteObjects, type ContentBucket } from "./blobs";
+import { catalogStatements, prepareEmailContent, storeContent, type EmailContentInput } from "./writes";
+
+export interface ContentWriteDeps {
+  store: TierStore;
+  bucket: ContentBucket;
+  config: ContentConfig;
+  logger: Logger;
+  /** Queues the search indexing of the new email; a lost send is repaired by the consistency cron. */
+  queueIndexing(tenantId: string, emailId: string): Promise<void>;
+}
+
+export type NewEmailWithContent = Omit<NewEmail, "contentStorageKey"> & EmailContentInput & { idempotencyKey?: string | undefined };
+
+/** The opaque key OLTP keeps: the content tier resolves it through its catalog. */
+export const emailContentKey = (emailId: string) => `emails/${emailId}`;
+
+function isIdempotencyConflict(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 6; depth++) {
+    if ((current as { constraint?: unknown }).constraint === "email_contents_idempotency_idx") return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The email an earlier call with this idempotency key created: one round trip. */
+async function emailByIdempotencyKey(store: TierStore, scope: TenantScope, key: string): Promise<Email | undefined> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db
+      .select({ email: emails })
+      .from(emails)
+      .innerJoin(emailContents, sql`${emailContents.tenantId} = ${emails.tenantId} and ${emailContents.emailId} = ${emails.id}`)
+      .where(sql`${emailContents.tenantId} = ${scope.tenantId} and ${emailContents.idempotencyKey} = ${key}`),
+  ]);
+  return rows[0]?.email;
+}
+
+/**
+ * Deletes blobs this call created unless a catalog row now names them (a concurrent writer of the same
+ * bytes may have committed in between). If OLTP cannot answer, the blobs stay: an unreferenced blob
+ * costs storage, a deleted referenced one loses mail.
+ */
+async function cleanUp(deps: ContentWriteDeps, scope: TenantScope, createdKeys: string[]): Promise<void> {
+  if (createdKeys.length === 0) return;
+  try {
+    const [referenced] = await tenantBatch(deps.store, scope, (db) => [
+      db
+        .select({ key: contentObjects.storageKey })
+        .from(contentObjects)
+        .where(sql`${contentObjects.tenantId} = ${scope.tenantId} and ${contentObjects.storageKey} in ${createdKeys}`),
+    ]);
+    const keep = new Set(referenced.map((r) => r.key));
+    await deleteObjects(deps.bucket, createdKeys.filter((key) => !keep.has(key)));
+  } catch (error) {
+    deps.logger.warn("content cleanup left blobs behind", { keys: createdKeys, error });
+  }
+}
+
+/**
+ * Returns the email (new, or the one an earlier call with the same idempotency key created) and
+ * whether it was created now. R2 writes, then exactly one OLTP round trip, then one queue send.
+ */
+export async function createEmailWithContent(
+  deps: ContentWriteDeps,
+  scope: TenantScope,
+  input: NewEmailWithContent,
+): Promise<{ email: Email; created: boolean }> {
+  const prepared = await prepareEmailContent(scope.tenantId, input, deps.config);
+  const createdKeys = await storeContent(deps.bucket, prepared);
+  const id = crypto.randomUUID();
+  let email: Email;
+  try {
+    email = await createEmail(
+      deps.store,
+      scope,
+      { leadId: input.leadId, mailboxId: input.mailboxId, campaignId: input.campaignId, stepId: input.stepId, subject: input.subject, contentStorageKey: emailContentKey(id), id },
+      (db) => catalogStatements(db, scope.tenantId, { id, subject: input.subject, idempotencyKey: input.idempotencyKey }, prepared),
+    );
+  } catch (error) {
+    await cleanUp(deps, scope, createdKeys);
+    if (input.idempotencyKey && isIdempotencyConflict(error)) {
+      const earlier = await emailByIdempotencyKey(deps.store, scope, input.idempotencyKey);
+      if (earlier) return { email: earlier, created: false };
+      throw new AppError("CONFLICT", "A write with this idempotency key is in progress; retry shortly", { tier: "content" });
+    }
+    throw error;
+  }
+  await deps.queueIndexing(scope.tenantId, email.id).catch((error: unknown) => {
+    deps.logger.warn("INDEX_CONTENT not queued; the consistency cron will queue it", { emailId: email.id, error });
+  });
+  return { email, created: true };
+}

@@ -1,0 +1,61 @@
+// Full-text search over subject and body per tenant: the INDEX_CONTENT job fills the vector, search ranks, prefix-matches and highlights.
+import { sql } from "drizzle-orm";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import type { ContentConfig } from "../config";
+import { emailContents } from "../schema";
+import { type ContentBucket } from "./blobs";
+import { plainText } from "./bodies";
+import { getEmailContent } from "./reads";
+
+/**
+ * Builds the email's search vector from its subject (weight A) and body text (weight B). Idempotent:
+ * a repeated delivery rewrites the same vector. An email deleted meanwhile updates nothing.
+ */
+export async function indexEmailContent(
+  deps: { store: TierStore; bucket: ContentBucket; config: ContentConfig },
+  scope: TenantScope,
+  emailId: string,
+): Promise<void> {
+  const content = await getEmailContent({ ...deps, reportIntegrityFailure: async () => undefined }, scope, emailId);
+  const text = plainText(content);
+  await tenantBatch(deps.store, scope, (db) => [
+    db.execute(sql`
+      update ${emailContents}
+      set search = setweight(to_tsvector('english', subject), 'A') || setweight(to_tsvector('english', ${text}), 'B'),
+          snippet = ${text.slice(0, deps.config.snippetChars)},
+          indexed_at = now()
+      where tenant_id = ${scope.tenantId} and email_id = ${emailId}`),
+  ]);
+}
+
+export interface SearchHit {
+  emailId: string;
+  subject: string;
+  rank: number;
+  /** The matching passage with matches wrapped in <mark>…</mark>; the rest is the email's own text, unescaped. */
+  highlight: string;
+}
+
+/** Every word must match; the last may be a prefix ("invo" finds "invoice"), as users type. */
+export function toPrefixQuery(query: string): string | null {
+  const words = query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  if (words.length === 0) return null;
+  return words.map((w, i) => (i === words.length - 1 ? `${w}:*` : w)).join(" & ");
+}
+
+export async function searchEmails(store: TierStore, scope: TenantScope, input: { query: string; limit: number }): Promise<SearchHit[]> {
+  const tsquery = toPrefixQuery(input.query);
+  if (!tsquery) return [];
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db.execute<{ email_id: string; subject: string; rank: number; highlight: string }>(sql`
+      with q as (select to_tsquery('english', ${tsquery}) as q)
+      select e.email_id, e.subject, ts_rank(e.search, q.q) as rank,
+             ts_headline('english', e.subject || ' — ' || coalesce(e.snippet, ''), q.q,
+                         'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2') as highlight
+      from ${emailContents} e, q
+      where e.tenant_id = ${scope.tenantId} and e.search @@ q.q
+      order by rank desc, e.created_at desc
+      limit ${input.limit}`),
+  ]);
+  return rows.rows.map((r) => ({ emailId: r.email_id, subject: r.subject, rank: Number(r.rank), highlight: r.highlight }));
+}

@@ -1,0 +1,34 @@
+// The jobs tier's tunables in one place: relay, leases, retention, import chunking.
+
+export interface JobsConfig {
+  relay: {
+    /** A pending job this long past its due time is sent to its queue again (its send was lost). */
+    graceSeconds: number;
+    batchSize: number;
+  };
+  /** A running job not finished after this long is presumed crashed: claimable again and relayed. */
+  leaseSeconds: number;
+  retention: {
+    succeededDays: number;
+    failedDays: number;
+    /** Rows deleted per run at most, so a backlog drains over several runs. */
+    batchSize: number;
+  };
+  import: {
+    /** Upper bound of an uploaded CSV file. */
+    maxFileBytes: number;
+    /** Rows upserted per statement. */
+    rowsPerBatch: number;
+    /** Rows handled by one delivery before the job re-enqueues itself for the rest. */
+    rowsPerInvocation: number;
+    /** Row errors kept in the job's progress; more are only counted. */
+    maxReportedErrors: number;
+  };
+}
+
+export const jobsConfig: JobsConfig = {
+  relay: { graceSeconds: 120, batchSize: 500 },
+  leaseSeconds: 900,
+  retention: { succeededDays: 7, failedDays: 30, batchSize: 10_000 },
+  import: { maxFileBytes: 20 * 1024 * 1024, rowsPerBatch: 1000, rowsPerInvocation: 20_000, maxReportedErrors: 200 },
+};

@@ -1,0 +1,50 @@
+// The job as clients see it, mapped from raw ledger rows (the Neon HTTP driver hands timestamps back as text).
+import { isoOrNull, isoTimestamp, rowsOf } from "../../notifications/services/rows";
+import type { jobPriorities, jobStatuses } from "../schema";
+
+export type JobStatus = (typeof jobStatuses)[number];
+
+export interface Job {
+  id: string;
+  tenantId: string | null;
+  type: string;
+  payload: Record<string, unknown>;
+  priority: (typeof jobPriorities)[number];
+  status: JobStatus;
+  attempts: number;
+  maxAttempts: number;
+  lastError: string | null;
+  progress: Record<string, unknown> | null;
+  idempotencyKey: string | null;
+  lastQueue: string | null;
+  scheduledAt: string;
+  startedAt: string | null;
+  completedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const toJob = (r: Record<string, unknown>): Job => ({
+  id: String(r.id),
+  tenantId: r.tenant_id === null ? null : String(r.tenant_id),
+  type: String(r.type),
+  payload: (r.payload ?? {}) as Record<string, unknown>,
+  priority: r.priority as Job["priority"],
+  status: r.status as JobStatus,
+  attempts: Number(r.attempts),
+  maxAttempts: Number(r.max_attempts),
+  lastError: r.last_error === null ? null : String(r.last_error),
+  progress: (r.progress ?? null) as Record<string, unknown> | null,
+  idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+  lastQueue: r.last_queue === null ? null : String(r.last_queue),
+  scheduledAt: isoTimestamp(r.scheduled_at),
+  startedAt: isoOrNull(r.started_at),
+  completedAt: isoOrNull(r.completed_at),
+  createdAt: isoTimestamp(r.created_at),
+  updatedAt: isoTimestamp(r.updated_at),
+});
+
+export const rowsOfJobs = (result: unknown): Job[] => rowsOf(result).map(toJob);
+
+/** A JSON array of ids as one bound parameter, expanded in SQL: one statement whatever the count. */
+export const idList = (ids: string[]): string => JSON.stringify(ids);

@@ -1,0 +1,145 @@
+// The ledger side of running jobs, for the platform ('system' role): claim a batch, record outcomes, bury, relay, prune.
+import { sql } from "drizzle-orm";
+import type { TierStore } from "../../../core/db";
+import type { Logger } from "../../../core/logger";
+import { raiseSystemEvent } from "../../notifications/services/system-events";
+import { rowsOf } from "../../notifications/services/rows";
+import { systemBatch } from "../../notifications/services/system-scope";
+import { notificationsConfig } from "../../notifications/config";
+import type { JobsConfig } from "../config";
+import { idList, rowsOfJobs, type Job } from "./rows";
+
+/**
+ * Claims the delivered jobs in one statement. Only a pending job, or a running one whose lease
+ * has run out (its worker crashed), is claimed: a redelivered or duplicated message of a job that
+ * succeeded, died or is running elsewhere claims nothing and is acknowledged as a no-op.
+ */
+export async function claimJobs(store: TierStore, config: JobsConfig, ids: string[], queue: string): Promise<Job[]> {
+  const [result] = await systemBatch(store, null, (db) => [
+    db.execute(sql`
+      update jobs j set status = 'running', attempts = j.attempts + 1, started_at = now(), updated_at = now(), last_queue = ${queue}
+      where j.id in (
+        select id from jobs
+        where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb))
+          and (status = 'pending' or (status = 'running' and started_at < now() - make_interval(secs => ${config.leaseSeconds})))
+        for update skip locked)
+      returning j.*`),
+  ]);
+  return rowsOfJobs(result);
+}
+
+/**
+ * How one claimed run ended. `retry` counts the attempt and waits out the backoff; `deferred`
+ * (a tier the job needs is down) gives the attempt back; `dead` and `failed` are final.
+ */
+export type RunOutcome =
+  | { id: string; outcome: "succeeded"; progress?: Record<string, unknown> | undefined }
+  | { id: string; outcome: "continued"; progress: Record<string, unknown> }
+  | { id: string; outcome: "retry" | "deferred"; error: string; delaySeconds: number }
+  | { id: string; outcome: "dead" | "failed"; error: string };
+
+/** Records every outcome of a batch in one statement; only rows still running under this claim change. */
+export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): Promise<Job[]> {
+  const rows = outcomes.map((o) => ({
+    id: o.id,
+    outcome: o.outcome,
+    error: "error" in o ? o.error.slice(0, 2000) : null,
+    delay_seconds: "delaySeconds" in o ? o.delaySeconds : 0,
+    progress: "progress" in o ? (o.progress ?? null) : null,
+  }));
+  const [result] = await systemBatch(store, null, (db) => [
+    db.execute(sql`
+      update jobs j set
+        status = case o.outcome when 'succeeded' then 'succeeded' when 'dead' then 'dead' when 'failed' then 'failed' else 'pending' end,
+        attempts = case when o.outcome in ('deferred', 'continued') then greatest(j.attempts - 1, 0) else j.attempts end,
+        last_error = coalesce(o.error, j.last_error),
+        progress = coalesce(o.progress, j.progress),
+        scheduled_at = case when o.outcome in ('retry', 'deferred') then now() + make_interval(secs => o.delay_seconds)
+                            when o.outcome = 'continued' then now() else j.scheduled_at end,
+        completed_at = case when o.outcome in ('succeeded', 'dead', 'failed') then now() end,
+        updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+        as o(id uuid, outcome text, error text, delay_seconds int, progress jsonb)
+      where j.id = o.id and j.status = 'running'
+      returning j.*`),
+  ]);
+  return rowsOfJobs(result);
+}
+
+/** Saves a running job's progress (e.g. an import's rows done) so jobs.get shows it while it runs. */
+export async function saveProgress(store: TierStore, id: string, progress: Record<string, unknown>): Promise<void> {
+  await systemBatch(store, null, (db) => [
+    db.execute(sql`update jobs set progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
+                   where id = ${id} and status = 'running'`),
+  ]);
+}
+
+/**
+ * For the dead-letter consumer: marks jobs dead (keeping their last error, or the given reason when
+ * they have none). Jobs already finished are left alone, so a redelivered dead letter changes nothing.
+ */
+export async function buryJobs(store: TierStore, ids: string[], reason: string): Promise<Job[]> {
+  const [result] = await systemBatch(store, null, (db) => [
+    db.execute(sql`
+      update jobs set status = 'dead', last_error = coalesce(last_error, ${reason}), completed_at = now(), updated_at = now()
+      where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb))
+        and status in ('pending', 'running')
+      returning *`),
+  ]);
+  return rowsOfJobs(result);
+}
+
+/**
+ * One admin system event per tenant and job type while it stays open: a burst of dead jobs is one
+ * incident whose occurrences grow. A notifications outage must not undo the ledger's record, so
+ * it is logged and the ledger (jobs.listDead) remains the source of truth.
+ */
+export async function raiseDeadJobEvents(notifications: TierStore, logger: Logger, dead: Job[]): Promise<void> {
+  for (const job of dead) {
+    try {
+      await raiseSystemEvent(notifications, notificationsConfig, {
+        eventType: "job_dead",
+        severity: "high",
+        tenantId: job.tenantId,
+        description: `${job.type} jobs are failing permanently`,
+        details: { jobId: job.id, type: job.type, attempts: job.attempts, lastError: job.lastError },
+        dedupKey: `jobs.dead:${job.type}`,
+      });
+    } catch (error) {
+      logger.error("dead job not raised as a system event", { jobId: job.id, error });
+    }
+  }
+}
+
+/** Pending jobs overdue by the grace period, and running ones past their lease, are made due again and returned for sending. */
+export async function relayOverdueJobs(store: TierStore, config: JobsConfig): Promise<Job[]> {
+  const [result] = await systemBatch(store, null, (db) => [
+    db.execute(sql`
+      update jobs j set status = 'pending', scheduled_at = now(), updated_at = now()
+      where j.id in (
+        select id from jobs
+        where (status = 'pending' and scheduled_at < now() - make_interval(secs => ${config.relay.graceSeconds}))
+           or (status = 'running' and started_at < now() - make_interval(secs => ${config.leaseSeconds}))
+        order by scheduled_at
+        limit ${config.relay.batchSize}
+        for update skip locked)
+      returning j.*`),
+  ]);
+  return rowsOfJobs(result);
+}
+
+/** Deletes finished jobs past retention: succeeded ones soon, failed and dead ones later (kept for inspection and redrive). */
+export async function pruneJobs(store: TierStore, config: JobsConfig): Promise<number> {
+  const [result] = await systemBatch(store, null, (db) => [
+    db.execute(sql`
+      with pruned as (
+        delete from jobs where id in (
+          select id from jobs
+          where (status = 'succeeded' and completed_at < now() - make_interval(days => ${config.retention.succeededDays}))
+             or (status in ('failed', 'dead') and completed_at < now() - make_interval(days => ${config.retention.failedDays}))
+          limit ${config.retention.batchSize})
+        returning 1)
+      select count(*)::int as deleted from pruned`),
+  ]);
+  return Number(rowsOf(result)[0]?.deleted ?? 0);
+}
