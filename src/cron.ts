@@ -4,6 +4,7 @@ import { createLogger, isLogLevel, type Logger } from "./core/logger";
 import { jobsCron } from "./tiers/jobs/cron";
 import { contentCron } from "./tiers/content/cron";
 import { notificationsCron } from "./tiers/notifications/cron";
+import { olapCron } from "./tiers/olap/cron";
 import { oltpCron } from "./tiers/oltp/cron";
 
 export type CronTask = { name: string; run(deps: { env: Env; logger: Logger }): Promise<void> };
@@ -17,7 +18,7 @@ export const schedules = {
 } as const;
 
 /** Each tier declares its own tasks in src/tiers/<tier>/cron.ts; this only gathers them. */
-const tierTasks: TierCronTasks[] = [oltpCron, notificationsCron, contentCron, jobsCron];
+const tierTasks: TierCronTasks[] = [oltpCron, notificationsCron, contentCron, jobsCron, olapCron];
 
 export const cronTasks: Record<keyof typeof schedules, CronTask[]> = {
   aggregation: tierTasks.flatMap((t) => t.aggregation ?? []),
