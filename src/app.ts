@@ -12,6 +12,10 @@ import { contextFromHono } from "./trpc/context";
 import { appRouter } from "./trpc/root";
 import { notificationDeps } from "./tiers/notifications/deps";
 import { unreadCount } from "./tiers/notifications/services/notifications";
+import { z } from "zod";
+import { contentConfig } from "./tiers/content/config";
+import { contentReadDeps } from "./tiers/content/deps";
+import { streamAttachment, uploadAttachment } from "./tiers/content/services/streams";
 
 export const app = new Hono();
 
@@ -47,6 +51,25 @@ app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
   const { tenantId, userId, role } = c.get("principal")!;
   const unread = await unreadCount(notificationDeps(contextFromHono(c)), { tenantId, userId, role });
   return c.json({ unread });
+});
+
+// Large attachments stream in and out here (tRPC carries JSON, so base64 built whole in memory).
+app.put("/v1/content/attachments/:sha256", requireCaller(), async (c) => {
+  const { tenantId } = c.get("principal")!;
+  const length = c.req.header("content-length");
+  const uploaded = await uploadAttachment(c.get("env").CONTENT_BUCKET, contentConfig, tenantId, {
+    sha256: c.req.param("sha256"),
+    mimeType: (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase(),
+    contentLength: length === undefined ? null : Number(length),
+    body: c.req.raw.body,
+  });
+  return c.json(uploaded, uploaded.created ? 201 : 200);
+});
+app.get("/v1/content/emails/:emailId/attachments/:position", requireCaller(), async (c) => {
+  const { tenantId, userId, role } = c.get("principal")!;
+  const params = z.object({ emailId: z.uuid(), position: z.coerce.number().int().min(1).max(100) }).safeParse(c.req.param());
+  if (!params.success) throw new AppError("VALIDATION_FAILED", "emailId must be a uuid and position 1–100", { details: [{ path: "params", message: params.error.message }] });
+  return streamAttachment(contentReadDeps(contextFromHono(c)), { tenantId, userId, role }, params.data.emailId, params.data.position);
 });
 
 // Public by design: the signed token in the link is the only credential a recipient has.

@@ -41,6 +41,10 @@ export const envSchema = z
     JOBS_NORMAL: binding<Queue>(["send", "sendBatch"], "a queue producer"),
     JOBS_LOW: binding<Queue>(["send", "sendBatch"], "a queue producer"),
 
+    /** SEND_EMAIL's transactional email API (POST JSON); unset, emails are recorded and not sent (local stack, tests). */
+    EMAIL_PROVIDER_URL: z.url().optional(),
+    EMAIL_PROVIDER_API_KEY: z.string().min(1).optional(),
+
     CORS_ORIGINS: csv,
     HEALTH_TIMEOUT_MS: positiveInt(1500),
     /** Upper bound for any one store call on a request path, so a hanging tier fails alone. */

@@ -41,6 +41,7 @@ describe("row-level security on every tenant-scoped OLTP table", () => {
     for (const estate of [a, b]) {
       await asTenant(estate.tenant.id, [
         ["insert into jobs (tenant_id, type, priority, max_attempts) values ($1, 'NOOP', 'normal', 1)", [estate.tenant.id]],
+        ["insert into mailbox_daily_sends (tenant_id, mailbox_id, day, sent) values ($1, $2, current_date, 1)", [estate.tenant.id, estate.mailboxId]],
       ]);
     }
     // A platform job that no tenant context may see.

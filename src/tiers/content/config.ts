@@ -4,6 +4,8 @@ export interface ContentConfig {
   /** Serialized body (text + HTML + headers) above this is refused with PAYLOAD_TOO_LARGE. */
   maxBodyBytes: number;
   maxAttachmentBytes: number;
+  /** A file streamed to PUT /v1/content/attachments/:sha256 above this is refused before a byte is read. */
+  maxStreamedAttachmentBytes: number;
   maxAttachments: number;
   /** Attachment MIME types accepted; anything else is VALIDATION_FAILED. */
   allowedAttachmentTypes: readonly string[];
@@ -16,6 +18,7 @@ export interface ContentConfig {
 export const contentConfig: ContentConfig = {
   maxBodyBytes: 1024 * 1024,
   maxAttachmentBytes: 5 * 1024 * 1024,
+  maxStreamedAttachmentBytes: 25 * 1024 * 1024,
   maxAttachments: 10,
   allowedAttachmentTypes: [
     "application/pdf",

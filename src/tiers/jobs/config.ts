@@ -1,4 +1,4 @@
-// The jobs tier's tunables in one place: relay, leases, retention, import chunking.
+// The jobs tier's tunables in one place: relay, leases, retention, import chunking, per-tenant fairness, email sending.
 
 export interface JobsConfig {
   relay: {
@@ -24,6 +24,21 @@ export interface JobsConfig {
     /** Row errors kept in the job's progress; more are only counted. */
     maxReportedErrors: number;
   };
+  fairness: {
+    /** Low-priority (bulk) jobs one tenant may have running at once; more are put back, not failed. */
+    maxRunningBulkPerTenant: number;
+    /** How long a bulk job over its tenant's cap waits before it is delivered again. */
+    throttleDelaySeconds: number;
+  };
+  sendEmail: {
+    /** A mailbox whose bounced / sent ratio over the window reaches this is paused (bounce_protected). */
+    bounceRateThreshold: number;
+    bounceWindowDays: number;
+    /** Fewer sends than this in the window are too few to judge. */
+    bounceMinSample: number;
+    /** A paused or protected mailbox's emails are looked at again after this long. */
+    inactiveMailboxRetrySeconds: number;
+  };
 }
 
 export const jobsConfig: JobsConfig = {
@@ -31,4 +46,6 @@ export const jobsConfig: JobsConfig = {
   leaseSeconds: 900,
   retention: { succeededDays: 7, failedDays: 30, batchSize: 10_000 },
   import: { maxFileBytes: 20 * 1024 * 1024, rowsPerBatch: 1000, rowsPerInvocation: 20_000, maxReportedErrors: 200 },
+  fairness: { maxRunningBulkPerTenant: 2, throttleDelaySeconds: 30 },
+  sendEmail: { bounceRateThreshold: 0.05, bounceWindowDays: 7, bounceMinSample: 20, inactiveMailboxRetrySeconds: 3600 },
 };

@@ -9,6 +9,7 @@ import { sendNotificationJob } from "../notifications/jobs";
 import { jobsConfig } from "./config";
 import { consumeDeadLetters } from "./dead-letters";
 import { importLeadsJob } from "./services/import-leads";
+import { sendEmailJob } from "./services/send-email";
 import { jobDefinitions, jobMessageSchema, queueBinding, queueNames, type JobDefinition, type JobMessage, type JobType } from "./messages";
 import type { Job } from "./services/rows";
 import { claimJobs, raiseDeadJobEvents, recordOutcomes, type RunOutcome } from "./services/runs";
@@ -20,14 +21,22 @@ export interface JobHandlerDeps {
   ledger?: Job;
 }
 
-/** A handler may report progress, or ask to continue in a fresh delivery (long jobs run in chunks). */
-export type JobResult = { progress?: Record<string, unknown>; continueWith?: Record<string, unknown> };
+/**
+ * A handler may report progress, ask to continue in a fresh delivery (long jobs run in chunks), or
+ * defer itself (not allowed to run yet, e.g. outside a send window): its attempt is given back.
+ */
+export type JobResult = {
+  progress?: Record<string, unknown>;
+  continueWith?: Record<string, unknown>;
+  defer?: { seconds: number; reason: string };
+};
 export type JobHandler = (job: JobMessage, deps: JobHandlerDeps) => Promise<void | JobResult>;
 
 /** One handler per job type; tier issues register theirs here. */
 export const jobHandlers: Record<JobType, JobHandler> = {
   NOOP: async () => undefined,
   SEND_NOTIFICATION: sendNotificationJob,
+  SEND_EMAIL: sendEmailJob,
   IMPORT_LEADS: importLeadsJob,
   INDEX_CONTENT: indexContentJob,
 };
@@ -61,6 +70,7 @@ async function runHandler(env: Env, logger: Logger, job: JobMessage, ledger: Job
   const definition = jobDefinitions[job.type];
   try {
     const result = await jobHandlers[job.type]({ ...job, payload: ledger.payload }, { env, logger, ledger });
+    if (result?.defer) return { id: ledger.id, outcome: "deferred", error: result.defer.reason, delaySeconds: result.defer.seconds };
     if (result?.continueWith) return { id: ledger.id, outcome: "continued", progress: result.continueWith };
     return { id: ledger.id, outcome: "succeeded", progress: result?.progress };
   } catch (error) {
@@ -84,8 +94,9 @@ async function runLedgerJobs(env: Env, logger: Logger, queue: string, items: Arr
   if (items.length === 0) return;
   const store: TierStore = tierStore(env, "oltp");
   let claimed: Job[];
+  let throttled: Job[];
   try {
-    claimed = await claimJobs(store, jobsConfig, [...new Set(items.map((i) => i.job.jobId))], queue);
+    ({ claimed, throttled } = await claimJobs(store, jobsConfig, [...new Set(items.map((i) => i.job.jobId))], queue));
   } catch (error) {
     logger.warn("job ledger unavailable; deliveries put back", { error });
     await Promise.all(
@@ -98,8 +109,17 @@ async function runLedgerJobs(env: Env, logger: Logger, queue: string, items: Arr
     return;
   }
   const byId = new Map(claimed.map((job) => [job.id, job]));
+  const throttledIds = new Set(throttled.map((job) => job.id));
   const runs: Array<{ message: Message<unknown>; job: JobMessage; ledger: Job }> = [];
+  const putBack: Array<Promise<void>> = [];
   for (const item of items) {
+    if (throttledIds.has(item.job.jobId)) {
+      // Its tenant has its share of bulk work running: back later, attempts untouched.
+      throttledIds.delete(item.job.jobId);
+      const delaySeconds = jobsConfig.fairness.throttleDelaySeconds + Math.round(Math.random() * jobsConfig.fairness.throttleDelaySeconds);
+      putBack.push(resendMessage(env, item.message, item.job, delaySeconds));
+      continue;
+    }
     const ledger = byId.get(item.job.jobId);
     // Nothing to claim (already done, running elsewhere, unknown, or a duplicate in this batch): a no-op.
     if (!ledger) item.message.ack();
@@ -108,6 +128,7 @@ async function runLedgerJobs(env: Env, logger: Logger, queue: string, items: Arr
       byId.delete(item.job.jobId);
     }
   }
+  await Promise.all(putBack);
   if (runs.length === 0) return;
   const outcomes = await Promise.all(runs.map((run) => runHandler(env, logger, run.job, run.ledger)));
   try {

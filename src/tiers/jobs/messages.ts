@@ -40,6 +40,14 @@ export const jobDefinitions = {
     backoff: { baseSeconds: 5, maxSeconds: 900 },
     ledger: false,
   }),
+  /** Its ledger row is written with the email (same id) by createEmail, so a queued email always has its send job. */
+  SEND_EMAIL: define({
+    payload: z.object({ emailId: z.uuid() }).strict(),
+    priority: "high",
+    maxAttempts: 6,
+    backoff: { baseSeconds: 30, maxSeconds: 1800 },
+    ledger: true,
+  }),
   IMPORT_LEADS: define({
     payload: z.object({ storageKey, fileName: z.string().min(1).max(255), requestedBy: z.uuid() }).strict(),
     priority: "low",

@@ -1,7 +1,7 @@
-// Jobs tier tables, migrated with the OLTP database (drizzle/oltp): the job ledger.
+// Jobs tier tables, migrated with the OLTP database (drizzle/oltp): the job ledger and each mailbox's daily send counter.
 import { sql } from "drizzle-orm";
-import { check, index, integer, jsonb, pgPolicy, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { currentRole, currentTenant } from "../../core/rls";
+import { check, date, index, integer, jsonb, pgPolicy, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { currentRole, currentTenant, tenantIsolation } from "../../core/rls";
 
 export const jobStatuses = ["pending", "running", "succeeded", "failed", "dead"] as const;
 export const jobPriorities = ["high", "normal", "low"] as const;
@@ -66,3 +66,22 @@ export const jobs = pgTable(
 );
 
 export type JobRow = typeof jobs.$inferSelect;
+
+/**
+ * Sends reserved per mailbox and UTC day by SEND_EMAIL. The reservation is one conditional upsert
+ * (`sent < the day's allowance`), so concurrent consumers can never exceed a mailbox's limit.
+ */
+export const mailboxDailySends = pgTable(
+  "mailbox_daily_sends",
+  {
+    tenantId: uuid("tenant_id").notNull(),
+    mailboxId: uuid("mailbox_id").notNull(),
+    day: date("day").notNull(),
+    sent: integer("sent").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ name: "mailbox_daily_sends_pkey", columns: [t.tenantId, t.mailboxId, t.day] }),
+    check("mailbox_daily_sends_sent_check", sql`${t.sent} >= 0`),
+    tenantIsolation("mailbox_daily_sends", t.tenantId),
+  ],
+);

@@ -18,6 +18,8 @@ import { addDomain, getDomain, listDomains, removeDomain } from "./services/doma
 import { contentConfig } from "../content/config";
 import { contentWriteDeps } from "../content/deps";
 import { createEmailWithContent } from "../content/services/email-writes";
+import { sendEmailMessage } from "../jobs/services/email-outbox";
+import { sendJobMessages } from "../jobs/services/enqueue";
 import { releaseStatements } from "../content/services/writes";
 import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from "./services/emails";
 import { createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
@@ -36,13 +38,17 @@ const emailBodyInput = z.object({
   text: z.string().max(contentConfig.maxBodyBytes).default(""),
   html: z.string().max(contentConfig.maxBodyBytes).default(""),
   headers: z.record(z.string().max(200), z.string().max(2000)).default({}),
+  /** A campaign render's template: the content tier compresses the body against it (README, Content tier). */
+  template: z.string().max(contentConfig.maxBodyBytes).optional(),
 });
 const attachmentInput = z.object({
   filename: z.string().trim().min(1).max(255),
   mimeType: z.string().trim().min(3).max(200),
-  content: z.string().max(Math.ceil(contentConfig.maxAttachmentBytes / 3) * 8),
+  content: z.string().max(Math.ceil(contentConfig.maxAttachmentBytes / 3) * 8).optional(),
+  /** Instead of `content`: a file streamed earlier to PUT /v1/content/attachments/:sha256 (README, Content tier). */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   disposition: z.enum(["attachment", "inline"]).default("attachment"),
-});
+}).refine((a) => (a.content === undefined) !== (a.sha256 === undefined), { message: "give content or sha256", path: ["content"] });
 
 export const tenantsRouter = router({
   current: authedProcedure.query(({ ctx }) => getCurrentTenant(ctx.store("oltp"), ctx.scope)),
@@ -290,6 +296,7 @@ export const emailsRouter = router({
       const email = body
         ? (await createEmailWithContent(contentWriteDeps(ctx), ctx.scope, { ...metadata, body, attachments, idempotencyKey })).email
         : await createEmail(ctx.store("oltp"), ctx.scope, { ...metadata, contentStorageKey: contentStorageKey! });
+      ctx.waitUntil(sendJobMessages(ctx.env, ctx.logger, [sendEmailMessage(email)]));
       const unsubscribeToken = await signUnsubscribeToken(ctx.env, { tenantId: email.tenantId, leadId: email.leadId, emailId: email.id });
       return { ...email, unsubscribeToken };
     }),

@@ -76,7 +76,8 @@ export async function createEmailWithContent(
   input: NewEmailWithContent,
 ): Promise<{ email: Email; created: boolean }> {
   const prepared = await prepareEmailContent(scope.tenantId, input, deps.config);
-  const createdKeys = await storeContent(deps.bucket, prepared);
+  const stored = await storeContent(deps.bucket, prepared, deps.config);
+  const createdKeys = stored.created;
   const id = crypto.randomUUID();
   let email: Email;
   try {
@@ -84,7 +85,7 @@ export async function createEmailWithContent(
       deps.store,
       scope,
       { leadId: input.leadId, mailboxId: input.mailboxId, campaignId: input.campaignId, stepId: input.stepId, subject: input.subject, contentStorageKey: emailContentKey(id), id },
-      (db) => catalogStatements(db, scope.tenantId, { id, subject: input.subject, idempotencyKey: input.idempotencyKey }, prepared),
+      (db) => catalogStatements(db, scope.tenantId, { id, subject: input.subject, idempotencyKey: input.idempotencyKey }, prepared, stored),
     );
   } catch (error) {
     await cleanUp(deps, scope, createdKeys);

@@ -1,7 +1,9 @@
 // Reading an email's content: one catalog round trip, then R2 reads that are decoded and verified against their hash.
 import { sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
+import { contentConfig } from "../config";
 import { contentObjects, emailContentParts, emailContents } from "../schema";
 import { IntegrityError, readObject, type ContentBucket } from "./blobs";
 import { parseBody, type EmailBody } from "./bodies";
@@ -27,7 +29,7 @@ export interface EmailContent extends EmailBody {
   attachments: AttachmentSummary[];
 }
 
-interface PartRow {
+export interface PartRow {
   position: number;
   hash: string;
   filename: string | null;
@@ -36,7 +38,13 @@ interface PartRow {
   storageKey: string | null;
   algorithm: string | null;
   rawSize: number | null;
+  /** Set for `deflate-dict`: the template object it decodes with. */
+  dictionaryHash: string | null;
+  dictionaryKey: string | null;
+  dictionaryAlgorithm: string | null;
 }
+
+const dictionaries = alias(contentObjects, "dictionaries");
 
 async function partsOf(store: TierStore, scope: TenantScope, emailId: string): Promise<{ subject: string; parts: PartRow[] }> {
   const [contents, parts] = await tenantBatch(store, scope, (db) => [
@@ -51,9 +59,13 @@ async function partsOf(store: TierStore, scope: TenantScope, emailId: string): P
         storageKey: contentObjects.storageKey,
         algorithm: contentObjects.algorithm,
         rawSize: contentObjects.rawSize,
+        dictionaryHash: contentObjects.dictionaryHash,
+        dictionaryKey: dictionaries.storageKey,
+        dictionaryAlgorithm: dictionaries.algorithm,
       })
       .from(emailContentParts)
       .leftJoin(contentObjects, sql`${contentObjects.tenantId} = ${emailContentParts.tenantId} and ${contentObjects.hash} = ${emailContentParts.hash}`)
+      .leftJoin(dictionaries, sql`${dictionaries.tenantId} = ${contentObjects.tenantId} and ${dictionaries.hash} = ${contentObjects.dictionaryHash}`)
       .where(sql`${emailContentParts.tenantId} = ${scope.tenantId} and ${emailContentParts.emailId} = ${emailId}`)
       .orderBy(emailContentParts.position),
   ]);
@@ -62,11 +74,38 @@ async function partsOf(store: TierStore, scope: TenantScope, emailId: string): P
   return { subject, parts };
 }
 
-async function readPart(deps: ContentReadDeps, scope: TenantScope, part: PartRow): Promise<Uint8Array> {
+/**
+ * Verified template bytes by storage key. Content-addressed objects never change, so an isolate may keep
+ * them: a campaign's reads then cost one R2 read each, not two. Bounded by total bytes, oldest out first.
+ */
+const dictionaryCache = new Map<string, Uint8Array>();
+const dictionaryCacheBytes = 8 * 1024 * 1024;
+let cachedBytes = 0;
+
+async function readDictionary(bucket: ContentBucket, part: PartRow): Promise<Uint8Array> {
+  const { dictionaryHash: hash, dictionaryKey: key, dictionaryAlgorithm: algorithm } = part;
+  // The catalog keeps a template while anything compressed against it exists: its absence is corruption.
+  if (!hash || !key || !algorithm) throw new IntegrityError(part.storageKey ?? part.hash, part.hash, "dictionary missing");
+  const cached = dictionaryCache.get(key);
+  if (cached) return cached;
+  const bytes = await readObject(bucket, key, hash, algorithm);
+  if (!bytes) throw new IntegrityError(key, hash, "dictionary missing");
+  dictionaryCache.set(key, bytes);
+  cachedBytes += bytes.byteLength;
+  for (const [oldest, value] of dictionaryCache) {
+    if (cachedBytes <= dictionaryCacheBytes) break;
+    dictionaryCache.delete(oldest);
+    cachedBytes -= value.byteLength;
+  }
+  return bytes;
+}
+
+export async function readPart(deps: ContentReadDeps, scope: TenantScope, part: PartRow): Promise<Uint8Array> {
   const gone = () => new AppError("NOT_FOUND", "This content has expired and was deleted", { tier: "content", details: { position: part.position } });
   if (!part.storageKey || !part.algorithm) throw gone();
   try {
-    const bytes = await readObject(deps.bucket, part.storageKey, part.hash, part.algorithm);
+    const dictionary = part.algorithm === "deflate-dict" ? await readDictionary(deps.bucket, part) : undefined;
+    const bytes = await readObject(deps.bucket, part.storageKey, part.hash, part.algorithm, dictionary);
     if (!bytes) throw gone();
     return bytes;
   } catch (error) {
@@ -100,10 +139,23 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(binary);
 }
 
-export async function getAttachment(deps: ContentReadDeps, scope: TenantScope, emailId: string, position: number): Promise<AttachmentContent> {
+/** One attachment's catalog row (1 OLTP round trip); another tenant's email is NOT_FOUND. */
+export async function attachmentPart(deps: ContentReadDeps, scope: TenantScope, emailId: string, position: number): Promise<PartRow> {
   const { parts } = await partsOf(deps.store, scope, emailId);
   const part = parts.find((p) => p.position === position && p.position > 0);
   if (!part) throw new AppError("NOT_FOUND", "Attachment not found", { tier: "content" });
+  return part;
+}
+
+export async function getAttachment(deps: ContentReadDeps, scope: TenantScope, emailId: string, position: number): Promise<AttachmentContent> {
+  const part = await attachmentPart(deps, scope, emailId, position);
+  // Base64 inside JSON is built whole in memory: a file above the inline limit only streams.
+  if ((part.rawSize ?? 0) > contentConfig.maxAttachmentBytes) {
+    throw new AppError("PAYLOAD_TOO_LARGE", `This attachment is streamed only: GET /v1/content/emails/${emailId}/attachments/${position}`, {
+      tier: "content",
+      details: { size: part.rawSize, limit: contentConfig.maxAttachmentBytes },
+    });
+  }
   const bytes = await readPart(deps, scope, part);
   return { position, filename: part.filename, mimeType: part.mimeType, disposition: part.disposition, size: bytes.byteLength, content: toBase64(bytes) };
 }

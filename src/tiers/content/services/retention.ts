@@ -36,7 +36,8 @@ export async function setRetention(store: TierStore, scope: TenantScope, input: 
  * Deletes catalog rows nothing references or that have expired, outside tenants on legal hold, then
  * their blobs. Catalog first: a crash between the two leaves an unreferenced blob, never a row
  * pointing at nothing. Runs under the `maintenance` role context, which the catalog's policy admits
- * for such rows only.
+ * for such rows only. A template goes only after every object compressed against it: those expire no
+ * later than it and have no references left once it has none, so the policy shows them all.
  */
 export async function pruneContent(store: TierStore, bucket: ContentBucket, batchSize: number): Promise<number> {
   // R2 deletes at most 1000 keys per call.
@@ -50,6 +51,7 @@ export async function pruneContent(store: TierStore, bucket: ContentBucket, batc
                   select c.tenant_id, c.hash from content_objects c
                   where (c.ref_count <= 0 or c.expires_at < now())
                     and not exists (select 1 from content_settings s where s.tenant_id = c.tenant_id and s.legal_hold)
+                    and not exists (select 1 from content_objects r where r.tenant_id = c.tenant_id and r.dictionary_hash = c.hash)
                   limit ${limit})
                 returning o.storage_key`,
     ]);

@@ -11,21 +11,50 @@ import { idList, rowsOfJobs, type Job } from "./rows";
 
 /**
  * Claims the delivered jobs in one statement. Only a pending job, or a running one whose lease
- * has run out (its worker crashed), is claimed: a redelivered or duplicated message of a job that
+ * has run out (its worker crashed), is claimable: a redelivered or duplicated message of a job that
  * succeeded, died or is running elsewhere claims nothing and is acknowledged as a no-op.
+ *
+ * Per-tenant fairness: a tenant may have at most `fairness.maxRunningBulkPerTenant` low-priority
+ * jobs running (counting this batch's claims in order); its other claimable low jobs are returned
+ * as `throttled`, unchanged, for the consumer to put back. High and normal jobs are never capped.
  */
-export async function claimJobs(store: TierStore, config: JobsConfig, ids: string[], queue: string): Promise<Job[]> {
+export async function claimJobs(
+  store: TierStore,
+  config: JobsConfig,
+  ids: string[],
+  queue: string,
+): Promise<{ claimed: Job[]; throttled: Job[] }> {
   const [result] = await systemBatch(store, null, (db) => [
     db.execute(sql`
-      update jobs j set status = 'running', attempts = j.attempts + 1, started_at = now(), updated_at = now(), last_queue = ${queue}
-      where j.id in (
-        select id from jobs
+      with candidates as (
+        select id, tenant_id, priority, created_at from jobs
         where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb))
           and (status = 'pending' or (status = 'running' and started_at < now() - make_interval(secs => ${config.leaseSeconds})))
-        for update skip locked)
-      returning j.*`),
+        for update skip locked
+      ), running_bulk as (
+        select tenant_id, count(*)::int as running from jobs
+        where status = 'running' and priority = 'low' and started_at >= now() - make_interval(secs => ${config.leaseSeconds})
+          and tenant_id in (select tenant_id from candidates where priority = 'low')
+          and id not in (select id from candidates)
+        group by tenant_id
+      ), ranked as (
+        select c.id, c.priority, c.tenant_id, coalesce(r.running, 0) as running,
+               row_number() over (partition by c.tenant_id, c.priority order by c.created_at, c.id) as position
+        from candidates c left join running_bulk r on r.tenant_id = c.tenant_id
+      ), claimed as (
+        update jobs j set status = 'running', attempts = j.attempts + 1, started_at = now(), updated_at = now(), last_queue = ${queue}
+        from ranked
+        where j.id = ranked.id
+          and (ranked.priority <> 'low' or ranked.tenant_id is null or ranked.running + ranked.position <= ${config.fairness.maxRunningBulkPerTenant})
+        returning j.*
+      )
+      select claimed.*, true as claimed from claimed
+      union all
+      select j.*, false as claimed from jobs j join ranked on ranked.id = j.id
+      where j.id not in (select id from claimed)`),
   ]);
-  return rowsOfJobs(result);
+  const rows = rowsOf(result);
+  return { claimed: rowsOfJobs({ rows: rows.filter((r) => r.claimed === true) }), throttled: rowsOfJobs({ rows: rows.filter((r) => r.claimed !== true) }) };
 }
 
 /**

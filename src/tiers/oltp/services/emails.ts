@@ -4,6 +4,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
+import { sendEmailJobStatement } from "../../jobs/services/email-outbox";
 import { emailEvents, emails, emailStatuses, leads, mailboxes } from "../schema";
 import { afterCursor, found, toPage, type Page } from "./common";
 
@@ -29,11 +30,12 @@ export type SameTransaction = (db: NeonHttpDatabase) => BatchItem<"pg">[];
  * Records a queued email, its `queued` event and the month's usage counter in one statement. The
  * insert selects from the lead and the mailbox, so another tenant's ids or a suppressed lead insert
  * nothing; a second statement says which it was. Campaign ids are checked by the composite foreign key.
+ * The email's SEND_EMAIL job commits with it (outbox); the caller sends its message after commit.
  */
 export async function createEmail(store: TierStore, scope: TenantScope, input: NewEmail, alsoInTransaction?: SameTransaction): Promise<Email> {
   // The id is chosen here so the read-back can be the batch's last statement: one round trip in all.
   const id = input.id ?? crypto.randomUUID();
-  const [, checks, ...rest] = await tenantBatch(store, scope, (db) => [
+  const [, checks, , ...rest] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
       with email as (
         insert into ${emails} (id, tenant_id, campaign_id, step_id, lead_id, mailbox_id, subject, content_storage_key)
@@ -59,6 +61,7 @@ export async function createEmail(store: TierStore, scope: TenantScope, input: N
         mailbox: sql<string | null>`(select ${mailboxes.status} from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${input.mailboxId})`,
       })
       .from(sql`(select 1) as one`),
+    sendEmailJobStatement(db, scope.tenantId, id),
     ...(alsoInTransaction?.(db) ?? []),
     db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, id))),
   ]);

@@ -1,0 +1,73 @@
+// The email provider SEND_EMAIL sends through: an HTTP transactional email API in production, a recorder locally.
+import type { Env } from "../../../core/env";
+import { AppError } from "../../../core/errors";
+
+export interface OutgoingEmail {
+  /** The email's id: the provider's idempotency key, so a redelivered job cannot send twice. */
+  emailId: string;
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  html?: string | undefined;
+}
+
+/** `rejected`: the provider refused the recipient at once (a hard bounce); anything transient is thrown. */
+export type SendResult = { outcome: "sent"; providerMessageId: string } | { outcome: "rejected"; reason: string };
+
+export interface EmailProvider {
+  send(email: OutgoingEmail): Promise<SendResult>;
+}
+
+/**
+ * POSTs the email as JSON with a bearer key and an Idempotency-Key header. 2xx is sent (the
+ * response's `id` is the provider's message id), 422 a rejected recipient, anything else transient.
+ */
+export class HttpEmailProvider implements EmailProvider {
+  constructor(
+    private readonly url: string,
+    private readonly apiKey: string | undefined,
+  ) {}
+
+  async send(email: OutgoingEmail): Promise<SendResult> {
+    let response: Response;
+    try {
+      response = await fetch(this.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "idempotency-key": email.emailId,
+          ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+        },
+        body: JSON.stringify({ from: email.from, to: [email.to], subject: email.subject, text: email.text, html: email.html }),
+      });
+    } catch (error) {
+      throw new AppError("SERVICE_UNAVAILABLE", "The email provider is unreachable", { tier: "jobs", cause: error });
+    }
+    if (response.ok) {
+      const body = (await response.json().catch(() => ({}))) as { id?: unknown };
+      return { outcome: "sent", providerMessageId: typeof body.id === "string" ? body.id : email.emailId };
+    }
+    if (response.status === 422) return { outcome: "rejected", reason: (await response.text()).slice(0, 500) };
+    // Throttling and provider outages are the provider being unavailable: back off without burning attempts.
+    if (response.status === 429 || response.status >= 500) {
+      throw new AppError("SERVICE_UNAVAILABLE", `The email provider answered ${response.status}`, { tier: "jobs" });
+    }
+    throw new Error(`The email provider refused the request: ${response.status} ${(await response.text()).slice(0, 500)}`);
+  }
+}
+
+/** Records what would be sent (this isolate only): the local stack and tests, where nothing may leave. */
+export class RecordingEmailProvider implements EmailProvider {
+  readonly sent: OutgoingEmail[] = [];
+
+  async send(email: OutgoingEmail): Promise<SendResult> {
+    this.sent.push(email);
+    return { outcome: "sent", providerMessageId: `recorded-${email.emailId}` };
+  }
+}
+
+export const recordingEmailProvider = new RecordingEmailProvider();
+
+export const emailProviderFor = (env: Env): EmailProvider =>
+  env.EMAIL_PROVIDER_URL ? new HttpEmailProvider(env.EMAIL_PROVIDER_URL, env.EMAIL_PROVIDER_API_KEY) : recordingEmailProvider;
