@@ -3,11 +3,8 @@
 // through the running Worker with OLTP and R2 round trips per create. A measurement, not a test: it exits non-zero
 // only when it crashes, and prints missed targets as such.
 // Usage: npm run bench:content [-- --renders 1000 --worker-creates 200 --connections 8 --corpus ../shared/corpus]
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
@@ -18,6 +15,7 @@ import { encodeObject, hashObject, type ContentBucket } from "../../src/tiers/co
 import { prepareEmailContent, storeContent, type EmailContentInput } from "../../src/tiers/content/services/writes";
 import { personalise, recipient } from "../../test/support/content-campaign";
 import { projectRoot, startStack } from "../stack";
+import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
   options: {
@@ -203,59 +201,7 @@ const jwtSecret = `bench-${randomUUID()}-${randomUUID()}`;
 const stack = await startStack({ purpose: "test", jwtSecret });
 log(stack.describe());
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-async function startWorker(): Promise<{ base: string; stop(): void }> {
-  const dir = mkdtempSync(path.join(tmpdir(), "edp-bench-content-"));
-  const envFile = path.join(dir, "wrangler.env");
-  writeFileSync(envFile, Object.entries({ ...stack.workerVars, LOG_LEVEL: "error" }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
-  const port = await freePort();
-  // Bundled once up front and served without watching: the run measures one fixed build.
-  const bundleDir = path.join(dir, "bundle");
-  await new Promise<void>((resolve, reject) => {
-    const build = spawn("wrangler", ["deploy", "--dry-run", "--outdir", bundleDir], { cwd: projectRoot, stdio: ["ignore", "ignore", "inherit"] });
-    build.once("error", reject);
-    build.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`wrangler deploy --dry-run exited with ${code}`))));
-  });
-  const configFile = path.join(dir, "wrangler.toml");
-  const config = readFileSync(path.join(projectRoot, "wrangler.toml"), "utf8");
-  if (!/^main = .*$/m.test(config)) throw new Error("wrangler.toml has no top-level main");
-  writeFileSync(configFile, config.replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(bundleDir, "index.js"))}`));
-  const child = spawn(
-    "wrangler",
-    ["dev", "--config", configFile, "--no-bundle", "--ip", "127.0.0.1", "--port", String(port), "--env-file", envFile, "--persist-to", path.join(dir, "state"), "--log-level", "error", "--show-interactive-dev-session=false"],
-    { cwd: projectRoot, stdio: ["ignore", "ignore", "inherit"], detached: true },
-  );
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    if (await fetch(`${base}/ping`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false)) return { base, stop };
-    await sleep(300);
-  }
-  stop();
-  throw new Error("wrangler dev did not answer /ping within 120 s");
-}
 
 /** The tenant and its admin, written as the app role the way the test factories do. */
 async function seedTenant(): Promise<string> {
@@ -286,7 +232,7 @@ async function seedTenant(): Promise<string> {
     .sign(new TextEncoder().encode(jwtSecret));
 }
 
-const worker = await startWorker();
+const worker = await startBundledWorker("content", stack.workerVars, 0);
 const token = await seedTenant();
 const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 

@@ -3,12 +3,9 @@
 // `GET /ping` and the services' own SQL sent straight to Postgres with `pg`. A measurement, not a test: it exits
 // non-zero only when it crashes, and prints missed targets as such.
 // Usage: npm run bench:notifications [-- --connections 10 --duration 5 --rt-calls 30 --port 0]
-import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import net from "node:net";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -28,7 +25,8 @@ import {
   unreadCount,
   type NotificationDeps,
 } from "../../src/tiers/notifications/services/notifications";
-import { projectRoot, startStack } from "../stack";
+import { startStack } from "../stack";
+import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
   options: {
@@ -155,70 +153,7 @@ async function seed(): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
-  if (Number(args.port) > 0) return Number(args.port);
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-async function startWorker(): Promise<{ base: string; stop(): void }> {
-  const dir = mkdtempSync(path.join(tmpdir(), "edp-bench-notifications-"));
-  const envFile = path.join(dir, "wrangler.env");
-  writeFileSync(envFile, Object.entries({ ...stack.workerVars, LOG_LEVEL: "error" }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
-  const port = await freePort();
-  // Bundled once up front and served without watching: the run measures one fixed build, even while src/ is being edited.
-  const bundleDir = path.join(dir, "bundle");
-  await new Promise<void>((resolve, reject) => {
-    const build = spawn("wrangler", ["deploy", "--dry-run", "--outdir", bundleDir], { cwd: projectRoot, stdio: ["ignore", "ignore", "inherit"] });
-    build.once("error", reject);
-    build.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`wrangler deploy --dry-run exited with ${code}`))));
-  });
-  // The project's config with `main` pointed at that bundle (bindings, vars, flags unchanged).
-  const configFile = path.join(dir, "wrangler.toml");
-  const config = readFileSync(path.join(projectRoot, "wrangler.toml"), "utf8");
-  if (!/^main = .*$/m.test(config)) throw new Error("wrangler.toml has no top-level main");
-  writeFileSync(configFile, config.replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(bundleDir, "index.js"))}`));
-  const child = spawn(
-    "wrangler",
-    ["dev", "--config", configFile, "--no-bundle", "--ip", "127.0.0.1", "--port", String(port), "--env-file", envFile, "--persist-to", path.join(dir, "state"), "--log-level", "error", "--show-interactive-dev-session=false"],
-    { cwd: projectRoot, stdio: ["ignore", "ignore", "inherit"], detached: true },
-  );
-  let stopped = false;
-  const stop = () => {
-    if (stopped) return;
-    stopped = true;
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    const up = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (up) {
-      // /ping answers before the env check; /health does not, so a misconfigured Worker shows here.
-      const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
-      if (health.status >= 500 && health.status !== 503) {
-        stop();
-        throw new Error(`the Worker is up but /health answered ${health.status}: ${(await health.text()).slice(0, 300)}`);
-      }
-      return { base, stop };
-    }
-    await sleep(300);
-  }
-  stop();
-  throw new Error("wrangler dev did not answer /ping within 120 s");
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The services' SQL, captured from the services themselves (a store that records instead of sending), so the
@@ -632,7 +567,7 @@ await seed();
 log("EXPLAIN at seed state…");
 const plans = await explainPlans();
 log("starting wrangler dev…");
-const worker = await startWorker();
+const worker = await startBundledWorker("notifications", stack.workerVars, Number(args.port) || 0);
 log(`Worker at ${worker.base} (${((performance.now() - startedAt) / 1000).toFixed(0)} s in)`);
 const http = (requests: HttpRequestSpec[], load: { amount?: number; duration?: number; connections?: number }, url = worker.base) =>
   runLoad({ kind: "http", url, requests, connections: load.connections ?? connections, ...load });

@@ -1,10 +1,6 @@
 // OLTP benchmark: seeds tenants × leads × campaigns, then times four paths through the Worker and as the same service SQL sent directly.
 // Usage: npx tsx scripts/bench/oltp.ts [--tenants 100] [--leads 10000] [--campaigns 50] [--iterations 100]
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
 import pg from "pg";
@@ -14,7 +10,8 @@ import type { Env } from "../../src/core/env";
 import { enrolLeads, getCampaign } from "../../src/tiers/oltp/services/campaigns";
 import { createEmail } from "../../src/tiers/oltp/services/emails";
 import { listLeads } from "../../src/tiers/oltp/services/leads";
-import { projectRoot, startStack } from "../stack";
+import { startStack } from "../stack";
+import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
   options: {
@@ -22,7 +19,7 @@ const { values: args } = parseArgs({
     leads: { type: "string", default: "10000" },
     campaigns: { type: "string", default: "50" },
     iterations: { type: "string", default: "100" },
-    port: { type: "string", default: "8799" },
+    port: { type: "string", default: "0" },
   },
 });
 const scale = { tenants: Number(args.tenants), leads: Number(args.leads), campaigns: Number(args.campaigns), iterations: Number(args.iterations) };
@@ -70,23 +67,6 @@ const uuidOf = (text: string): string => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 };
 
-async function startWorker(): Promise<{ base: string; stop(): void }> {
-  const envFile = path.join(mkdtempSync(path.join(tmpdir(), "edp-bench-")), "wrangler.env");
-  writeFileSync(envFile, Object.entries({ ...stack.workerVars, LOG_LEVEL: "error" }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
-  const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", args.port!, "--env-file", envFile, "--show-interactive-dev-session=false"], {
-    cwd: projectRoot,
-    stdio: ["ignore", "ignore", "inherit"],
-    detached: true,
-  });
-  const base = `http://127.0.0.1:${args.port}`;
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    if (await fetch(`${base}/health`).then((r) => r.ok, () => false)) return { base, stop: () => process.kill(-child.pid!, "SIGTERM") };
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  process.kill(-child.pid!, "SIGTERM");
-  throw new Error("wrangler dev did not start");
-}
 
 interface Result {
   name: string;
@@ -112,7 +92,7 @@ async function measure(name: string, pathName: Result["path"], iterations: numbe
 }
 
 await seed();
-const worker = await startWorker();
+const worker = await startBundledWorker("oltp", stack.workerVars, Number(args.port) || 0);
 try {
   const tenants = await Promise.all(
     Array.from({ length: scale.tenants }, async (_, i) => {
