@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
+import { expectForcedRlsForApp } from "../support/rls";
 
 /** Raw SQL as the app role under one tenant's context, with no application-side filter at all. */
 function asTenant(tenantId: string) {
@@ -54,17 +55,6 @@ describe("row-level security in the OLTP database", () => {
   });
 
   it("the app connects as a role that owns nothing and is not a superuser, and every table forces RLS", async () => {
-    const sql = oltpSql();
-    const [me] = await sql`select current_user as name, r.rolsuper as super, r.rolbypassrls as bypass
-                           from pg_roles r where r.rolname = current_user`;
-    expect(me).toEqual({ name: "app_user", super: false, bypass: false });
-    const tables = await sql`select c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner) as owner
-                             from pg_class c join pg_namespace n on n.oid = c.relnamespace
-                             where n.nspname = 'public' and c.relkind in ('r', 'p')`;
-    expect(tables.length).toBeGreaterThan(0);
-    for (const table of tables) {
-      expect(table, String(table.relname)).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });
-      expect(table.owner).not.toBe("app_user");
-    }
+    await expectForcedRlsForApp(oltpSql());
   });
 });
