@@ -2,15 +2,17 @@
 import { env } from "cloudflare:workers";
 import { tierStore } from "../../src/core/db";
 import { parseEnv } from "../../src/core/env";
-import { aggregateCampaignEvents } from "../../src/tiers/olap/etl/campaign-events";
-import { createTenant, type TestTenant } from "./factories";
+import { aggregateEmailEvents } from "../../src/tiers/olap/etl/email-events";
+import { queueNames, type JobMessage } from "../../src/tiers/jobs/messages";
+import { createTenant, oltpSql, type TestTenant } from "./factories";
+import { deliver } from "./jobs";
 import { campaignWithSteps, fakeEmail, mailboxFor } from "./oltp";
 import { trpcClient } from "./worker";
 
 export const oltpStore = () => tierStore(parseEnv(env), "oltp");
 export const olapStore = () => tierStore(parseEnv(env), "olap");
 
-export const aggregate = () => aggregateCampaignEvents(oltpStore(), olapStore());
+export const aggregate = () => aggregateEmailEvents(oltpStore(), olapStore());
 
 /** YYYY-MM-DD of the UTC day `offset` days from today. */
 export const utcDay = (offset = 0) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
@@ -46,4 +48,27 @@ export async function report(fixture: CampaignFixture, emailId: string, type: Re
 
 export function performance(fixture: CampaignFixture, from = utcDay(-120), to = utcDay(1), token = fixture.tenant.member.token) {
   return trpcClient(token, { batch: false }).analytics.campaignPerformance.query({ campaignId: fixture.campaignId, from, to });
+}
+
+/** Pending ledger jobs of one type, as the messages the queue would carry (seen as the platform, 'system' role). */
+export async function pendingJobs(type: string): Promise<JobMessage[]> {
+  const sql = oltpSql();
+  const [, rows = []] = await sql.transaction([
+    sql`select set_config('app.current_role', 'system', true)`,
+    sql`select id, tenant_id, type, payload from jobs where type = ${type} and status = 'pending' order by created_at`,
+  ]);
+  return rows.map((r) => ({
+    jobId: String(r.id),
+    type: r.type as JobMessage["type"],
+    tenantId: r.tenant_id === null ? null : String(r.tenant_id),
+    payload: r.payload as Record<string, unknown>,
+    enqueuedAt: new Date().toISOString(),
+  }));
+}
+
+/** Drains one job type as the normal queue would: every pending ledger row delivered to the Worker's consumer. */
+export async function runPendingJobs(type: string) {
+  const messages = await pendingJobs(type);
+  if (messages.length === 0) return { acked: 0, retries: [] as unknown[] };
+  return deliver(queueNames.normal, messages);
 }

@@ -5,10 +5,11 @@ import { parseEnv } from "../../src/core/env";
 import { cronTasks } from "../../src/cron";
 import { createLogger } from "../../src/core/logger";
 import { analyticsBatch } from "../../src/tiers/olap/services/analytics-scope";
-import { dropExpiredPartitions, ensureAheadPartitions, monthStart } from "../../src/tiers/olap/services/partitions";
-import { aggregate, campaignWithEmails, noonOf, olapStore, performance, report, utcDay, type CampaignFixture } from "../support/olap";
+import { dropExpiredPartitions, ensureAheadPartitions, monthStart, partitionedTables } from "../../src/tiers/olap/services/partitions";
+import { aggregate, campaignWithEmails, noonOf, olapStore, performance, report, runPendingJobs, utcDay, type CampaignFixture } from "../support/olap";
 import { expectCode, rejection } from "../support/oltp";
-import { createTenant } from "../support/factories";
+import { createTenant, oltpSql } from "../support/factories";
+import { waitFor } from "../support/jobs";
 import { postgresRoundTrips, resetRoundTrips, setDatabaseFault } from "../support/stack";
 import { trpcClient } from "../support/worker";
 
@@ -77,12 +78,22 @@ describe("incremental aggregation of email events into campaign analytics", () =
     expect({ oltp: counts.oltp ?? 0, olap: counts.olap ?? 0 }).toEqual({ oltp: 1, olap: 2 });
   });
 
-  it("the aggregation cron runs the ETL", async () => {
+  it("the aggregation cron enqueues one AGGREGATE_ANALYTICS job per slot, and its handler runs the ETL", async () => {
     const email = fixture.emailIds[1]!;
     await report(fixture, email, "failed", noonOf(0));
-    const task = cronTasks.aggregation.find((t) => t.name === "olap.aggregateCampaignEvents")!;
+    const task = cronTasks.aggregation.find((t) => t.name === "olap.enqueueAggregation")!;
+    const since = new Date().toISOString();
     await task.run({ env: parseEnv(env), logger: createLogger("error") });
-    expect((await performance(fixture)).totals.failed).toBe(1);
+    await task.run({ env: parseEnv(env), logger: createLogger("error") });
+    // Two triggers of one 5-minute slot: one ledger row (the queue may already be running it).
+    const sql = oltpSql();
+    const [, rows = []] = await sql.transaction([
+      sql`select set_config('app.current_role', 'system', true)`,
+      sql`select count(*)::int as n from jobs where type = 'AGGREGATE_ANALYTICS' and tenant_id is null and created_at >= ${since}::timestamptz`,
+    ]);
+    expect(rows[0]?.n).toBe(1);
+    await runPendingJobs("AGGREGATE_ANALYTICS");
+    await waitFor(async () => ((await performance(fixture)).totals.failed === 1 ? true : undefined));
   });
 });
 
@@ -149,7 +160,7 @@ describe("with the OLAP database down", () => {
 describe("OLAP storage", () => {
   it("partitions are created ahead once, and months past retention are dropped while current ones stay", async () => {
     const longAgo = new Date("2001-01-15T00:00:00Z");
-    expect(await ensureAheadPartitions(olapStore(), longAgo)).toBe(4);
+    expect(await ensureAheadPartitions(olapStore(), longAgo)).toBe(4 * partitionedTables.length);
     expect(await ensureAheadPartitions(olapStore(), longAgo)).toBe(0);
     expect(await ensureAheadPartitions(olapStore())).toBe(0);
     expect(await dropExpiredPartitions(olapStore())).toBeGreaterThanOrEqual(4);
@@ -170,7 +181,16 @@ describe("OLAP storage", () => {
                                           has_table_privilege('app_user', c.oid, 'select') as readable
                                    from pg_class c join pg_namespace n on n.oid = c.relnamespace
                                    where n.nspname = 'public' and c.relkind in ('r', 'p')`;
-    expect(tables.filter((t) => !t.relispartition).map((t) => t.relname).sort()).toEqual(["campaign_analytics", "etl_watermarks"]);
+    expect(tables.filter((t) => !t.relispartition).map((t) => t.relname).sort()).toEqual([
+      "admin_audit_log",
+      "billing_analytics",
+      "campaign_analytics",
+      "etl_watermarks",
+      "lead_analytics",
+      "mailbox_analytics",
+      "sequence_step_analytics",
+      "warmup_analytics",
+    ]);
     for (const table of tables) {
       if (table.relispartition) expect(table, String(table.relname)).toMatchObject({ readable: false });
       else expect(table, String(table.relname)).toMatchObject({ relrowsecurity: true, relforcerowsecurity: true });

@@ -14,6 +14,7 @@ import {
   unreadCount,
 } from "./services/notifications";
 import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
+import { auditedSystemEvent } from "../olap/services/audit";
 
 const cursor = z.string().min(1).max(200);
 const ids = z.array(z.uuid()).min(1).max(100);
@@ -86,12 +87,13 @@ const systemEventsRouter = router({
     )
     .query(({ ctx, input }) => listSystemEvents(ctx.store("notifications"), ctx.scope, input)),
 
+  // Audited straight through the queue (no OLTP ledger): this tier keeps working while OLTP is down.
   resolve: adminProcedure
     .input(z.object({ id: z.uuid() }))
-    .mutation(({ ctx, input }) => setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, true)),
+    .mutation(({ ctx, input }) => auditedSystemEvent(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, true), "resolve")),
   reopen: adminProcedure
     .input(z.object({ id: z.uuid() }))
-    .mutation(({ ctx, input }) => setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, false)),
+    .mutation(({ ctx, input }) => auditedSystemEvent(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, false), "reopen")),
 });
 
 export const adminRouter = router({ systemEvents: systemEventsRouter });

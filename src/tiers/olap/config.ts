@@ -4,4 +4,10 @@ export const olapConfig = {
   partitionsAheadMonths: 3,
   /** Months of aggregates kept; older monthly partitions are dropped whole by the pruning cron. */
   retentionMonths: 25,
+  /** Months of admin_audit_log kept (compliance), dropped by whole partitions like the aggregates. */
+  auditRetentionMonths: 36,
+  /** billing_analytics' estimated cost: emails sent times perEmail plus storage MB times perMbDay, per day. */
+  billing: { perEmail: 0.0008, perMbDay: 0.00002 },
+  /** The reconciliation check compares this many recent days of this many recently active campaigns. */
+  reconciliation: { windowDays: 3, sampleCampaigns: 50 },
 } as const;

@@ -1,18 +1,24 @@
-// OLAP tier tasks run by the cron triggers: incremental aggregation, partitions ahead, partition retention.
+// OLAP tier tasks run by the cron triggers: the aggregation job, partitions ahead, partition retention, reconciliation.
 import type { TierCronTasks } from "../../cron";
 import { tierStore } from "../../core/db";
-import { aggregateCampaignEvents } from "./etl/campaign-events";
-import { dropExpiredPartitions, ensureAheadPartitions } from "./services/partitions";
+import { prepareJobs, sendJobMessages } from "../jobs/services/enqueue";
+import { systemBatch } from "../notifications/services/system-scope";
+import { ensureAheadPartitions, dropExpiredPartitions } from "./services/partitions";
+import { reconcileAndRaise } from "./services/reconciliation";
+
+/** The aggregation trigger's 5-minute slot: overlapping or repeated triggers of one slot enqueue one job. */
+const slotKey = (at: Date) => `aggregate:${new Date(Math.floor(at.getTime() / 300_000) * 300_000).toISOString()}`;
 
 export const olapCron: TierCronTasks = {
   aggregation: [
     {
-      // Runs the ETL directly: it is idempotent and guarded by its watermark, so an overlapping or
-      // repeated trigger costs a few queries and changes nothing.
-      name: "olap.aggregateCampaignEvents",
+      // Through the jobs tier, so the ETL gets the consumer's retries, deferral while a database is
+      // down and a ledger row operators can see; the ETL itself is idempotent behind its watermark.
+      name: "olap.enqueueAggregation",
       async run({ env, logger }) {
-        const run = await aggregateCampaignEvents(tierStore(env, "oltp"), tierStore(env, "olap"));
-        logger.info("aggregated campaign events", { ...run });
+        const prepared = prepareJobs(null, [{ type: "AGGREGATE_ANALYTICS", payload: {}, idempotencyKey: slotKey(new Date()) }]);
+        await systemBatch(tierStore(env, "oltp"), null, (db) => [prepared.insert(db)]);
+        await sendJobMessages(env, logger, prepared.messages);
       },
     },
     {
@@ -29,6 +35,16 @@ export const olapCron: TierCronTasks = {
       async run({ env, logger }) {
         const dropped = await dropExpiredPartitions(tierStore(env, "olap"));
         if (dropped > 0) logger.info("dropped expired analytics partitions", { dropped });
+      },
+    },
+  ],
+  consistency: [
+    {
+      name: "olap.reconcileCampaignTotals",
+      async run({ env, logger }) {
+        const stores = { oltp: tierStore(env, "oltp"), olap: tierStore(env, "olap"), notifications: tierStore(env, "notifications") };
+        const result = await reconcileAndRaise(stores, logger);
+        logger.info("reconciled campaign analytics", { checked: result.checkedCampaigns, mismatches: result.mismatches.length });
       },
     },
   ],

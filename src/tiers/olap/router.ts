@@ -1,7 +1,11 @@
-// OLAP tier router `analytics`: dashboard reads of the aggregates, each one OLAP round trip carrying its freshness.
+// OLAP tier router `analytics`: dashboard reads of the aggregates and the audit log, each one OLAP round trip carrying its freshness.
 import { z } from "zod";
-import { authedProcedure, router } from "../../trpc/trpc";
+import { enqueueJobs } from "../jobs/services/enqueue";
+import { pageInput } from "../oltp/services/common";
+import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../trpc/trpc";
+import { listAuditLog } from "./services/audit-log";
 import { campaignPerformance } from "./services/campaign-performance";
+import { billingUsage, granularities, leadEngagement, mailboxHealth, sequenceFunnel } from "./services/dashboards";
 
 /** A dashboard looks at most a year at a time; a wider range is a report, not a live read. */
 const maxRangeDays = 366;
@@ -13,9 +17,46 @@ const dayRange = z
     message: `the range spans at most ${maxRangeDays} days`,
     path: ["to"],
   });
+const granularity = z.object({ granularity: z.enum(granularities).default("day") });
 
 export const analyticsRouter = router({
   campaignPerformance: authedProcedure
     .input(z.object({ campaignId: z.uuid() }).and(dayRange))
     .query(({ ctx, input }) => campaignPerformance(ctx.store("olap"), ctx.scope, input)),
+  mailboxHealth: authedProcedure
+    .input(z.object({ mailboxId: z.uuid().optional() }).and(granularity).and(dayRange))
+    .query(({ ctx, input }) => mailboxHealth(ctx.store("olap"), ctx.scope, input)),
+  leadEngagement: authedProcedure
+    .input(z.object({ leadId: z.uuid().optional(), top: z.number().int().min(1).max(100).default(10) }).and(granularity).and(dayRange))
+    .query(({ ctx, input }) => leadEngagement(ctx.store("olap"), ctx.scope, input)),
+  sequenceFunnel: authedProcedure
+    .input(z.object({ campaignId: z.uuid() }).and(dayRange))
+    .query(({ ctx, input }) => sequenceFunnel(ctx.store("olap"), ctx.scope, input)),
+  billingUsage: adminProcedure
+    .input(granularity.and(dayRange))
+    .query(({ ctx, input }) => billingUsage(ctx.store("olap"), ctx.scope, input)),
+  auditLog: adminProcedure
+    .input(
+      z.object({
+        ...pageInput,
+        tenantId: z.uuid().optional(),
+        action: z.string().min(1).max(100).optional(),
+        targetType: z.string().min(1).max(64).optional(),
+        targetId: z.string().min(1).max(200).optional(),
+        from: z.iso.datetime({ offset: true }).optional(),
+        to: z.iso.datetime({ offset: true }).optional(),
+      }),
+    )
+    .query(({ ctx, input }) => listAuditLog(ctx.store("olap"), ctx.scope, input)),
+  /** Operators: recompute one tenant's days from the source facts, as an AGGREGATE_ANALYTICS job. */
+  rebuild: operatorProcedure
+    .input(z.object({ tenantId: z.uuid() }).and(dayRange))
+    .mutation(async ({ ctx, input }) => {
+      const [job] = await enqueueJobs(
+        { store: ctx.store("oltp"), env: ctx.env, logger: ctx.logger, waitUntil: ctx.waitUntil },
+        ctx.scope,
+        [{ type: "AGGREGATE_ANALYTICS", payload: { rebuild: { tenantId: input.tenantId, from: input.from, to: input.to } } }],
+      );
+      return { jobId: job!.id, status: job!.status };
+    }),
 });

@@ -1,6 +1,6 @@
-// OLAP tier schema (Neon, OLAP_DATABASE_URL): campaign aggregates partitioned by month and the ETL's watermarks, under forced RLS.
+// OLAP tier schema (Neon, OLAP_DATABASE_URL): daily aggregates and the audit log, partitioned by month, and the ETL's watermarks, under forced RLS.
 import { sql } from "drizzle-orm";
-import { bigint, date, integer, pgPolicy, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, date, index, integer, jsonb, numeric, pgPolicy, pgTable, primaryKey, text, timestamp, uuid, type PgColumn, type PgColumnBuilderBase } from "drizzle-orm/pg-core";
 import { currentRole, currentTenant } from "../../core/rls";
 
 /**
@@ -59,3 +59,115 @@ export const campaignAnalytics = pgTable(
   ],
 );
 
+
+/** The counts every email-event aggregate carries, by event type. */
+const eventCountColumns = () => ({
+  queued: integer("queued").notNull().default(0),
+  sent: integer("sent").notNull().default(0),
+  delivered: integer("delivered").notNull().default(0),
+  opened: integer("opened").notNull().default(0),
+  replied: integer("replied").notNull().default(0),
+  bounced: integer("bounced").notNull().default(0),
+  failed: integer("failed").notNull().default(0),
+  unsubscribed: integer("unsubscribed").notNull().default(0),
+});
+
+/** A daily aggregate keyed by tenant, `keys` and UTC day, month-partitioned like campaign_analytics. */
+function dailyAggregate<K extends Record<string, PgColumnBuilderBase>, C extends Record<string, PgColumnBuilderBase>>(name: string, keys: K, counts: C) {
+  return pgTable(
+    name,
+    {
+      tenantId: uuid("tenant_id").notNull(),
+      ...keys,
+      day: date("day", { mode: "string" }).notNull(),
+      ...counts,
+      updatedAt: timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    },
+    (t) => {
+      const columns = t as unknown as Record<string, PgColumn>;
+      return [
+        primaryKey({ name: `${name}_pkey`, columns: [columns.tenantId!, ...Object.keys(keys).map((k) => columns[k]!), columns.day!] }),
+        pgPolicy(`${name}_tenant_read`, { as: "permissive", for: "select", using: sql`${columns.tenantId!} = ${currentTenant}` }),
+        pgPolicy(`${name}_etl`, { as: "permissive", for: "all", using: isAnalytics, withCheck: isAnalytics }),
+      ];
+    },
+  );
+}
+
+export const mailboxAnalytics = dailyAggregate("mailbox_analytics", { mailboxId: uuid("mailbox_id").notNull() }, eventCountColumns());
+export const leadAnalytics = dailyAggregate("lead_analytics", { leadId: uuid("lead_id").notNull() }, eventCountColumns());
+export const sequenceStepAnalytics = dailyAggregate(
+  "sequence_step_analytics",
+  { campaignId: uuid("campaign_id").notNull(), stepId: uuid("step_id").notNull() },
+  eventCountColumns(),
+);
+
+/**
+ * Warmup mailboxes per day: the day's traffic and where the ramp stood when the day was last
+ * aggregated (warmup day, the allowance it gave, the target daily limit).
+ */
+export const warmupAnalytics = dailyAggregate(
+  "warmup_analytics",
+  { mailboxId: uuid("mailbox_id").notNull() },
+  {
+    ...eventCountColumns(),
+    warmupDay: integer("warmup_day").notNull().default(0),
+    allowance: integer("allowance").notNull().default(0),
+    dailyLimit: integer("daily_limit").notNull().default(0),
+  },
+);
+
+/**
+ * Per tenant and day: emails sent, delivered and bounced, content storage (sampled from the content
+ * catalog when the tenant's day is aggregated) and the estimated cost at olapConfig.billing's prices.
+ */
+export const billingAnalytics = dailyAggregate(
+  "billing_analytics",
+  {},
+  {
+    emailsSent: integer("emails_sent").notNull().default(0),
+    emailsDelivered: integer("emails_delivered").notNull().default(0),
+    emailsBounced: integer("emails_bounced").notNull().default(0),
+    storageMb: numeric("storage_mb", { precision: 14, scale: 3, mode: "number" }).notNull().default(0),
+    estimatedCost: numeric("estimated_cost", { precision: 14, scale: 4, mode: "number" }).notNull().default(0),
+  },
+);
+
+/**
+ * Compliance: who did which administrative action to which tenant object, when and from where.
+ * Append-only for the application role (no UPDATE or DELETE grant, drizzle/olap/0002); written only by
+ * the RECORD_AUDIT job under the 'analytics' role, keyed by the job's id so a redelivery inserts nothing.
+ * Tenant admins read their tenant's entries, operators every tenant's.
+ */
+export const adminAuditLog = pgTable(
+  "admin_audit_log",
+  {
+    id: uuid("id").notNull(),
+    occurredAt: timestamp("occurred_at", { withTimezone: true, precision: 3 }).notNull(),
+    tenantId: uuid("tenant_id"),
+    actorId: text("actor_id").notNull(),
+    actorRole: text("actor_role").notNull(),
+    actorTenantId: uuid("actor_tenant_id"),
+    action: text("action").notNull(),
+    targetType: text("target_type").notNull(),
+    targetId: text("target_id"),
+    ip: text("ip"),
+    userAgent: text("user_agent"),
+    requestId: text("request_id"),
+    details: jsonb("details").$type<Record<string, unknown>>().notNull().default({}),
+    recordedAt: timestamp("recorded_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: "admin_audit_log_pkey", columns: [t.id, t.occurredAt] }),
+    index("admin_audit_log_tenant_occurred_idx").on(t.tenantId, t.occurredAt, t.id),
+    index("admin_audit_log_occurred_idx").on(t.occurredAt, t.id),
+    pgPolicy("admin_audit_log_tenant_admin_read", {
+      as: "permissive",
+      for: "select",
+      using: sql`${t.tenantId} = ${currentTenant} and ${currentRole} = 'admin'`,
+    }),
+    pgPolicy("admin_audit_log_operator_read", { as: "permissive", for: "select", using: sql`${currentRole} = 'operator'` }),
+    pgPolicy("admin_audit_log_writer", { as: "permissive", for: "insert", withCheck: isAnalytics }),
+    pgPolicy("admin_audit_log_etl_read", { as: "permissive", for: "select", using: isAnalytics }),
+  ],
+);

@@ -1,7 +1,7 @@
 // Campaign performance over a range of days, read from campaign_analytics with the freshness it reflects.
 import { and, asc, between, eq, sql } from "drizzle-orm";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { campaignEventsSource } from "../etl/campaign-events";
+import { emailEventsSource } from "../etl/email-events";
 import { campaignAnalytics, etlWatermarks } from "../schema";
 
 export interface DayCounts {
@@ -62,7 +62,7 @@ export async function campaignPerformance(
         ),
       )
       .orderBy(asc(campaignAnalytics.day)),
-    db.select({ reflectsAt: etlWatermarks.reflectsAt }).from(etlWatermarks).where(sql`${etlWatermarks.source} = ${campaignEventsSource}`),
+    db.select({ reflectsAt: etlWatermarks.reflectsAt }).from(etlWatermarks).where(sql`${etlWatermarks.source} = ${emailEventsSource}`),
   ]);
   const totals = { queued: 0, sent: 0, delivered: 0, opened: 0, replied: 0, bounced: 0, failed: 0, unsubscribed: 0 };
   for (const day of days) for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += day[key];

@@ -1,6 +1,7 @@
 // API keys: created (secret shown once, SHA-256 stored), listed by prefix, revoked, and resolved to a caller.
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Principal } from "../../../core/auth";
+import { auditAction } from "../../olap/services/audit";
 import { mapDbError, tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
 import { apiKeys } from "../schema";
@@ -41,12 +42,16 @@ export async function createApiKey(
   const prefix = `${apiKeyMarker}${randomToken(6)}`;
   const key = `${prefix}_${randomToken(32)}`;
   const hash = await sha256Hex(key);
+  const id = crypto.randomUUID();
+  const audit = auditAction(scope, "apiKey.create", { type: "api_key", id }, { name: input.name, prefix, role: input.role });
   const [rows] = await tenantBatch(store, scope, (db) => [
     db
       .insert(apiKeys)
-      .values({ tenantId: scope.tenantId, name: input.name, prefix, hash, role: input.role, createdBy: scope.userId })
+      .values({ id, tenantId: scope.tenantId, name: input.name, prefix, hash, role: input.role, createdBy: scope.userId })
       .returning(publicColumns),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   return { ...found(rows[0], "API key"), key };
 }
 
@@ -74,13 +79,17 @@ export async function listApiKeys(
 
 /** Revoking twice is harmless: the first revocation time is kept. */
 export async function revokeApiKey(store: TierStore, scope: TenantScope, id: string): Promise<ApiKey> {
+  const exists = sql`exists (select 1 from ${apiKeys} where ${apiKeys.tenantId} = ${scope.tenantId} and ${apiKeys.id} = ${id})`;
+  const audit = auditAction(scope, "apiKey.revoke", { type: "api_key", id }, {}, exists);
   const [rows] = await tenantBatch(store, scope, (db) => [
     db
       .update(apiKeys)
       .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, now())` })
       .where(and(eq(apiKeys.tenantId, scope.tenantId), eq(apiKeys.id, id)))
       .returning(publicColumns),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   return found(rows[0], "API key");
 }
 

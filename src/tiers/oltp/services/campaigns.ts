@@ -1,6 +1,7 @@
 // Campaign services: CRUD, the status state machine, the sequence's steps and lead enrolment.
 import { and, asc, count, desc, eq, inArray, sql } from "drizzle-orm";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
+import { auditAction } from "../../olap/services/audit";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
 import { campaignLeads, campaigns, campaignStatuses, leads, sequenceSteps, type StepVariant } from "../schema";
@@ -129,7 +130,12 @@ export async function transitionCampaign(
 ): Promise<Campaign> {
   const rule = transitions[action];
   const hasSteps = sql`exists (select 1 from ${sequenceSteps} where ${sequenceSteps.tenantId} = ${scope.tenantId} and ${sequenceSteps.campaignId} = ${id})`;
-  const [updated, current, steps] = await tenantBatch(store, scope, (db) => [
+  // Recorded before the update, under the update's own condition.
+  const allowed = sql`exists (select 1 from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${id}
+    and ${inArray(campaigns.status, rule.from)}${rule.needsSteps ? sql` and ${hasSteps}` : sql``})`;
+  const audit = auditAction(scope, `campaign.${action}`, { type: "campaign", id }, { to: rule.to }, allowed);
+  const [, updated, current, steps] = await tenantBatch(store, scope, (db) => [
+    audit.insert(db),
     db
       .update(campaigns)
       .set({ status: rule.to, updatedAt: sql`now()` })
@@ -145,6 +151,7 @@ export async function transitionCampaign(
     statusOf(db, scope, id),
     db.select({ has: sql<boolean>`${hasSteps}` }).from(sql`(select 1) as one`),
   ]);
+  audit.sendAfterCommit();
   if (updated[0]) return updated[0];
   const status = current[0]?.status;
   if (!status) throw new AppError("NOT_FOUND", "Campaign not found");

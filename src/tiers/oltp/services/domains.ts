@@ -1,5 +1,6 @@
 // Sending domains: the DNS records a tenant must publish (SPF, DKIM, DMARC) and their verification status.
 import { and, desc, eq, sql } from "drizzle-orm";
+import { auditAction } from "../../olap/services/audit";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
 import { domains, domainStatuses, mailboxes, type DnsRecord } from "../schema";
@@ -19,12 +20,16 @@ export function expectedDnsRecords(tenantId: string, name: string): DnsRecord[] 
 
 export async function addDomain(store: TierStore, scope: TenantScope, name: string): Promise<Domain> {
   const normalized = name.toLowerCase();
+  const id = crypto.randomUUID();
+  const audit = auditAction(scope, "domain.add", { type: "domain", id }, { name: normalized });
   const [rows] = await tenantBatch(store, scope, (db) => [
     db
       .insert(domains)
-      .values({ tenantId: scope.tenantId, name: normalized, dnsRecords: expectedDnsRecords(scope.tenantId, normalized) })
+      .values({ id, tenantId: scope.tenantId, name: normalized, dnsRecords: expectedDnsRecords(scope.tenantId, normalized) })
       .returning(),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   return found(rows[0], "Domain");
 }
 
@@ -60,13 +65,17 @@ export async function getDomain(store: TierStore, scope: TenantScope, id: string
 /** A domain that still has mailboxes is refused: removing it would silently take their history along. */
 export async function removeDomain(store: TierStore, scope: TenantScope, id: string): Promise<{ id: string }> {
   const inUse = sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.domainId} = ${id})`;
-  const [deleted, existing] = await tenantBatch(store, scope, (db) => [
+  const removable = sql`exists (select 1 from ${domains} where ${domains.tenantId} = ${scope.tenantId} and ${domains.id} = ${id} and not ${inUse})`;
+  const audit = auditAction(scope, "domain.remove", { type: "domain", id }, {}, removable);
+  const [, deleted, existing] = await tenantBatch(store, scope, (db) => [
+    audit.insert(db),
     db
       .delete(domains)
       .where(and(eq(domains.tenantId, scope.tenantId), eq(domains.id, id), sql`not ${inUse}`))
       .returning({ id: domains.id }),
     db.select({ id: domains.id }).from(domains).where(and(eq(domains.tenantId, scope.tenantId), eq(domains.id, id))),
   ]);
+  audit.sendAfterCommit();
   if (deleted[0]) return deleted[0];
   if (existing[0]) throw new AppError("CONFLICT", "The domain still has mailboxes; remove them first");
   throw new AppError("NOT_FOUND", "Domain not found");

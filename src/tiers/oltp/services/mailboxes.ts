@@ -1,5 +1,6 @@
 // Mailboxes: sending addresses on a tenant's domains, their daily limits, warmup ramp and health status.
 import { and, count, desc, eq, sql } from "drizzle-orm";
+import { auditAction } from "../../olap/services/audit";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
 import { domains, mailboxes, mailboxStatuses, tenants } from "../schema";
@@ -27,10 +28,12 @@ export async function addMailbox(
 ): Promise<Mailbox> {
   const address = input.address.toLowerCase();
   const domainPart = address.slice(address.indexOf("@") + 1);
+  const id = crypto.randomUUID();
+  const audit = auditAction(scope, "mailbox.add", { type: "mailbox", id }, { address }, sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${id})`);
   const [inserted, domain, usage, created] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
-      insert into ${mailboxes} (tenant_id, domain_id, address, daily_limit, warmup_enabled, warmup_start, warmup_increment)
-      select d.tenant_id, d.id, ${address}, ${input.dailyLimit ?? 50}, ${input.warmupEnabled ?? true}, ${input.warmupStart ?? 5}, ${input.warmupIncrement ?? 5}
+      insert into ${mailboxes} (id, tenant_id, domain_id, address, daily_limit, warmup_enabled, warmup_start, warmup_increment)
+      select ${id}, d.tenant_id, d.id, ${address}, ${input.dailyLimit ?? 50}, ${input.warmupEnabled ?? true}, ${input.warmupStart ?? 5}, ${input.warmupIncrement ?? 5}
       from ${domains} d join ${tenants} t on t.id = d.tenant_id
       where d.tenant_id = ${scope.tenantId} and d.id = ${input.domainId} and d.name = ${domainPart}
         and (select count(*) from ${mailboxes} m where m.tenant_id = ${scope.tenantId}) < t.max_mailboxes`),
@@ -41,7 +44,9 @@ export async function addMailbox(
       .where(eq(mailboxes.tenantId, scope.tenantId)),
     // Read back in the same transaction: drizzle maps this row to the model, the raw INSERT's would not be.
     db.select().from(mailboxes).where(and(eq(mailboxes.tenantId, scope.tenantId), eq(mailboxes.address, address))),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   const name = domain[0]?.name;
   if (!name) throw new AppError("NOT_FOUND", "Domain not found");
   if (name !== domainPart) {
@@ -92,7 +97,10 @@ export async function updateMailbox(
   id: string,
   patch: MailboxSettings & { status?: Exclude<MailboxStatus, "bounce_protected"> },
 ): Promise<Mailbox> {
-  const [updated, existing] = await tenantBatch(store, scope, (db) => [
+  const changeable = sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${id}${patch.status ? sql` and ${mailboxes.status} <> 'bounce_protected'` : sql``})`;
+  const audit = auditAction(scope, "mailbox.update", { type: "mailbox", id }, { ...patch }, changeable);
+  const [, updated, existing] = await tenantBatch(store, scope, (db) => [
+    audit.insert(db),
     db
       .update(mailboxes)
       .set(patch)
@@ -106,14 +114,19 @@ export async function updateMailbox(
       .returning(),
     db.select({ status: mailboxes.status }).from(mailboxes).where(and(eq(mailboxes.tenantId, scope.tenantId), eq(mailboxes.id, id))),
   ]);
+  audit.sendAfterCommit();
   if (updated[0]) return updated[0];
   if (existing[0]) throw new AppError("CONFLICT", "A bounce-protected mailbox is released by the platform, not by a status change");
   throw new AppError("NOT_FOUND", "Mailbox not found");
 }
 
 export async function removeMailbox(store: TierStore, scope: TenantScope, id: string): Promise<{ id: string }> {
-  const [rows] = await tenantBatch(store, scope, (db) => [
+  const exists = sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${id})`;
+  const audit = auditAction(scope, "mailbox.remove", { type: "mailbox", id }, {}, exists);
+  const [, rows] = await tenantBatch(store, scope, (db) => [
+    audit.insert(db),
     db.delete(mailboxes).where(and(eq(mailboxes.tenantId, scope.tenantId), eq(mailboxes.id, id))).returning({ id: mailboxes.id }),
   ]);
+  audit.sendAfterCommit();
   return found(rows[0], "Mailbox");
 }

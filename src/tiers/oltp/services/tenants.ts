@@ -1,5 +1,6 @@
 // Tenant services: reads and writes of the tenant row itself, always under the tenant's own context.
 import { desc, eq } from "drizzle-orm";
+import { auditAction } from "../../olap/services/audit";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
 import { subscriptions, tenants, usageCounters } from "../schema";
@@ -16,9 +17,12 @@ export async function getCurrentTenant(store: TierStore, scope: TenantScope): Pr
 }
 
 export async function renameTenant(store: TierStore, scope: TenantScope, name: string): Promise<Tenant> {
+  const audit = auditAction(scope, "tenant.rename", { type: "tenant", id: scope.tenantId }, { name });
   const [rows] = await tenantBatch(store, scope, (db) => [
     db.update(tenants).set({ name }).where(eq(tenants.id, scope.tenantId)).returning(),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   const tenant = rows[0];
   if (!tenant) throw new AppError("NOT_FOUND", "Tenant not found");
   return tenant;

@@ -1,5 +1,6 @@
 // Users of a tenant (each row is one membership with its role): list, invite, change role, remove.
 import { and, asc, eq, gt, sql } from "drizzle-orm";
+import { auditAction } from "../../olap/services/audit";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
 import { users, userRoles } from "../schema";
@@ -44,12 +45,17 @@ export async function addUser(
   scope: TenantScope,
   input: { email: string; name?: string; role: UserRole },
 ): Promise<User> {
+  const id = crypto.randomUUID();
+  // No email in the entry: the audit log is append-only, so it must hold nothing an erasure would have to remove.
+  const audit = auditAction(scope, "user.add", { type: "user", id }, { role: input.role });
   const [rows] = await tenantBatch(store, scope, (db) => [
     db
       .insert(users)
-      .values({ tenantId: scope.tenantId, email: input.email.toLowerCase(), name: input.name ?? null, role: input.role })
+      .values({ id, tenantId: scope.tenantId, email: input.email.toLowerCase(), name: input.name ?? null, role: input.role })
       .returning(),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   return found(rows[0], "User");
 }
 
@@ -58,6 +64,8 @@ const otherAdminExists = (scope: TenantScope, id: string) =>
   sql`exists (select 1 from ${users} o where o.tenant_id = ${scope.tenantId} and o.role = 'admin' and o.id <> ${id})`;
 
 export async function setUserRole(store: TierStore, scope: TenantScope, id: string, role: UserRole): Promise<User> {
+  const changed = sql`exists (select 1 from ${users} u where u.tenant_id = ${scope.tenantId} and u.id = ${id} and u.role = ${role})`;
+  const audit = auditAction(scope, "user.setRole", { type: "user", id }, { role }, changed);
   const [updated, existing] = await tenantBatch(store, scope, (db) => [
     db
       .update(users)
@@ -71,7 +79,9 @@ export async function setUserRole(store: TierStore, scope: TenantScope, id: stri
       )
       .returning(),
     db.select({ id: users.id }).from(users).where(and(eq(users.tenantId, scope.tenantId), eq(users.id, id))),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   if (updated[0]) return updated[0];
   if (existing[0]) throw new AppError("CONFLICT", "The tenant's last admin cannot be demoted");
   throw new AppError("NOT_FOUND", "User not found");
@@ -79,7 +89,11 @@ export async function setUserRole(store: TierStore, scope: TenantScope, id: stri
 
 export async function removeUser(store: TierStore, scope: TenantScope, id: string): Promise<{ id: string }> {
   if (id === scope.userId) throw new AppError("BAD_REQUEST", "You cannot remove yourself; ask another admin");
-  const [deleted, existing] = await tenantBatch(store, scope, (db) => [
+  // Recorded before the delete, under the delete's own condition: after it, the row is gone either way.
+  const removable = sql`exists (select 1 from ${users} u where u.tenant_id = ${scope.tenantId} and u.id = ${id} and (u.role = 'member' or ${otherAdminExists(scope, id)}))`;
+  const audit = auditAction(scope, "user.remove", { type: "user", id }, {}, removable);
+  const [, deleted, existing] = await tenantBatch(store, scope, (db) => [
+    audit.insert(db),
     db
       .delete(users)
       .where(
@@ -88,6 +102,7 @@ export async function removeUser(store: TierStore, scope: TenantScope, id: strin
       .returning({ id: users.id }),
     db.select({ id: users.id }).from(users).where(and(eq(users.tenantId, scope.tenantId), eq(users.id, id))),
   ]);
+  audit.sendAfterCommit();
   if (deleted[0]) return deleted[0];
   if (existing[0]) throw new AppError("CONFLICT", "The tenant's last admin cannot be removed");
   throw new AppError("NOT_FOUND", "User not found");
