@@ -8,6 +8,7 @@ import { AppError, errorBody, toAppError } from "./core/errors";
 import { checkHealth } from "./core/health";
 import { authenticate, environment, requireCaller, requestLog } from "./core/middleware";
 import { unsubscribeRoutes } from "./tiers/oltp/unsubscribe-routes";
+import { exportRoutes } from "./tiers/jobs/export-routes";
 import { contextFromHono } from "./trpc/context";
 import { appRouter } from "./trpc/root";
 import { notificationDeps } from "./tiers/notifications/deps";
@@ -74,6 +75,8 @@ app.get("/v1/content/emails/:emailId/attachments/:position", requireCaller(), as
 
 // Public by design: the signed token in the link is the only credential a recipient has.
 app.route("/v1/unsubscribe", unsubscribeRoutes);
+// Export downloads: the signed, expiring link is the credential (a browser follows it without a token).
+app.route("/v1/exports", exportRoutes);
 
 app.use("/trpc/*", async (c, next) => {
   c.set("routeName", `/trpc/${c.req.path.slice("/trpc/".length)}`);

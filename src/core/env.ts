@@ -44,6 +44,8 @@ export const envSchema = z
     /** SEND_EMAIL's transactional email API (POST JSON); unset, emails are recorded and not sent (local stack, tests). */
     EMAIL_PROVIDER_URL: z.url().optional(),
     EMAIL_PROVIDER_API_KEY: z.string().min(1).optional(),
+    /** Signs export download links; unset, a key derived from JWT_SECRET is used. */
+    EXPORT_LINK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
 
     CORS_ORIGINS: csv,
     HEALTH_TIMEOUT_MS: positiveInt(1500),

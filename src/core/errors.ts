@@ -17,6 +17,8 @@ export const errorCodes = {
   AUTH_TOKEN_EXPIRED: { trpc: "UNAUTHORIZED", status: 401 },
   AUTH_CLAIMS_INVALID: { trpc: "UNAUTHORIZED", status: 401 },
   FORBIDDEN: { trpc: "FORBIDDEN", status: 403 },
+  LINK_INVALID: { trpc: "FORBIDDEN", status: 403 },
+  LINK_EXPIRED: { trpc: "FORBIDDEN", status: 403 },
   NOT_FOUND: { trpc: "NOT_FOUND", status: 404 },
   ROUTE_NOT_FOUND: { trpc: "NOT_FOUND", status: 404 },
   PROCEDURE_NOT_FOUND: { trpc: "NOT_FOUND", status: 404 },

@@ -1,12 +1,16 @@
 // Jobs test helpers: ledger rows written as a producer would, queue deliveries driven through the Worker's consumer.
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import type { NeonQueryFunction, NeonQueryPromise } from "@neondatabase/serverless";
 import worker from "../../src/index";
 import { parseEnv } from "../../src/core/env";
 import { tenantBatch, tierStore } from "../../src/core/db";
 import { prepareJobs, type JobRequest } from "../../src/tiers/jobs/services/enqueue";
 import type { JobMessage } from "../../src/tiers/jobs/messages";
+import { schedules } from "../../src/cron";
 import { oltpSql } from "./factories";
+import { fakeEmail } from "./oltp";
+import { trpcClient } from "./worker";
 
 /**
  * Commits ledger rows exactly as a producer's transaction would, and sends nothing: the state a
@@ -67,4 +71,32 @@ export async function dueInSeconds(id: string): Promise<number> {
     sql`select extract(epoch from scheduled_at - now())::float8 as due_in from jobs where id = ${id}`,
   ]);
   return Number(rows[0]?.due_in);
+}
+
+const emailBody = { text: "Hello there", html: "<p>Hello there</p>", headers: {} };
+
+/** A mailbox on a fresh domain, added through the procedures. */
+export async function sendingMailbox(token: string, settings: { dailyLimit?: number; warmupEnabled?: boolean; warmupStart?: number; warmupIncrement?: number } = {}) {
+  const client = trpcClient(token, { batch: false });
+  const domain = await client.domains.add.mutate({ name: `mail-${crypto.randomUUID().slice(0, 8)}.example.com` });
+  return client.mailboxes.add.mutate({ domainId: domain.id, address: `sales@${domain.name}`, ...settings });
+}
+
+/** Queues an email through emails.create: its SEND_EMAIL job (id = email id) is committed with it and sent to the high queue. */
+export async function queueEmail(token: string, mailboxId: string, extra: { campaignId?: string; customFields?: Record<string, string> } = {}) {
+  const client = trpcClient(token, { batch: false });
+  const lead = await client.leads.create.mutate({ email: fakeEmail(), ...(extra.customFields ? { customFields: extra.customFields } : {}) });
+  return client.emails.create.mutate({ leadId: lead.id, mailboxId, subject: "Hi", body: emailBody, ...(extra.campaignId ? { campaignId: extra.campaignId } : {}) });
+}
+
+/** Runs a cron trigger through the Worker's scheduled handler, as the platform would. */
+export async function runCron(schedule: keyof typeof schedules): Promise<void> {
+  await worker.scheduled(createScheduledController({ cron: schedules[schedule], scheduledTime: new Date() }), env, createExecutionContext());
+}
+
+/** OLTP statements as the platform's internal 'system' role, in one transaction; returns each one's rows. */
+export async function asOltpSystem(build: (sql: NeonQueryFunction<false, false>) => NeonQueryPromise<false, false>[]): Promise<Record<string, unknown>[][]> {
+  const sql = oltpSql();
+  const [, ...results] = await sql.transaction([sql`select set_config('app.current_role', 'system', true)`, ...build(sql)]);
+  return results as Record<string, unknown>[][];
 }

@@ -2,24 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { jobsConfig } from "../../src/tiers/jobs/config";
 import { queueNames } from "../../src/tiers/jobs/messages";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
-import { commitJobsWithoutSending, deliver, dueInSeconds, ledgerRow, waitFor } from "../support/jobs";
+import { commitJobsWithoutSending, deliver, dueInSeconds, ledgerRow, queueEmail, sendingMailbox, waitFor } from "../support/jobs";
 import { fakeEmail } from "../support/oltp";
 import { trpcClient } from "../support/worker";
-
-const body = { text: "Hello there", html: "<p>Hello there</p>", headers: {} };
-
-async function mailbox(token: string, settings: { dailyLimit?: number; warmupEnabled?: boolean; warmupStart?: number } = {}) {
-  const client = trpcClient(token, { batch: false });
-  const domain = await client.domains.add.mutate({ name: `mail-${crypto.randomUUID().slice(0, 8)}.example.com` });
-  return client.mailboxes.add.mutate({ domainId: domain.id, address: `sales@${domain.name}`, ...settings });
-}
-
-/** Queues an email through emails.create: its SEND_EMAIL job (id = email id) is committed with it and sent to the high queue. */
-async function queueEmail(token: string, mailboxId: string, extra: { campaignId?: string; customFields?: Record<string, string> } = {}) {
-  const client = trpcClient(token, { batch: false });
-  const lead = await client.leads.create.mutate({ email: fakeEmail(), ...(extra.customFields ? { customFields: extra.customFields } : {}) });
-  return client.emails.create.mutate({ leadId: lead.id, mailboxId, subject: "Hi", body, ...(extra.campaignId ? { campaignId: extra.campaignId } : {}) });
-}
 
 /** Waits for a job to finish; the low queue gathers a batch for up to 30 s (wrangler.toml), hence the margin. */
 const settled = (id: string) =>
@@ -42,7 +27,7 @@ describe("SEND_EMAIL", () => {
   });
 
   it("priorities route to their queues: a queued email is sent from the high queue, an import runs from the low one", async () => {
-    const box = await mailbox(a.admin.token);
+    const box = await sendingMailbox(a.admin.token);
     const email = await queueEmail(a.admin.token, box.id);
     const job = await settled(email.id);
     expect(job).toMatchObject({ type: "SEND_EMAIL", status: "succeeded", priority: "high", last_queue: queueNames.high, attempts: 1 });
@@ -56,7 +41,7 @@ describe("SEND_EMAIL", () => {
 
   it("a mailbox's warmup allowance caps the day's sends; the rest are deferred to the next day, not failed", async () => {
     // Warmup day 0: min(daily limit 10, start 2) = 2 sends today.
-    const box = await mailbox(a.admin.token, { dailyLimit: 10, warmupEnabled: true, warmupStart: 2 });
+    const box = await sendingMailbox(a.admin.token, { dailyLimit: 10, warmupEnabled: true, warmupStart: 2 });
     const emails = [];
     for (let i = 0; i < 3; i++) emails.push(await queueEmail(a.admin.token, box.id));
     const rows = await Promise.all(
@@ -76,7 +61,7 @@ describe("SEND_EMAIL", () => {
   });
 
   it("the campaign's send window is applied in the lead's time zone", async () => {
-    const box = await mailbox(a.admin.token);
+    const box = await sendingMailbox(a.admin.token);
     // A one-hour window around the current time in UTC+6 (Etc/GMT-6): closed in UTC, open there.
     const now = new Date();
     const localHour = (now.getUTCHours() + 6) % 24;
@@ -99,7 +84,7 @@ describe("SEND_EMAIL", () => {
   });
 
   it("a mailbox whose bounce rate crosses the threshold is paused and raised once; its emails wait", async () => {
-    const box = await mailbox(a.admin.token, { dailyLimit: 100, warmupEnabled: false });
+    const box = await sendingMailbox(a.admin.token, { dailyLimit: 100, warmupEnabled: false });
     const client = trpcClient(a.admin.token, { batch: false });
     const { bounceMinSample, bounceRateThreshold } = jobsConfig.sendEmail;
     const bounces = Math.ceil(bounceMinSample * bounceRateThreshold);
@@ -147,7 +132,7 @@ describe("per-tenant fairness", () => {
     expect(await settled(quietImport.id)).toMatchObject({ status: "succeeded", tenant_id: quiet.id });
 
     // Its sends are not capped: they use the high queue and are never counted with bulk work.
-    const box = await mailbox(busy.admin.token);
+    const box = await sendingMailbox(busy.admin.token);
     const email = await queueEmail(busy.admin.token, box.id);
     expect(await settled(email.id)).toMatchObject({ status: "succeeded", last_queue: queueNames.high });
   }, 60_000);

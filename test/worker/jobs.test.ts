@@ -92,6 +92,14 @@ describe("jobs tier", () => {
     expect(done).toMatchObject({ status: "succeeded", progress: { rowsDone: rows, imported: rows, errorCount: 0 } });
   }, 120_000);
 
+  it("a batch of jobs costs two ledger round trips: one claim and one record of every outcome", async () => {
+    const messages = await commitJobsWithoutSending(a.id, a.admin.id, Array.from({ length: 5 }, () => ({ type: "NOOP" as const, payload: {} })));
+    await resetRoundTrips();
+    expect(await deliver(queueNames.normal, messages)).toMatchObject({ acked: 5, retries: [] });
+    expect(await postgresRoundTrips()).toMatchObject({ oltp: 2 });
+    for (const message of messages) expect(await ledgerRow(message.jobId)).toMatchObject({ status: "succeeded", attempts: 1 });
+  });
+
   it("redelivering a succeeded job changes nothing", async () => {
     const [message] = await commitJobsWithoutSending(a.id, a.admin.id, [{ type: "NOOP", payload: {} }]);
     expect(await deliver(queueNames.normal, [message!])).toMatchObject({ acked: 1, retries: [] });

@@ -1,4 +1,4 @@
-// The jobs tier's tunables in one place: relay, leases, retention, import chunking, per-tenant fairness, email sending.
+// The jobs tier's tunables in one place: relay, leases, retention, import and export chunking, per-tenant fairness, email sending.
 
 export interface JobsConfig {
   relay: {
@@ -38,6 +38,20 @@ export interface JobsConfig {
     bounceMinSample: number;
     /** A paused or protected mailbox's emails are looked at again after this long. */
     inactiveMailboxRetrySeconds: number;
+    /** Days of mailbox and campaign send counters kept (today's is the one in use; older ones only explain the past). */
+    countersKeptDays: number;
+    /** Warming mailboxes advanced per statement by the daily warmup task. */
+    warmupBatchSize: number;
+  };
+  export: {
+    /** Leads read per statement. */
+    rowsPerPage: number;
+    /** Leads written by one delivery (one part object) before the job re-enqueues itself for the rest. */
+    rowsPerInvocation: number;
+    /** How long a download link from jobs.get stays valid. */
+    linkTtlSeconds: number;
+    /** Export files are deleted this long after they were written. */
+    keptDays: number;
   };
 }
 
@@ -47,5 +61,13 @@ export const jobsConfig: JobsConfig = {
   retention: { succeededDays: 7, failedDays: 30, batchSize: 10_000 },
   import: { maxFileBytes: 20 * 1024 * 1024, rowsPerBatch: 1000, rowsPerInvocation: 20_000, maxReportedErrors: 200 },
   fairness: { maxRunningBulkPerTenant: 2, throttleDelaySeconds: 30 },
-  sendEmail: { bounceRateThreshold: 0.05, bounceWindowDays: 7, bounceMinSample: 20, inactiveMailboxRetrySeconds: 3600 },
+  sendEmail: {
+    bounceRateThreshold: 0.05,
+    bounceWindowDays: 7,
+    bounceMinSample: 20,
+    inactiveMailboxRetrySeconds: 3600,
+    countersKeptDays: 3,
+    warmupBatchSize: 1000,
+  },
+  export: { rowsPerPage: 5000, rowsPerInvocation: 20_000, linkTtlSeconds: 15 * 60, keptDays: 7 },
 };

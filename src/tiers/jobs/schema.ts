@@ -1,4 +1,4 @@
-// Jobs tier tables, migrated with the OLTP database (drizzle/oltp): the job ledger and each mailbox's daily send counter.
+// Jobs tier tables, migrated with the OLTP database (drizzle/oltp): the job ledger, daily send counters and warmup days.
 import { sql } from "drizzle-orm";
 import { check, date, index, integer, jsonb, pgPolicy, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { currentRole, currentTenant, tenantIsolation } from "../../core/rls";
@@ -83,5 +83,45 @@ export const mailboxDailySends = pgTable(
     primaryKey({ name: "mailbox_daily_sends_pkey", columns: [t.tenantId, t.mailboxId, t.day] }),
     check("mailbox_daily_sends_sent_check", sql`${t.sent} >= 0`),
     tenantIsolation("mailbox_daily_sends", t.tenantId),
+    // Pruning deletes old days across tenants.
+    pgPolicy("mailbox_daily_sends_system", { as: "permissive", for: "all", using: isSystem, withCheck: isSystem }),
+  ],
+);
+
+/**
+ * Sends reserved per campaign and day, the day taken in the campaign's own time zone, by the same
+ * kind of conditional upsert against campaigns.daily_limit, in the same statement batch as the mailbox's.
+ */
+export const campaignDailySends = pgTable(
+  "campaign_daily_sends",
+  {
+    tenantId: uuid("tenant_id").notNull(),
+    campaignId: uuid("campaign_id").notNull(),
+    day: date("day").notNull(),
+    sent: integer("sent").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ name: "campaign_daily_sends_pkey", columns: [t.tenantId, t.campaignId, t.day] }),
+    check("campaign_daily_sends_sent_check", sql`${t.sent} >= 0`),
+    tenantIsolation("campaign_daily_sends", t.tenantId),
+    pgPolicy("campaign_daily_sends_system", { as: "permissive", for: "all", using: isSystem, withCheck: isSystem }),
+  ],
+);
+
+/**
+ * The UTC day each warming mailbox's warmup_day was last advanced by the daily task: a second run
+ * the same day finds every mailbox already advanced and changes nothing.
+ */
+export const mailboxWarmup = pgTable(
+  "mailbox_warmup",
+  {
+    tenantId: uuid("tenant_id").notNull(),
+    mailboxId: uuid("mailbox_id").notNull(),
+    advancedOn: date("advanced_on").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "mailbox_warmup_pkey", columns: [t.tenantId, t.mailboxId] }),
+    tenantIsolation("mailbox_warmup", t.tenantId),
+    pgPolicy("mailbox_warmup_system", { as: "permissive", for: "all", using: isSystem, withCheck: isSystem }),
   ],
 );

@@ -1,4 +1,5 @@
 // Reading the ledger (a tenant's own jobs; every tenant's for operators) and redriving dead jobs.
+import { auditJobRedrives } from "../../olap/services/audit";
 import { sql, type SQL } from "drizzle-orm";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
@@ -76,12 +77,15 @@ export async function redriveJobs(
   scope: TenantScope,
   ids: string[],
 ): Promise<{ redriven: Job[]; skipped: string[]; messages: QueuedMessage[] }> {
+  const audit = auditJobRedrives(scope, ids);
   const [result] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
       update jobs set status = 'pending', attempts = 0, scheduled_at = now(), started_at = null, completed_at = null, updated_at = now()
       where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb)) and status in ('dead', 'failed')
       returning *`),
+    audit.insert(db),
   ]);
+  audit.sendAfterCommit();
   const redriven = rowsOfJobs(result);
   const done = new Set(redriven.map((job) => job.id));
   return { redriven, skipped: ids.filter((id) => !done.has(id)), messages: redriven.map((job) => messageForJob(job)) };

@@ -1,4 +1,4 @@
-// SEND_EMAIL: sends a queued email within its mailbox's daily allowance and its campaign's local send window, with bounce protection.
+// SEND_EMAIL: sends a queued email within its mailbox's and campaign's daily allowances and the campaign's local send window, with bounce protection.
 import { sql } from "drizzle-orm";
 import { tenantBatch, tierStore, type TenantScope, type TierStore } from "../../../core/db";
 import { AppError } from "../../../core/errors";
@@ -60,6 +60,13 @@ export function secondsUntilWindow(window: SendWindow, at: Date): number {
 
 const secondsUntilUtcMidnight = (at: Date) => 86_400 - (at.getUTCHours() * 3600 + at.getUTCMinutes() * 60 + at.getUTCSeconds());
 
+/** The calendar day (YYYY-MM-DD) in a time zone: a campaign's daily limit counts its own days. */
+export function localDate(timeZone: string, at: Date): string {
+  return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(at);
+}
+
+const secondsUntilLocalMidnight = (timeZone: string, at: Date) => (1440 - localClock(timeZone, at).minute) * 60 - at.getUTCSeconds();
+
 const defer = (seconds: number, reason: string): JobResult => ({
   defer: { seconds: Math.max(1, Math.min(maxDeferSeconds, Math.round(seconds))), reason },
 });
@@ -73,7 +80,9 @@ interface SendContext {
   lead_email: string;
   lead_suppressed: boolean;
   lead_time_zone: string | null;
+  campaign_id: string | null;
   campaign_status: string | null;
+  campaign_daily_limit: number | null;
   campaign_time_zone: string | null;
   window_start_minute: number | null;
   window_end_minute: number | null;
@@ -87,7 +96,7 @@ async function sendContext(store: TierStore, scope: TenantScope, emailId: string
       select e.status, e.subject, m.id as mailbox_id, m.address as mailbox_address, m.status as mailbox_status,
              l.email as lead_email, (l.unsubscribed_at is not null or l.bounced_at is not null) as lead_suppressed,
              coalesce(l.custom_fields->>'timezone', l.custom_fields->>'time_zone') as lead_time_zone,
-             c.status as campaign_status, c.time_zone as campaign_time_zone,
+             c.id as campaign_id, c.status as campaign_status, c.daily_limit as campaign_daily_limit, c.time_zone as campaign_time_zone,
              c.window_start_minute, c.window_end_minute, c.send_days
       from emails e
       join leads l on l.tenant_id = e.tenant_id and l.id = e.lead_id
@@ -98,14 +107,31 @@ async function sendContext(store: TierStore, scope: TenantScope, emailId: string
   return rowsOf(result)[0] as SendContext | undefined;
 }
 
+/** A campaign's share of the day: its daily limit, counted on its own calendar day. */
+interface CampaignAllowance {
+  id: string;
+  dailyLimit: number;
+  day: string;
+}
+
 /**
  * One round trip: pauses the mailbox if its bounce rate over the window has reached the threshold
  * (returning the figures only when it flips, so the event is raised once), then reserves one of the
- * day's sends: a conditional upsert that cannot pass the mailbox's allowance, whatever the concurrency.
- * The allowance is the daily limit, or during warmup min(daily limit, start + day * increment).
+ * day's sends of the campaign and of the mailbox: conditional upserts that cannot pass either
+ * allowance, whatever the concurrency. Both or neither: the mailbox's upsert runs only if the
+ * campaign's took a send (a transaction-local setting carries that between the statements), and a
+ * campaign send taken when the mailbox had none left is given back in the same transaction.
+ * The mailbox's allowance is its daily limit, or during warmup min(daily limit, start + day * increment).
  */
-async function protectAndReserve(store: TierStore, scope: TenantScope, mailboxId: string, config: JobsConfig["sendEmail"]) {
-  const [protectedNow, reserved, mailbox] = await tenantBatch(store, scope, (db) => [
+async function protectAndReserve(
+  store: TierStore,
+  scope: TenantScope,
+  mailboxId: string,
+  campaign: CampaignAllowance | null,
+  config: JobsConfig["sendEmail"],
+) {
+  const campaignOk = campaign ? sql`current_setting('edp.campaign_reserved', true) = 'true'` : sql`true`;
+  const [protectedNow, campaignReserved, reserved, , mailbox] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
       with stats as (
         select count(*) filter (where sent_at is not null or bounced_at is not null)::int as sent,
@@ -119,26 +145,60 @@ async function protectAndReserve(store: TierStore, scope: TenantScope, mailboxId
       where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId} and m.status = 'active'
         and stats.sent >= ${config.bounceMinSample} and stats.bounced >= stats.sent * ${config.bounceRateThreshold}::float8
       returning m.address, stats.sent, stats.bounced`),
+    db.execute(
+      campaign
+        ? sql`
+      with reserved as (
+        insert into campaign_daily_sends as d (tenant_id, campaign_id, day, sent)
+        select ${scope.tenantId}, ${campaign.id}, ${campaign.day}::date, 1
+        where ${campaign.dailyLimit}::int >= 1
+        on conflict (tenant_id, campaign_id, day) do update set sent = d.sent + 1
+        where d.sent < ${campaign.dailyLimit}::int
+        returning d.sent)
+      select set_config('edp.campaign_reserved', (count(*) > 0)::text, true) as reserved from reserved`
+        : sql`select 'true' as reserved`,
+    ),
     db.execute(sql`
-      insert into mailbox_daily_sends as d (tenant_id, mailbox_id, day, sent)
-      select m.tenant_id, m.id, (now() at time zone 'UTC')::date, 1
-      from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId} and m.status = 'active'
-      on conflict (tenant_id, mailbox_id, day) do update set sent = d.sent + 1
-      where d.sent < (select case when m.warmup_enabled then least(m.daily_limit, m.warmup_start + m.warmup_day * m.warmup_increment)
-                                  else m.daily_limit end
-                      from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId})
-      returning d.sent`),
+      with reserved as (
+        insert into mailbox_daily_sends as d (tenant_id, mailbox_id, day, sent)
+        select m.tenant_id, m.id, (now() at time zone 'UTC')::date, 1
+        from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId} and m.status = 'active' and ${campaignOk}
+        on conflict (tenant_id, mailbox_id, day) do update set sent = d.sent + 1
+        where ${campaignOk}
+          and d.sent < (select case when m.warmup_enabled then least(m.daily_limit, m.warmup_start + m.warmup_day * m.warmup_increment)
+                                    else m.daily_limit end
+                        from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId})
+        returning d.sent)
+      select set_config('edp.mailbox_reserved', (count(*) > 0)::text, true) as reserved from reserved`),
+    db.execute(
+      campaign
+        ? sql`update campaign_daily_sends set sent = greatest(sent - 1, 0)
+              where tenant_id = ${scope.tenantId} and campaign_id = ${campaign.id} and day = ${campaign.day}::date
+                and current_setting('edp.campaign_reserved', true) = 'true' and current_setting('edp.mailbox_reserved', true) <> 'true'`
+        : sql`select 1`,
+    ),
     db.execute(sql`select status from mailboxes where tenant_id = ${scope.tenantId} and id = ${mailboxId}`),
   ]);
   const flipped = rowsOf(protectedNow)[0] as { address: string; sent: number; bounced: number } | undefined;
-  return { flipped, reserved: rowsOf(reserved).length > 0, mailboxStatus: String(rowsOf(mailbox)[0]?.status ?? "missing") };
+  return {
+    flipped,
+    campaignReserved: String(rowsOf(campaignReserved)[0]?.reserved) === "true",
+    reserved: String(rowsOf(reserved)[0]?.reserved) === "true",
+    mailboxStatus: String(rowsOf(mailbox)[0]?.status ?? "missing"),
+  };
 }
 
-/** Gives a reserved send back when the provider did not take the email. */
-async function releaseReservation(store: TierStore, scope: TenantScope, mailboxId: string): Promise<void> {
+/** Gives the reserved sends back when the provider did not take the email. */
+async function releaseReservation(store: TierStore, scope: TenantScope, mailboxId: string, campaign: CampaignAllowance | null): Promise<void> {
   await tenantBatch(store, scope, (db) => [
     db.execute(sql`update mailbox_daily_sends set sent = greatest(sent - 1, 0)
                    where tenant_id = ${scope.tenantId} and mailbox_id = ${mailboxId} and day = (now() at time zone 'UTC')::date`),
+    db.execute(
+      campaign
+        ? sql`update campaign_daily_sends set sent = greatest(sent - 1, 0)
+              where tenant_id = ${scope.tenantId} and campaign_id = ${campaign.id} and day = ${campaign.day}::date`
+        : sql`select 1`,
+    ),
   ]);
 }
 
@@ -165,7 +225,7 @@ async function raiseBounceProtection(
 }
 
 /**
- * Not sending is an outcome, not a failure: outside the window, over the allowance or with the
+ * Not sending is an outcome, not a failure: outside the window, over an allowance or with the
  * mailbox paused the job is deferred (its attempt given back) until it may send; an email no longer
  * queued (already sent, deleted) or to a suppressed lead is done. Sending then recording is not
  * atomic, so the provider is given the email's id as its idempotency key.
@@ -210,10 +270,17 @@ export const sendEmailJob: JobHandler = async (job, { env, logger }) => {
     throw error;
   });
 
-  const { flipped, reserved, mailboxStatus } = await protectAndReserve(store, scope, context.mailbox_id, config);
+  const campaignZone = context.campaign_time_zone && isTimeZone(context.campaign_time_zone) ? context.campaign_time_zone : "UTC";
+  const campaign: CampaignAllowance | null =
+    context.campaign_id && context.campaign_daily_limit !== null
+      ? { id: context.campaign_id, dailyLimit: context.campaign_daily_limit, day: localDate(campaignZone, now) }
+      : null;
+  const { flipped, campaignReserved, reserved, mailboxStatus } = await protectAndReserve(store, scope, context.mailbox_id, campaign, config);
   if (flipped) await raiseBounceProtection(tierStore(env, "notifications"), logger, job.tenantId, context.mailbox_id, flipped);
   if (!reserved) {
     if (mailboxStatus !== "active") return defer(config.inactiveMailboxRetrySeconds, `The mailbox is ${mailboxStatus}`);
+    // Spread over a few minutes so a day's backlog does not arrive at midnight in one burst.
+    if (!campaignReserved) return defer(secondsUntilLocalMidnight(campaignZone, now) + Math.random() * 300, "The campaign's daily limit is reached");
     return defer(secondsUntilUtcMidnight(now) + Math.random() * 300, "The mailbox's daily limit is reached");
   }
 
@@ -228,7 +295,7 @@ export const sendEmailJob: JobHandler = async (job, { env, logger }) => {
       html: content.html || undefined,
     });
   } catch (error) {
-    await releaseReservation(store, scope, context.mailbox_id).catch((release: unknown) => logger.warn("send reservation not released", { error: release }));
+    await releaseReservation(store, scope, context.mailbox_id, campaign).catch((release: unknown) => logger.warn("send reservation not released", { error: release }));
     throw error;
   }
   if (result.outcome === "rejected") {

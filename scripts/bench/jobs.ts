@@ -1,0 +1,305 @@
+// Jobs benchmark (issue 6, "Performance"): job throughput of the jobs tier through the bundled Worker under
+// `wrangler dev` (ledger in OLTP, Miniflare's queues, the Worker's own consumer), beside pg-boss doing the same
+// number of send + work + complete cycles on the same Postgres in the same run. A measurement, not a test.
+// Usage: npm run bench:jobs [-- --jobs 2000 --emails 300 --connections 8 --boss-workers 2]
+// Postgres: embedded PGlite, or the server named by DATABASE_URL (its edp_test_* databases are recreated).
+import { randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { SignJWT } from "jose";
+import pg from "pg";
+import PgBoss from "pg-boss";
+import { projectRoot, startStack } from "../stack";
+import { startBundledWorker } from "./worker";
+
+/** One figure of bench-results/jobs.json, the shape every benchmark writes for `npm run bench` to gather. */
+interface BenchFigure {
+  metric: string;
+  value: number | string;
+  unit: string;
+  floor?: string;
+  floorValue?: number | string;
+  note?: string;
+}
+
+function writeBenchResult(name: string, result: { figures: BenchFigure[]; markdown: string }): string {
+  const dir = path.join(projectRoot, "bench-results");
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ name, finishedAt: new Date().toISOString(), ...result }, null, 2) + "\n");
+  return file;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    jobs: { type: "string", default: "2000" },
+    emails: { type: "string", default: "300" },
+    connections: { type: "string", default: "8" },
+    "boss-workers": { type: "string", default: "2" },
+    "timeout-s": { type: "string", default: "600" },
+  },
+});
+const jobCount = Number(args.jobs);
+const emailCount = Number(args.emails);
+const connections = Number(args.connections);
+const bossWorkers = Number(args["boss-workers"]);
+const timeoutMs = Number(args["timeout-s"]) * 1000;
+/** Redrive takes at most 500 ids per call (src/tiers/jobs/router.ts); pg-boss gets the same chunks. */
+const enqueueChunk = 500;
+
+const log = (message: string) => console.error(`[bench] ${message}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "–");
+
+const jwtSecret = `bench-${randomUUID()}-${randomUUID()}`;
+const stack = await startStack({ purpose: "test", jwtSecret });
+log(stack.describe());
+const ownerUrl = stack.databases.ownerUrls.oltp;
+const embedded = stack.databases.kind === "pglite";
+/**
+ * The bench's own reads and seeding, as the owner and around the counted Neon endpoint. Embedded PGlite is one
+ * session that a TCP connection holds for its whole life (scripts/stack/pglite-server.ts), so there each query
+ * connects and leaves at once rather than parking an idle pooled connection in front of the Worker's queries.
+ */
+const pool = embedded ? null : new pg.Pool({ connectionString: ownerUrl, max: 2 });
+const owner = {
+  async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    if (pool) return pool.query<R>(text, values);
+    const client = new pg.Client({ connectionString: ownerUrl });
+    await client.connect();
+    try {
+      return await client.query<R>(text, values);
+    } finally {
+      await client.end();
+    }
+  },
+  end: async () => pool?.end(),
+};
+
+const tenantId = randomUUID();
+const adminId = randomUUID();
+const operatorId = randomUUID();
+
+/** One tenant with an admin, written as the app role the way the test factories do. */
+async function seedTenant(): Promise<void> {
+  const url = new URL(ownerUrl);
+  if (embedded) {
+    url.username = "app_user";
+    url.password = "";
+  }
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query("begin");
+    if (!embedded) await client.query("set local role app_user");
+    await client.query("select set_config('app.current_tenant_id', $1, true), set_config('app.current_user_id', $2, true)", [tenantId, adminId]);
+    await client.query("insert into tenants (id, name) values ($1, 'Jobs bench')", [tenantId]);
+    await client.query("insert into users (id, tenant_id, email, role) values ($1, $2, 'admin@bench.example', 'admin')", [adminId, tenantId]);
+    await client.query("commit");
+  } finally {
+    await client.end();
+  }
+}
+
+const token = (sub: string, role: "admin" | "operator") =>
+  new SignJWT({ tenant_id: tenantId, role })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime("2h")
+    .sign(new TextEncoder().encode(jwtSecret));
+
+async function call<T>(base: string, bearer: string, procedure: string, input: unknown): Promise<T> {
+  const response = await fetch(`${base}/trpc/${procedure}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
+    body: JSON.stringify(input),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${procedure} answered ${response.status}: ${text.slice(0, 300)}`);
+  return (JSON.parse(text) as { result: { data: T } }).result.data;
+}
+
+/** Polls the ledger (owner connection, not through the counted endpoint) until every id has finished. */
+async function waitForLedger(ids: string[], what: string): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await owner.query<{ done: number; failed: number }>(
+      `select count(*) filter (where status = 'succeeded')::int as done, count(*) filter (where status in ('failed', 'dead'))::int as failed
+       from jobs where id = any($1::uuid[])`,
+      [ids],
+    );
+    const { done, failed } = rows[0]!;
+    if (done + failed >= ids.length) {
+      if (failed > 0) log(`${what}: ${failed} jobs failed`);
+      return performance.now();
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: ${done}/${ids.length} done after ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
+
+/** p50/p99 of enqueue → completion in ms, and the number of consumer batches (a batch's claim shares one started_at). */
+async function ledgerFigures(ids: string[], enqueuedAt: "scheduled_at" | "created_at") {
+  const { rows } = await owner.query<{ p50: number; p99: number; batches: number }>(
+    `select percentile_cont(0.5) within group (order by extract(epoch from completed_at - ${enqueuedAt}) * 1000)::float8 as p50,
+            percentile_cont(0.99) within group (order by extract(epoch from completed_at - ${enqueuedAt}) * 1000)::float8 as p99,
+            count(distinct started_at)::int as batches
+     from jobs where id = any($1::uuid[]) and status = 'succeeded'`,
+    [ids],
+  );
+  return rows[0]!;
+}
+
+const figures: BenchFigure[] = [];
+const out: string[] = [];
+const worker = await startBundledWorker("jobs", stack.workerVars, 0);
+try {
+  await seedTenant();
+  const adminToken = await token(adminId, "admin");
+  const operatorToken = await token(operatorId, "operator");
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 1. NOOP through the Worker. The ledger rows exist as failed jobs; jobs.redrive (one OLTP statement per 500)
+  //    makes them pending and the Worker sends them to the normal queue; its consumer claims each batch in one
+  //    statement and records every outcome in one more. Enqueue time = the redrive's scheduled_at.
+  log(`NOOP: ${jobCount} jobs through the Worker…`);
+  const ids = Array.from({ length: jobCount }, () => randomUUID());
+  await owner.query(
+    `insert into jobs (id, tenant_id, type, payload, priority, status, attempts, max_attempts, completed_at)
+     select id, $2, 'NOOP', '{}'::jsonb, 'normal', 'failed', 1, 3, now() from unnest($1::uuid[]) as id`,
+    [ids, tenantId],
+  );
+  // Warm-up: isolate start, JIT, first queue delivery, outside the figures.
+  const warmIds = Array.from({ length: 50 }, () => randomUUID());
+  await owner.query(
+    `insert into jobs (id, tenant_id, type, payload, priority, status, attempts, max_attempts, completed_at)
+     select id, $2, 'NOOP', '{}'::jsonb, 'normal', 'failed', 1, 3, now() from unnest($1::uuid[]) as id`,
+    [warmIds, tenantId],
+  );
+  await call(worker.base, operatorToken, "jobs.redrive", { ids: warmIds });
+  await waitForLedger(warmIds, "warm-up");
+
+  stack.neon.resetRoundTrips();
+  const t0 = performance.now();
+  for (let start = 0; start < ids.length; start += enqueueChunk) {
+    await call(worker.base, operatorToken, "jobs.redrive", { ids: ids.slice(start, start + enqueueChunk) });
+  }
+  const enqueuedMs = performance.now() - t0;
+  const t1 = await waitForLedger(ids, "NOOP");
+  const noopTrips = stack.neon.roundTrips().oltp ?? 0;
+  const redriveCalls = Math.ceil(ids.length / enqueueChunk);
+  const noop = await ledgerFigures(ids, "scheduled_at");
+  const noopRate = jobCount / ((t1 - t0) / 1000);
+  const tripsPerBatch = (noopTrips - redriveCalls) / noop.batches;
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 2. The same cycles with pg-boss on the same Postgres (its own schema in the OLTP database): insert in chunks of
+  //    500, `bossWorkers` work() loops fetching 25 at a time (the normal queue's max_batch_size), complete on return.
+  //    On PGlite pg-boss gets one connection (the database is one session) and the progress polls share it.
+  log(`pg-boss: ${jobCount} jobs…`);
+  const boss = new PgBoss({ connectionString: ownerUrl, max: embedded ? 1 : Math.max(4, bossWorkers + 2), schedule: false, supervise: false });
+  boss.on("error", (error) => log(`pg-boss error: ${String(error)}`));
+  await boss.start();
+  const queue = "bench-noop";
+  await boss.createQueue(queue);
+  for (let i = 0; i < bossWorkers; i++) {
+    await boss.work(queue, { batchSize: 25, pollingIntervalSeconds: 0.5 }, async () => undefined);
+  }
+  await boss.insert(Array.from({ length: 50 }, () => ({ name: queue, data: { warm: true } })));
+  const waitForBoss = async (expected: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = (await boss.getDb().executeSql(`select count(*)::int as n from pgboss.job where name = $1 and state = 'completed'`, [queue])) as { rows: Array<{ n: number }> };
+      if (rows[0]!.n >= expected) return performance.now();
+      if (Date.now() > deadline) throw new Error(`pg-boss: ${rows[0]!.n}/${expected} completed after ${timeoutMs / 1000} s`);
+      await sleep(200);
+    }
+  };
+  await waitForBoss(50);
+  const b0 = performance.now();
+  const bossStart = new Date();
+  for (let start = 0; start < jobCount; start += enqueueChunk) {
+    await boss.insert(Array.from({ length: Math.min(enqueueChunk, jobCount - start) }, (_, i) => ({ name: queue, data: { n: start + i } })));
+  }
+  const b1 = await waitForBoss(50 + jobCount);
+  const { rows: bossRows } = (await boss.getDb().executeSql(
+    `select percentile_cont(0.5) within group (order by extract(epoch from completed_on - created_on) * 1000)::float8 as p50,
+            percentile_cont(0.99) within group (order by extract(epoch from completed_on - created_on) * 1000)::float8 as p99
+     from pgboss.job where name = $1 and state = 'completed' and created_on >= $2`,
+    [queue, bossStart],
+  )) as { rows: Array<{ p50: number; p99: number }> };
+  await boss.stop({ graceful: true, wait: true });
+  const bossRate = jobCount / ((b1 - b0) / 1000);
+
+  // -------------------------------------------------------------------------------------------------------------
+  // 3. SEND_EMAIL through the Worker: emails.create (body to the content tier, email + its job in one OLTP
+  //    transaction, message to the high queue), sent by the consumer through the recording provider.
+  log(`SEND_EMAIL: ${emailCount} emails through the Worker…`);
+  const domain = await call<{ id: string; name: string }>(worker.base, adminToken, "domains.add", { name: "mail.jobs-bench.example" });
+  const mailbox = await call<{ id: string }>(worker.base, adminToken, "mailboxes.add", {
+    domainId: domain.id,
+    address: `sales@${domain.name}`,
+    dailyLimit: 10_000,
+    warmupEnabled: false,
+  });
+  const lead = await call<{ id: string }>(worker.base, adminToken, "leads.create", { email: "lead@jobs-bench.example" });
+  const createEmail = (i: number) =>
+    call<{ id: string }>(worker.base, adminToken, "emails.create", {
+      leadId: lead.id,
+      mailboxId: mailbox.id,
+      subject: `Hello ${i}`,
+      body: { text: `Hello number ${i}`, html: `<p>Hello number ${i}</p>`, headers: {} },
+    });
+  stack.neon.resetRoundTrips();
+  const e0 = performance.now();
+  const emailIds: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (next < emailCount) {
+        const i = next++;
+        emailIds.push((await createEmail(i)).id);
+      }
+    }),
+  );
+  const createdMs = performance.now() - e0;
+  const e1 = await waitForLedger(emailIds, "SEND_EMAIL");
+  const emailTrips = stack.neon.roundTrips().oltp ?? 0;
+  const sends = await ledgerFigures(emailIds, "created_at");
+  const sendRate = emailCount / ((e1 - e0) / 1000);
+
+  // -------------------------------------------------------------------------------------------------------------
+  out.push(
+    `\n## Jobs tier throughput (${stack.databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"}, wrangler dev, Miniflare queues)\n`,
+    "| run | jobs | jobs/s end to end | enqueue → completion p50 / p99 ms | consumer batches | OLTP round trips |",
+    "| --- | ---: | ---: | ---: | ---: | --- |",
+    `| NOOP via Worker (redrive ${enqueueChunk}/call → normal queue → consumer) | ${jobCount} | ${fmt(noopRate)} | ${fmt(noop.p50, 0)} / ${fmt(noop.p99, 0)} | ${noop.batches} | ${noopTrips} total: ${redriveCalls} enqueue + ${fmt(tripsPerBatch, 2)} per batch (${fmt((noopTrips - redriveCalls) / jobCount, 3)} per job) |`,
+    `| floor: pg-boss ${bossWorkers} × work(batchSize 25), insert ${enqueueChunk}/call | ${jobCount} | ${fmt(bossRate)} | ${fmt(bossRows[0]!.p50, 0)} / ${fmt(bossRows[0]!.p99, 0)} | – | by design 1 fetch + 1 complete per batch, polling every 0.5 s |`,
+    `| SEND_EMAIL via Worker (emails.create × ${connections} in flight → high queue → provider) | ${emailCount} | ${fmt(sendRate)} | ${fmt(sends.p50, 0)} / ${fmt(sends.p99, 0)} | ${sends.batches} | ${emailTrips} total, ${fmt(emailTrips / emailCount, 2)} per email (create + INDEX_CONTENT + send) |`,
+    "",
+    `Enqueue alone: ${jobCount} NOOP in ${fmt(enqueuedMs, 0)} ms (${redriveCalls} calls); ${emailCount} emails.create in ${fmt(createdMs, 0)} ms.`,
+    "Round trips are the local Neon endpoint's per-database counter over the whole phase (the bench's own polling goes around it).",
+    "Miniflare's local queues deliver by max_batch_size / max_batch_timeout from wrangler.toml; the figures say more about",
+    "PGlite and the local queue than about Neon and Cloudflare Queues at the edge.",
+  );
+  figures.push(
+    { metric: "NOOP jobs/s end to end (Worker)", value: Number(fmt(noopRate)), unit: "jobs/s", floor: "pg-boss same Postgres", floorValue: Number(fmt(bossRate)) },
+    { metric: "NOOP enqueue→completion p50", value: Number(fmt(noop.p50, 0)), unit: "ms", floor: "pg-boss p50", floorValue: Number(fmt(bossRows[0]!.p50, 0)) },
+    { metric: "NOOP enqueue→completion p99", value: Number(fmt(noop.p99, 0)), unit: "ms", floor: "pg-boss p99", floorValue: Number(fmt(bossRows[0]!.p99, 0)) },
+    { metric: "ledger round trips per consumer batch", value: Number(fmt(tripsPerBatch, 2)), unit: "round trips", floor: "target", floorValue: 2 },
+    { metric: "OLTP round trips per NOOP job", value: Number(fmt((noopTrips - redriveCalls) / jobCount, 3)), unit: "round trips" },
+    { metric: "SEND_EMAIL jobs/s end to end (Worker)", value: Number(fmt(sendRate)), unit: "jobs/s", note: `${emailCount} emails, ${connections} creates in flight` },
+    { metric: "SEND_EMAIL create→sent p50 / p99", value: `${fmt(sends.p50, 0)} / ${fmt(sends.p99, 0)}`, unit: "ms" },
+    { metric: "OLTP round trips per email (create + index + send)", value: Number(fmt(emailTrips / emailCount, 2)), unit: "round trips" },
+  );
+  console.log(out.join("\n"));
+  const file = writeBenchResult("jobs", { figures, markdown: out.join("\n") });
+  log(`wrote ${file}`);
+} finally {
+  worker.stop();
+  await owner.end().catch(() => undefined);
+  await stack.close();
+}
