@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { brotliCompressSync } from "node:zlib";
 import { describe, expect, inject, it } from "vitest";
-import { cronTasks } from "../../src/cron";
+import { tierStore } from "../../src/core/db";
 import { parseEnv } from "../../src/core/env";
-import { createLogger } from "../../src/core/logger";
+import { pruneContent } from "../../src/tiers/content/services/retention";
 import { bucket, contentSetup, fromBase64, storedKeys } from "../support/content";
 import { personalise, recipient } from "../support/content-campaign";
 import { oltpSql } from "../support/factories";
@@ -41,7 +41,8 @@ async function catalog(tenantId: string): Promise<CatalogRow[]> {
   return rows as CatalogRow[];
 }
 
-const prune = () => cronTasks.pruning.find((t) => t.name === "content.prune")!.run({ env: parseEnv(env), logger: createLogger("error") });
+// No grace period: these tests look at what the pruning reclaims, not at the race it guards against (lifecycle-consistency.test.ts).
+const prune = () => pruneContent(tierStore(parseEnv(env), "oltp"), env.CONTENT_BUCKET, { batchSize: 1000, graceSeconds: 0 });
 
 async function sendRenders(s: Awaited<ReturnType<typeof contentSetup>>, templateHtml: string, from: number, count: number) {
   const emails: { id: string; html: string }[] = [];

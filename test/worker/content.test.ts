@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { cronTasks } from "../../src/cron";
+import { tierStore } from "../../src/core/db";
 import { parseEnv } from "../../src/core/env";
-import { createLogger } from "../../src/core/logger";
+import { pruneContent } from "../../src/tiers/content/services/retention";
 import { contentConfig } from "../../src/tiers/content/config";
 import { bucket, callerWithR2Down, contentSetup, deliverIndexing, storedKeys, toBase64, untilQuiet } from "../support/content";
 import { oltpSql } from "../support/factories";
@@ -22,7 +22,8 @@ async function catalog(tenantId: string) {
   return rows as { hash: string; ref_count: number; algorithm: string; raw_size: number; stored_size: number; storage_key: string }[];
 }
 
-const prune = () => cronTasks.pruning.find((t) => t.name === "content.prune")!.run({ env: parseEnv(env), logger: createLogger("error") });
+// No grace period: these tests look at what the pruning reclaims, not at the race it guards against (lifecycle-consistency.test.ts).
+const prune = () => pruneContent(tierStore(parseEnv(env), "oltp"), env.CONTENT_BUCKET, { batchSize: 1000, graceSeconds: 0 });
 
 describe("the cross-tier email write", () => {
   it("stores content in R2 first, then metadata and catalog in one OLTP round trip; get decodes it exactly", async () => {

@@ -4,7 +4,8 @@ import { mapDbError, tierStore } from "../../core/db";
 import { indexingJob } from "./deps";
 import { pruneContent } from "./services/retention";
 
-const pruneBatch = 1000;
+/** Catalog rows per run, and how long a tombstoned blob waits before it leaves R2 (see PruneOptions). */
+export const contentPruning = { batchSize: 1000, graceSeconds: 3600 };
 /** An email not indexed this long after its write lost its INDEX_CONTENT job. */
 const indexingGraceMinutes = 15;
 
@@ -13,8 +14,8 @@ export const contentCron: TierCronTasks = {
     {
       name: "content.prune",
       async run({ env, logger }) {
-        const deleted = await pruneContent(tierStore(env, "oltp"), env.CONTENT_BUCKET, pruneBatch);
-        logger.info("pruned content", { deleted });
+        const report = await pruneContent(tierStore(env, "oltp"), env.CONTENT_BUCKET, contentPruning);
+        logger.info("pruned content", { ...report });
       },
     },
   ],

@@ -75,6 +75,29 @@ export async function createEmailWithContent(
   scope: TenantScope,
   input: NewEmailWithContent,
 ): Promise<{ email: Email; created: boolean }> {
+  try {
+    return await writeEmailWithContent(deps, scope, input);
+  } catch (error) {
+    // The pruning purged a blob this write found in R2 before its commit: once more, and R2 lacks it now.
+    if (!isPurgedContent(error)) throw error;
+    return writeEmailWithContent(deps, scope, input);
+  }
+}
+
+function isPurgedContent(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 6; depth++) {
+    if ((current as { code?: unknown }).code === "40001") return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+async function writeEmailWithContent(
+  deps: ContentWriteDeps,
+  scope: TenantScope,
+  input: NewEmailWithContent,
+): Promise<{ email: Email; created: boolean }> {
   const prepared = await prepareEmailContent(scope.tenantId, input, deps.config);
   const stored = await storeContent(deps.bucket, prepared, deps.config);
   const createdKeys = stored.created;

@@ -166,6 +166,11 @@ export function catalogStatements(
   const partRows: SQL[] = prepared.parts.map(
     (p) => sql`(${p.position}::int, ${p.object.hash}, ${p.filename}, ${p.mimeType}, ${p.disposition})`,
   );
+  // Bytes this call found in R2 rather than wrote: if the pruning purged them since (a purged tombstone),
+  // the transaction fails with 40001 and the write starts over (content_assert_live, drizzle/oltp).
+  const created = new Set(stored.created);
+  const reused = [...uses.values()].filter((u) => !created.has(u.object.storageKey)).map((u) => u.object.hash);
+  const assertLive = reused.length > 0 ? [db.execute(sql`select content_assert_live(${tenantId}::uuid, ${`{${reused.join(",")}}`}::text[])`)] : [];
   return [
     db.execute(sql`
       insert into ${emailContents} (tenant_id, email_id, idempotency_key, subject)
@@ -191,6 +196,7 @@ export function catalogStatements(
         group by o.dictionary_hash)
       update ${contentObjects} d set ref_count = d.ref_count + uses.n, expires_at = greatest(d.expires_at, now() + ${retention})
       from uses where d.tenant_id = ${tenantId} and d.hash = uses.hash`),
+    ...assertLive,
   ];
 }
 

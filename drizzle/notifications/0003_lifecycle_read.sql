@@ -1,0 +1,14 @@
+-- The internal 'lifecycle' role context (no token can carry it) reads every tenant's rows for the retention
+-- report (src/lifecycle/retention.ts), receipts included. One read policy per table that has row-level security.
+DO $$
+DECLARE t record;
+BEGIN
+  FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relrowsecurity
+             AND NOT EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname AND p.policyname = c.relname || '_lifecycle_read')
+  LOOP
+    EXECUTE format('CREATE POLICY %I ON public.%I AS PERMISSIVE FOR SELECT USING ((select current_setting(''app.current_role'', true)) = ''lifecycle'')',
+                   t.relname || '_lifecycle_read', t.relname);
+  END LOOP;
+END
+$$;

@@ -1,0 +1,385 @@
+// GDPR erasure of a data subject across every tier: the request (with its ERASE_SUBJECT job), the resumable handler, the receipt and the portability export.
+import type { Redis } from "@upstash/redis/cloudflare";
+import { sql } from "drizzle-orm";
+import { z } from "zod";
+import { tenantBatch, type TenantScope, type TierStore } from "../core/db";
+import type { Env } from "../core/env";
+import { AppError } from "../core/errors";
+import type { Logger } from "../core/logger";
+import { sha256 } from "../tiers/content/services/blobs";
+import { getEmailContent, type ContentReadDeps } from "../tiers/content/services/reads";
+import { releaseStatements } from "../tiers/content/services/writes";
+import { prepareJobs, sendJobMessages } from "../tiers/jobs/services/enqueue";
+import { auditJob } from "../tiers/olap/services/audit";
+import { internalBatch, rowsOf } from "./scope";
+
+export type ErasureSubject = { email: string; userId?: undefined } | { userId: string; email?: undefined };
+
+export interface ErasureDeps {
+  oltp: TierStore;
+  notifications: TierStore;
+  olap: TierStore;
+  bucket: Pick<R2Bucket, "delete">;
+  redis: Redis;
+  env: Env;
+  logger: Logger;
+}
+
+const digestOf = async (email: string) => sha256(new TextEncoder().encode(email.trim().toLowerCase()));
+
+/**
+ * Records the request and its ERASE_SUBJECT job in one OLTP transaction (outbox), then sends the job.
+ * The tenant is the caller's own; an operator may name another.
+ */
+export async function requestErasure(
+  deps: { oltp: TierStore; env: Env; logger: Logger; waitUntil(promise: Promise<unknown>): void },
+  scope: TenantScope,
+  input: { subject: ErasureSubject; tenantId?: string | undefined },
+): Promise<{ requestId: string; jobId: string; tenantId: string }> {
+  if (input.tenantId && input.tenantId !== scope.tenantId && scope.role !== "operator") {
+    throw new AppError("FORBIDDEN", "Tenant admins erase subjects of their own tenant only");
+  }
+  const tenantId = input.tenantId ?? scope.tenantId;
+  const requestId = crypto.randomUUID();
+  const email = input.subject.email?.trim().toLowerCase() ?? null;
+  const prepared = prepareJobs(tenantId, [{ type: "ERASE_SUBJECT", payload: { requestId } }]);
+  const jobId = prepared.ids[0]!;
+  const digest = email ? await digestOf(email) : null;
+  await tenantBatch(deps.oltp, { ...scope, tenantId }, (db) => [
+    db.execute(sql`
+      insert into erasure_requests (id, tenant_id, subject_email, subject_user_id, subject_digest, requested_by, job_id)
+      values (${requestId}, ${tenantId}, ${email}, ${input.subject.userId ?? null}, ${digest}, ${scope.userId}, ${jobId})`),
+    prepared.insert(db),
+  ]);
+  deps.waitUntil(sendJobMessages(deps.env, deps.logger, prepared.messages));
+  return { requestId, jobId, tenantId };
+}
+
+interface ErasureRow {
+  id: string;
+  tenantId: string;
+  subjectEmail: string | null;
+  subjectUserId: string | null;
+  subjectDigest: string | null;
+  requestedBy: string;
+  status: string;
+  refs: { leadIds: string[]; userIds: string[]; emailIds: string[] } | null;
+  steps: Record<string, { doneAt: string; counts: Record<string, number> } | unknown>;
+  receipt: Record<string, unknown> | null;
+  createdAt: string;
+  completedAt: string | null;
+}
+
+const toRow = (r: Record<string, unknown>): ErasureRow => ({
+  id: String(r.id),
+  tenantId: String(r.tenant_id),
+  subjectEmail: (r.subject_email as string | null) ?? null,
+  subjectUserId: (r.subject_user_id as string | null) ?? null,
+  subjectDigest: (r.subject_digest as string | null) ?? null,
+  requestedBy: String(r.requested_by),
+  status: String(r.status),
+  refs: (r.refs as ErasureRow["refs"]) ?? null,
+  steps: (r.steps as ErasureRow["steps"]) ?? {},
+  receipt: (r.receipt as Record<string, unknown> | null) ?? null,
+  createdAt: new Date(String(r.created_at).replace(" ", "T").replace(/([+-]\d{2})$/, "$1:00")).toISOString(),
+  completedAt: r.completed_at ? new Date(String(r.completed_at).replace(" ", "T").replace(/([+-]\d{2})$/, "$1:00")).toISOString() : null,
+});
+
+async function loadRequest(store: TierStore, tenantId: string | null, id: string): Promise<ErasureRow | null> {
+  const [result] = await internalBatch(store, "lifecycle", tenantId, (db) => [db.execute(sql`select * from erasure_requests where id = ${id}`)]);
+  const row = rowsOf(result)[0];
+  return row ? toRow(row) : null;
+}
+
+export interface ErasureReceipt {
+  requestId: string;
+  tenantId: string;
+  status: string;
+  subjectDigest: string | null;
+  requestedAt: string;
+  completedAt: string | null;
+  /** Per tier: what was found and removed, with the time the step finished. */
+  steps: ErasureRow["steps"];
+  receipt: Record<string, unknown> | null;
+}
+
+/** An admin sees their own tenant's requests; an operator any. Another tenant's id is NOT_FOUND. */
+export async function erasureReceipt(store: TierStore, scope: TenantScope, requestId: string): Promise<ErasureReceipt> {
+  const row = await loadRequest(store, scope.role === "operator" ? null : scope.tenantId, requestId);
+  if (!row || (scope.role !== "operator" && row.tenantId !== scope.tenantId)) throw new AppError("NOT_FOUND", "Erasure request not found");
+  const { steps } = row;
+  const { refs: _refs, ...visibleSteps } = steps as Record<string, unknown>;
+  return {
+    requestId: row.id,
+    tenantId: row.tenantId,
+    status: row.status,
+    subjectDigest: row.subjectDigest,
+    requestedAt: row.createdAt,
+    completedAt: row.completedAt,
+    steps: visibleSteps,
+    receipt: row.receipt,
+  };
+}
+
+const step = (db: Parameters<Parameters<typeof internalBatch>[3]>[0], id: string, name: string, counts: Record<string, number>) =>
+  db.execute(sql`update erasure_requests set steps = steps || jsonb_build_object(${name}::text, jsonb_build_object('doneAt', now(), 'counts', ${JSON.stringify(counts)}::jsonb))
+                 where id = ${id}`);
+
+const countOf = (result: unknown) => Number(rowsOf(result)[0]?.n ?? 0);
+
+/** Redis glob metacharacters in an address are matched literally. */
+const globLiteral = (text: string) => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+
+/** Step 1: the subject's ids, recorded before anything is deleted, so later steps (and retries) work from them. */
+async function resolveSubject(deps: ErasureDeps, row: ErasureRow): Promise<ErasureRow> {
+  if (row.refs) return row;
+  const [result] = await internalBatch(deps.oltp, "lifecycle", row.tenantId, (db) => [
+    db.execute(sql`
+      with u as (select id, email from users where tenant_id = ${row.tenantId}
+                   and (id = ${row.subjectUserId}::uuid or email = lower(${row.subjectEmail}::text))),
+           l as (select id from leads where tenant_id = ${row.tenantId}
+                   and email = lower(coalesce(${row.subjectEmail}::text, (select email from u limit 1)))),
+           e as (select id from emails where tenant_id = ${row.tenantId} and lead_id in (select id from l))
+      update erasure_requests set status = 'running',
+        subject_email = coalesce(subject_email, (select lower(email) from u limit 1)),
+        refs = jsonb_build_object(
+          'leadIds', coalesce((select jsonb_agg(id) from l), '[]'::jsonb),
+          'userIds', coalesce((select jsonb_agg(id) from u), '[]'::jsonb),
+          'emailIds', coalesce((select jsonb_agg(id) from e), '[]'::jsonb))
+      where id = ${row.id}
+      returning *`),
+  ]);
+  const updated = toRow(rowsOf(result)[0]!);
+  if (!updated.subjectDigest && updated.subjectEmail) {
+    const digest = await digestOf(updated.subjectEmail);
+    await internalBatch(deps.oltp, "lifecycle", row.tenantId, (db) => [db.execute(sql`update erasure_requests set subject_digest = ${digest} where id = ${row.id}`)]);
+    updated.subjectDigest = digest;
+  }
+  return updated;
+}
+
+/**
+ * Step 2, content: releases the emails' references (parts, search entries), deletes the catalog rows
+ * that reach zero (objects first, then templates nothing else needs), tombstones them as purged so a
+ * concurrent write re-using the bytes starts over, and records their keys in the same transaction;
+ * then deletes the blobs. A retry finds the keys recorded and deletes them again.
+ */
+async function eraseContent(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>): Promise<Record<string, number>> {
+  const t = row.tenantId;
+  const appendKeys = (deleted: ReturnType<typeof sql>) => sql`
+    with d as (${deleted}),
+    tomb as (insert into content_tombstones (tenant_id, hash, storage_key, purged_at)
+             select ${t}::uuid, hash, storage_key, now() from d
+             on conflict (tenant_id, hash) do update set purged_at = now())
+    update erasure_requests set steps = jsonb_set(steps, '{contentKeys}',
+      coalesce(steps->'contentKeys', '[]'::jsonb) || coalesce((select jsonb_agg(storage_key) from d), '[]'::jsonb))
+    where id = ${row.id}
+    returning jsonb_array_length(steps->'contentKeys') as n`;
+  if (!(row.steps as Record<string, unknown>).contentReleased) {
+    const [hashRows] = await internalBatch(deps.oltp, "lifecycle", t, (db) => [
+      db.execute(sql`select distinct p.hash, o.dictionary_hash from email_content_parts p
+                     left join content_objects o on o.tenant_id = p.tenant_id and o.hash = p.hash
+                     where p.tenant_id = ${t} and p.email_id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(refs.emailIds)}::jsonb))`),
+    ]);
+    const hashes = rowsOf(hashRows).map((r) => String(r.hash));
+    const templates = [...new Set(rowsOf(hashRows).flatMap((r) => (r.dictionary_hash ? [String(r.dictionary_hash)] : [])))];
+    const inList = (list: string[]) => sql`(select value from jsonb_array_elements_text(${JSON.stringify(list)}::jsonb))`;
+    await internalBatch(deps.oltp, "lifecycle", t, (db) => [
+      db.execute(sql`update erasure_requests set steps = steps || '{"contentReleased": true}'::jsonb where id = ${row.id}`),
+      ...refs.emailIds.flatMap((emailId) => releaseStatements(db, t, emailId)),
+      db.execute(appendKeys(sql`
+        delete from content_objects o where o.tenant_id = ${t} and o.hash in ${inList(hashes)} and o.ref_count <= 0
+          and not exists (select 1 from content_objects r where r.tenant_id = o.tenant_id and r.dictionary_hash = o.hash)
+        returning o.hash, o.storage_key`)),
+      db.execute(appendKeys(sql`
+        delete from content_objects o where o.tenant_id = ${t} and o.hash in ${inList(templates)} and o.ref_count <= 0
+          and not exists (select 1 from content_objects r where r.tenant_id = o.tenant_id and r.dictionary_hash = o.hash)
+        returning o.hash, o.storage_key`)),
+    ]);
+  }
+  const fresh = await loadRequest(deps.oltp, t, row.id);
+  const keys = ((fresh?.steps as Record<string, unknown>)?.contentKeys as string[] | undefined) ?? [];
+  for (let i = 0; i < keys.length; i += 1000) await deps.bucket.delete(keys.slice(i, i + 1000));
+  return { emails: refs.emailIds.length, objects: keys.length };
+}
+
+/** Step 3, notifications database: the subject's notifications and receipts, and system events that mention the address or the user. */
+async function eraseNotifications(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>): Promise<Record<string, number>> {
+  const email = row.subjectEmail ?? "\u0000";
+  const users = JSON.stringify(refs.userIds);
+  const mentions = (text: ReturnType<typeof sql>) => sql`position(${email} in lower(${text})) > 0`;
+  const [notifications, receipts, events] = await internalBatch(deps.notifications, "system", row.tenantId, (db) => [
+    db.execute(sql`with d as (delete from notifications n where n.tenant_id = ${row.tenantId}
+                     and (n.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))
+                          or ${mentions(sql`n.title || ' ' || n.message || ' ' || n.data::text`)})
+                     returning 1) select count(*)::int as n from d`),
+    db.execute(sql`with d as (delete from notification_receipts r where r.tenant_id = ${row.tenantId}
+                     and r.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb)) returning 1)
+                   select count(*)::int as n from d`),
+    db.execute(sql`with d as (delete from admin_system_events e where (e.tenant_id = ${row.tenantId} or e.tenant_id is null)
+                     and (e.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))
+                          or ${mentions(sql`e.description || ' ' || e.details::text`)})
+                     returning 1) select count(*)::int as n from d`),
+  ]);
+  return { notifications: countOf(notifications), receipts: countOf(receipts), systemEvents: countOf(events) };
+}
+
+/** Step 4, OLAP: rows that identify the person (per-lead analytics); aggregates over many people stay. */
+async function eraseOlap(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>): Promise<Record<string, number>> {
+  const [leadRows] = await internalBatch(deps.olap, "analytics", null, (db) => [
+    db.execute(sql`with d as (delete from lead_analytics where tenant_id = ${row.tenantId}
+                     and lead_id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(refs.leadIds)}::jsonb)) returning 1)
+                   select count(*)::int as n from d`),
+  ]);
+  return { leadAnalytics: countOf(leadRows) };
+}
+
+/** Step 5, Redis: every key carrying the address (rate-limit counters), and the user's cached unread count. */
+async function eraseRedis(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>): Promise<Record<string, number>> {
+  let keys = 0;
+  if (row.subjectEmail) {
+    let cursor = "0";
+    do {
+      const [next, batch] = await deps.redis.scan(cursor, { match: `*${globLiteral(row.subjectEmail)}*`, count: 1000 });
+      cursor = String(next);
+      if (batch.length > 0) keys += await deps.redis.del(...batch);
+    } while (cursor !== "0");
+  }
+  if (refs.userIds.length > 0) {
+    keys += await deps.redis.hdel(`notif:unread:${row.tenantId}`, ...refs.userIds.flatMap((u) => [`c:${u}`, `v:${u}`]));
+  }
+  return { keys };
+}
+
+/**
+ * Step 6, OLTP: ledger jobs whose payload refers to the subject, the emails (their events cascade),
+ * the leads (enrolments cascade) and the user's membership. Kept, as billing needs them and they name
+ * no one: usage_counters (monthly counts) and subscriptions (the tenant's plan).
+ */
+async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>): Promise<Record<string, number>> {
+  const t = row.tenantId;
+  const ids = (list: string[]) => sql`(select value::uuid from jsonb_array_elements_text(${JSON.stringify(list)}::jsonb))`;
+  const mentioned = [...refs.emailIds, ...refs.leadIds, ...refs.userIds, ...(row.subjectEmail ? [row.subjectEmail] : [])];
+  const [jobs, emails, leads, users] = await internalBatch(deps.oltp, "lifecycle", t, (db) => [
+    db.execute(sql`with d as (delete from jobs j where j.tenant_id = ${t} and j.type <> 'ERASE_SUBJECT'
+                     and exists (select 1 from jsonb_array_elements_text(${JSON.stringify(mentioned)}::jsonb) m
+                                 where position(lower(m.value) in lower(j.payload::text || coalesce(j.last_error, ''))) > 0)
+                     returning 1) select count(*)::int as n from d`),
+    db.execute(sql`with d as (delete from emails where tenant_id = ${t} and id in ${ids(refs.emailIds)} returning 1) select count(*)::int as n from d`),
+    db.execute(sql`with d as (delete from leads where tenant_id = ${t} and id in ${ids(refs.leadIds)} returning 1) select count(*)::int as n from d`),
+    db.execute(sql`with d as (delete from users where tenant_id = ${t} and id in ${ids(refs.userIds)} returning 1) select count(*)::int as n from d`),
+    step(db, row.id, "oltp", {}),
+  ]);
+  return { jobs: countOf(jobs), emails: countOf(emails), leads: countOf(leads), users: countOf(users) };
+}
+
+type StepName = "content" | "notifications" | "olap" | "redis" | "oltp";
+const stepOrder: StepName[] = ["content", "notifications", "olap", "redis", "oltp"];
+
+/**
+ * The ERASE_SUBJECT handler. Each step is idempotent and is recorded in erasure_requests when it has
+ * finished, so a retry (a tier was down, the worker died) skips what is done and redoes at most the
+ * step that was interrupted. The last transaction writes the receipt, forgets the address and records
+ * the RECORD_AUDIT job that puts the receipt in OLAP's audit log.
+ */
+export async function runErasure(deps: ErasureDeps, requestId: string, tenantId: string): Promise<ErasureRow> {
+  let row = await loadRequest(deps.oltp, tenantId, requestId);
+  if (!row) throw new AppError("VALIDATION_FAILED", "Unknown erasure request", { details: [{ path: "requestId", message: "not found" }] });
+  if (row.status === "completed") return row;
+  row = await resolveSubject(deps, row);
+  const refs = row.refs!;
+  const runners: Record<StepName, () => Promise<Record<string, number>>> = {
+    content: () => eraseContent(deps, row!, refs),
+    notifications: () => eraseNotifications(deps, row!, refs),
+    olap: () => eraseOlap(deps, row!, refs),
+    redis: () => eraseRedis(deps, row!, refs),
+    oltp: () => eraseOltp(deps, row!, refs),
+  };
+  for (const name of stepOrder) {
+    if ((row.steps as Record<string, unknown>)[name]) continue;
+    const counts = await runners[name]();
+    // The OLTP step records itself in its own transaction; its counts are added here.
+    await internalBatch(deps.oltp, "lifecycle", tenantId, (db) => [step(db, requestId, name, counts)]);
+  }
+  const done = (await loadRequest(deps.oltp, tenantId, requestId))!;
+  const tiers = Object.fromEntries(stepOrder.map((name) => [name, (done.steps as Record<string, { counts?: unknown }>)[name]]));
+  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: new Date().toISOString(), tiers };
+  const audit = prepareJobs(tenantId, [
+    auditJob({
+      actor: { userId: done.requestedBy, role: "admin", tenantId },
+      action: "subject.erase",
+      target: { type: "erasure_request", id: requestId },
+      tenantId,
+      details: receipt,
+      origin: { ip: null, userAgent: null, requestId: null },
+    }),
+  ]);
+  const [finished] = await internalBatch(deps.oltp, "lifecycle", tenantId, (db) => [
+    db.execute(sql`update erasure_requests set status = 'completed', subject_email = null, subject_user_id = null, refs = null,
+                     receipt = ${JSON.stringify(receipt)}::jsonb, completed_at = now(), steps = steps - 'contentKeys'
+                   where id = ${requestId} and status <> 'completed' returning *`),
+    audit.insert(db),
+  ]);
+  await sendJobMessages(deps.env, deps.logger, audit.messages);
+  return rowsOf(finished)[0] ? toRow(rowsOf(finished)[0]!) : done;
+}
+
+const erasePayload = z.object({ requestId: z.uuid() });
+
+/** The ERASE_SUBJECT job handler (registered in src/tiers/jobs/consumer.ts). */
+export async function eraseSubjectJob(job: { tenantId: string | null; payload: unknown }, deps: ErasureDeps): Promise<{ progress: Record<string, unknown> }> {
+  const { requestId } = erasePayload.parse(job.payload);
+  if (!job.tenantId) throw new AppError("VALIDATION_FAILED", "ERASE_SUBJECT needs a tenant");
+  const row = await runErasure(deps, requestId, job.tenantId);
+  return { progress: { requestId, status: row.status } };
+}
+
+/**
+ * Portability: the subject's data as JSON before erasure: the lead or user row, their emails with
+ * events and content, and their notifications. At most 100 emails' content is included.
+ */
+export async function exportSubject(
+  deps: { oltp: TierStore; notifications: TierStore; content: ContentReadDeps },
+  scope: TenantScope,
+  subject: ErasureSubject,
+): Promise<Record<string, unknown>> {
+  const t = scope.tenantId;
+  const [users, leads] = await tenantBatch(deps.oltp, scope, (db) => [
+    db.execute(sql`select id, email, name, role, created_at from users where tenant_id = ${t}
+                   and (id = ${subject.userId ?? null}::uuid or email = lower(${subject.email ?? null}::text))`),
+    db.execute(sql`select * from leads where tenant_id = ${t} and email = lower(coalesce(${subject.email ?? null}::text,
+                     (select email from users where tenant_id = ${t} and id = ${subject.userId ?? null}::uuid)))`),
+  ]);
+  const user = rowsOf(users)[0] ?? null;
+  const lead = rowsOf(leads)[0] ?? null;
+  if (!user && !lead) throw new AppError("NOT_FOUND", "No lead or user with this address or id in the tenant");
+  const [emails, events] = lead
+    ? await tenantBatch(deps.oltp, scope, (db) => [
+        db.execute(sql`select * from emails where tenant_id = ${t} and lead_id = ${String(lead.id)} order by created_at limit 1000`),
+        db.execute(sql`select ev.email_id, ev.type, ev.occurred_at, ev.details from email_events ev
+                       join emails e on e.tenant_id = ev.tenant_id and e.id = ev.email_id
+                       where ev.tenant_id = ${t} and e.lead_id = ${String(lead.id)} order by ev.occurred_at`),
+      ])
+    : [{ rows: [] }, { rows: [] }];
+  const emailRows = rowsOf(emails);
+  const content = await Promise.all(
+    emailRows.slice(0, 100).map(async (e) => {
+      if (!String(e.content_storage_key).startsWith("emails/")) return null;
+      return getEmailContent(deps.content, scope, String(e.id)).catch(() => null);
+    }),
+  );
+  const [notifications] = user
+    ? await internalBatch(deps.notifications, "system", t, (db) => [
+        db.execute(sql`select id, type, title, message, data, channel, is_read, created_at from notifications
+                       where tenant_id = ${t} and user_id = ${String(user.id)} order by created_at`),
+      ])
+    : [{ rows: [] }];
+  return {
+    exportedAt: new Date().toISOString(),
+    tenantId: t,
+    user,
+    lead,
+    emails: emailRows.map((e, i) => ({ ...e, content: content[i] ?? null, events: rowsOf(events).filter((ev) => ev.email_id === e.id) })),
+    notifications: rowsOf(notifications),
+  };
+}

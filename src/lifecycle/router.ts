@@ -1,0 +1,57 @@
+// The lifecycle router: consistency checks, the retention report, and GDPR erasure with its receipt and export.
+import { z } from "zod";
+import { adminProcedure, operatorProcedure, router } from "../trpc/trpc";
+import { contentReadDeps } from "../tiers/content/deps";
+import { checkConsistency, consistencyDefaults } from "./consistency";
+import { consistencyDeps } from "./deps";
+import { erasureReceipt, exportSubject, requestErasure, type ErasureSubject } from "./erasure";
+import { retentionReport } from "./retention";
+
+const subject = z.union([
+  z.object({ email: z.email().max(320) }).strict(),
+  z.object({ userId: z.uuid() }).strict(),
+]);
+
+export const lifecycleRouter = router({
+  /** Runs every consistency check now (one tenant, or the platform), repairs what is safe and reports by kind. */
+  checkConsistency: operatorProcedure
+    .input(
+      z
+        .object({
+          tenantId: z.uuid().optional(),
+          /** Reclaim R2 objects no catalog row names once older than this (default 24 h). */
+          orphanGraceSeconds: z.number().int().min(0).max(30 * 86_400).optional(),
+        })
+        .strict()
+        .default({}),
+    )
+    .mutation(({ ctx, input }) =>
+      checkConsistency(consistencyDeps(ctx.env, ctx.logger), {
+        tenantId: input.tenantId ?? null,
+        orphanGraceSeconds: input.orphanGraceSeconds ?? consistencyDefaults.orphanGraceSeconds,
+      }),
+    ),
+  /** Row count and oldest row of every table in the three databases, with its rule: one round trip per database. */
+  retentionReport: operatorProcedure.query(({ ctx }) =>
+    retentionReport({ oltp: ctx.store("oltp"), notifications: ctx.store("notifications"), olap: ctx.store("olap") }),
+  ),
+  /** Queues the erasure of a lead (by address) or user across every tier; returns the request and job ids. */
+  eraseSubject: adminProcedure
+    .input(z.object({ subject, tenantId: z.uuid().optional() }).strict())
+    .mutation(({ ctx, input }) =>
+      requestErasure(
+        { oltp: ctx.store("oltp"), env: ctx.env, logger: ctx.logger, waitUntil: ctx.waitUntil },
+        ctx.scope,
+        { subject: input.subject as ErasureSubject, tenantId: input.tenantId },
+      ),
+    ),
+  erasureReceipt: adminProcedure
+    .input(z.object({ requestId: z.uuid() }).strict())
+    .query(({ ctx, input }) => erasureReceipt(ctx.store("oltp"), ctx.scope, input.requestId)),
+  /** The subject's data as JSON (portability), to hand over before erasure. */
+  exportSubject: adminProcedure
+    .input(z.object({ subject }).strict())
+    .query(({ ctx, input }) =>
+      exportSubject({ oltp: ctx.store("oltp"), notifications: ctx.store("notifications"), content: contentReadDeps(ctx) }, ctx.scope, input.subject as ErasureSubject),
+    ),
+});

@@ -1,0 +1,35 @@
+// Lifecycle test helpers: an operator, SQL as the internal roles in each database, Redis, and the content write's pieces.
+import { env } from "cloudflare:workers";
+import { tierStore, type DbTier } from "../../src/core/db";
+import { parseEnv } from "../../src/core/env";
+import { createRedis } from "../../src/core/redis";
+import { mintToken } from "./tokens";
+import { trpcClient } from "./worker";
+
+export const appEnv = () => parseEnv(env);
+export const store = (tier: DbTier) => tierStore(appEnv(), tier);
+export const redis = () => createRedis(appEnv(), 5000);
+
+export async function operatorClient() {
+  const token = await mintToken({ sub: crypto.randomUUID(), tenant_id: crypto.randomUUID(), role: "operator" });
+  return trpcClient(token, { batch: false });
+}
+
+/** Raw statements in one transaction under an internal role context (and optionally a tenant). */
+export async function asRole(
+  tier: DbTier,
+  role: "lifecycle" | "system" | "analytics",
+  build: (sql: ReturnType<typeof store>["sql"]) => ReturnType<ReturnType<typeof store>["sql"]>[],
+  tenantId = "",
+): Promise<Record<string, unknown>[][]> {
+  const sql = store(tier).sql;
+  const [, ...results] = await sql.transaction([
+    sql`select set_config('app.current_tenant_id', ${tenantId}, true), set_config('app.current_role', ${role}, true)`,
+    ...build(sql),
+  ]);
+  return results as Record<string, unknown>[][];
+}
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,141 @@
+import { describe, expect, it } from "vitest";
+import type { DbTier } from "../../src/core/db";
+import { queueNames } from "../../src/tiers/jobs/messages";
+import { contentSetup, storedKeys, toBase64 } from "../support/content";
+import { deliver } from "../support/jobs";
+import { asRole, redis } from "../support/lifecycle";
+import { setDatabaseFault } from "../support/stack";
+
+const roleFor: Record<DbTier, "lifecycle" | "analytics"> = { oltp: "lifecycle", notifications: "lifecycle", olap: "analytics" };
+
+/** Rows in any table of the database whose text mentions one of the needles (address or ids). */
+async function residue(tier: DbTier, needles: string[]): Promise<Record<string, number>> {
+  const [tables = []] = await asRole(tier, roleFor[tier], (sql) => [
+    sql`select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition order by 1`,
+  ]);
+  const found: Record<string, number> = {};
+  for (const { relname } of tables) {
+    const [rows = []] = await asRole(tier, roleFor[tier], (sql) => [
+      sql`select count(*)::int as n from ${sql.unsafe(`"${String(relname)}"`)} t
+          where exists (select 1 from jsonb_array_elements_text(${JSON.stringify(needles)}::jsonb) m where position(lower(m.value) in lower(t::text)) > 0)`,
+    ]);
+    if (Number(rows[0]?.n) > 0) found[String(relname)] = Number(rows[0]?.n);
+  }
+  return found;
+}
+
+async function redisKeysMatching(text: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = await redis().scan(cursor, { match: `*${text}*`, count: 1000 });
+    cursor = String(next);
+    keys.push(...batch);
+  } while (cursor !== "0");
+  return keys;
+}
+
+async function plantSubject() {
+  const s = await contentSetup();
+  const address = `subject-${crypto.randomUUID().slice(0, 8)}@example.org`;
+  const lead = await s.client.leads.create.mutate({ email: address, firstName: "Erin" });
+  const attachment = toBase64(new TextEncoder().encode(`%PDF contract for ${address}`));
+  const email = await s.client.emails.create.mutate({
+    leadId: lead.id,
+    mailboxId: s.mailboxId,
+    subject: `Hello ${address}`,
+    body: { text: `Dear ${address}`, html: `<p>Dear ${address}</p>`, headers: { to: address } },
+    attachments: [{ filename: "contract.pdf", mimeType: "application/pdf", content: attachment, disposition: "attachment" }],
+  });
+  await asRole("notifications", "system", (sql) => [
+    sql`insert into notifications (tenant_id, user_id, type, title, message) values (${s.tenant.id}, ${s.tenant.admin.id}, 'lead', 'Reply', ${`${address} replied`})`,
+    sql`insert into admin_system_events (event_type, severity, tenant_id, description, details) values ('bounce', 'low', ${s.tenant.id}, ${`bounce from ${address}`}, '{}'::jsonb)`,
+  ], s.tenant.id);
+  await redis().set(`auth:password-reset:${address}:tries:29000000`, "3", { ex: 3600 });
+  await asRole("olap", "analytics", (sql) => [
+    sql`select olap_ensure_partitions('lead_analytics', current_date, current_date)`,
+    sql`insert into lead_analytics (tenant_id, lead_id, day) values (${s.tenant.id}, ${lead.id}, current_date)`,
+  ]);
+  return { s, address, lead, email };
+}
+
+async function scanEverything(needles: string[], tenantId: string) {
+  return {
+    oltp: await residue("oltp", needles),
+    notifications: await residue("notifications", needles),
+    olap: await residue("olap", needles),
+    r2: await storedKeys(tenantId),
+    redis: await redisKeysMatching(needles[0]!),
+  };
+}
+
+const eraseMessage = (tenantId: string, jobId: string, requestId: string) => ({
+  jobId,
+  type: "ERASE_SUBJECT" as const,
+  tenantId,
+  payload: { requestId },
+  enqueuedAt: new Date().toISOString(),
+});
+
+describe("GDPR erasure", () => {
+  it("exports the subject, then erases it from every tier with a receipt, leaving zero residue; a second erasure is a no-op", async () => {
+    const { s, address, lead, email } = await plantSubject();
+    const needles = [address, lead.id, email.id];
+    const before = await scanEverything(needles, s.tenant.id);
+    // The scan sees what was planted (so an empty scan afterwards means something).
+    expect(Object.keys(before.oltp)).toEqual(expect.arrayContaining(["leads", "emails", "email_contents", "jobs"]));
+    expect(Object.keys(before.notifications)).toEqual(expect.arrayContaining(["notifications", "admin_system_events"]));
+    expect(before.olap).toMatchObject({ lead_analytics: 1 });
+    expect(before.r2.length).toBeGreaterThanOrEqual(2);
+    expect(before.redis).toHaveLength(1);
+
+    const exported = await s.client.lifecycle.exportSubject.query({ subject: { email: address } });
+    expect(exported.lead).toMatchObject({ email: address });
+    expect((exported.emails as Array<{ content: { text: string } }>)[0]?.content.text).toBe(`Dear ${address}`);
+
+    const { requestId, jobId } = await s.client.lifecycle.eraseSubject.mutate({ subject: { email: address } });
+    await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
+    const receipt = await s.client.lifecycle.erasureReceipt.query({ requestId });
+    expect(receipt.status).toBe("completed");
+    expect(receipt.receipt).toMatchObject({ tiers: { oltp: { counts: { leads: 1, emails: 1 } }, content: { counts: { objects: 2 } }, olap: { counts: { leadAnalytics: 1 } }, redis: { counts: { keys: 1 } } } });
+
+    const after = await scanEverything(needles, s.tenant.id);
+    expect(after).toEqual({ oltp: {}, notifications: {}, olap: {}, r2: [], redis: [] });
+
+    // Idempotent: the same delivery again, and a second request for the same address, change nothing and complete.
+    await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
+    const second = await s.client.lifecycle.eraseSubject.mutate({ subject: { email: address } });
+    await deliver(queueNames.normal, [eraseMessage(s.tenant.id, second.jobId, second.requestId)]);
+    expect((await s.client.lifecycle.erasureReceipt.query({ requestId: second.requestId })).status).toBe("completed");
+    expect(await scanEverything(needles, s.tenant.id)).toEqual(after);
+  });
+
+  it("a crash midway (notifications database down) leaves the request resumable; after recovery it completes", async () => {
+    const { s, address, lead, email } = await plantSubject();
+    const { requestId, jobId } = await s.client.lifecycle.eraseSubject.mutate({ subject: { email: address } });
+    await setDatabaseFault("notifications", "down");
+    try {
+      await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
+    } finally {
+      await setDatabaseFault("notifications", "none");
+    }
+    const midway = await s.client.lifecycle.erasureReceipt.query({ requestId });
+    expect(midway.status).toBe("running");
+    expect(Object.keys(midway.steps)).toContain("content");
+    expect(Object.keys(midway.steps)).not.toContain("notifications");
+
+    await asRole("oltp", "system", (sql) => [sql`update jobs set scheduled_at = now() where id = ${jobId}`]);
+    await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
+    expect((await s.client.lifecycle.erasureReceipt.query({ requestId })).status).toBe("completed");
+    expect(await scanEverything([address, lead.id, email.id], s.tenant.id)).toEqual({ oltp: {}, notifications: {}, olap: {}, r2: [], redis: [] });
+  });
+
+  it("members may not erase; another tenant's request is NOT_FOUND", async () => {
+    const { s, address } = await plantSubject();
+    const other = await contentSetup();
+    await expect(other.client.lifecycle.eraseSubject.mutate({ subject: { email: address }, tenantId: s.tenant.id })).rejects.toMatchObject({ data: { code: "FORBIDDEN" } });
+    const { requestId } = await s.client.lifecycle.eraseSubject.mutate({ subject: { email: address } });
+    await expect(other.client.lifecycle.erasureReceipt.query({ requestId })).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
+  });
+});
