@@ -4,7 +4,7 @@ import { defineConfig } from "drizzle-kit";
 export default defineConfig({
   dialect: "postgresql",
   // The jobs ledger and the content catalog live in the OLTP database too.
-  schema: ["./src/tiers/oltp/schema.ts", "./src/tiers/jobs/schema.ts", "./src/tiers/content/schema.ts"],
+  schema: ["./src/tiers/oltp/schema.ts", "./src/tiers/jobs/schema.ts", "./src/tiers/content/schema.ts", "./src/lifecycle/schema.ts"],
   out: "./drizzle/oltp",
   entities: { roles: false },
   // Only `drizzle-kit migrate` needs it: the owner connection string of this database.

@@ -1,6 +1,7 @@
 // Which cron trigger runs which maintenance tasks; the same services also run from queues and HTTP.
 import { parseEnv, type Env } from "./core/env";
 import { createLogger, isLogLevel, type Logger } from "./core/logger";
+import { lifecycleCron } from "./lifecycle/cron";
 import { jobsCron } from "./tiers/jobs/cron";
 import { contentCron } from "./tiers/content/cron";
 import { notificationsCron } from "./tiers/notifications/cron";
@@ -18,7 +19,7 @@ export const schedules = {
 } as const;
 
 /** Each tier declares its own tasks in src/tiers/<tier>/cron.ts; this only gathers them. */
-const tierTasks: TierCronTasks[] = [oltpCron, notificationsCron, contentCron, jobsCron, olapCron];
+const tierTasks: TierCronTasks[] = [oltpCron, notificationsCron, contentCron, jobsCron, olapCron, lifecycleCron];
 
 export const cronTasks: Record<keyof typeof schedules, CronTask[]> = {
   aggregation: tierTasks.flatMap((t) => t.aggregation ?? []),

@@ -1,4 +1,5 @@
 // The app router: OLTP areas at the top level, then one router per other tier. Clients import AppRouter.
+import { lifecycleRouter } from "../lifecycle/router";
 import { contentRouter } from "../tiers/content/router";
 import { jobsRouter } from "../tiers/jobs/router";
 import { adminRouter, notificationsRouter } from "../tiers/notifications/router";
@@ -29,6 +30,7 @@ export const appRouter = router({
   notifications: notificationsRouter,
   admin: adminRouter,
   analytics: analyticsRouter,
+  lifecycle: lifecycleRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -42,6 +42,8 @@ describe("row-level security on every tenant-scoped OLTP table", () => {
       await asTenant(estate.tenant.id, [
         ["insert into jobs (tenant_id, type, priority, max_attempts) values ($1, 'NOOP', 'normal', 1)", [estate.tenant.id]],
         ["insert into mailbox_daily_sends (tenant_id, mailbox_id, day, sent) values ($1, $2, current_date, 1)", [estate.tenant.id, estate.mailboxId]],
+        ["insert into campaign_daily_sends (tenant_id, campaign_id, day, sent) values ($1, $2, current_date, 1)", [estate.tenant.id, estate.campaignId]],
+        ["insert into mailbox_warmup (tenant_id, mailbox_id, advanced_on) values ($1, $2, current_date)", [estate.tenant.id, estate.mailboxId]],
       ]);
     }
     // A platform job that no tenant context may see.

@@ -4,10 +4,14 @@ import { tierStore, type TierStore } from "../../core/db";
 import { parseEnv, type Env } from "../../core/env";
 import { AppError } from "../../core/errors";
 import { createLogger, isLogLevel, type Logger } from "../../core/logger";
+import { erasureDeps } from "../../lifecycle/deps";
+import { eraseSubjectJob } from "../../lifecycle/erasure";
 import { indexContentJob } from "../content/jobs";
 import { sendNotificationJob } from "../notifications/jobs";
+import { aggregateAnalyticsJob, recordAuditJob } from "../olap/jobs";
 import { jobsConfig } from "./config";
 import { consumeDeadLetters } from "./dead-letters";
+import { exportLeadsJob } from "./services/export-leads";
 import { importLeadsJob } from "./services/import-leads";
 import { sendEmailJob } from "./services/send-email";
 import { jobDefinitions, jobMessageSchema, queueBinding, queueNames, type JobDefinition, type JobMessage, type JobType } from "./messages";
@@ -38,7 +42,12 @@ export const jobHandlers: Record<JobType, JobHandler> = {
   SEND_NOTIFICATION: sendNotificationJob,
   SEND_EMAIL: sendEmailJob,
   IMPORT_LEADS: importLeadsJob,
+  EXPORT_LEADS: exportLeadsJob,
   INDEX_CONTENT: indexContentJob,
+  ERASE_SUBJECT: (job, { env, logger }) => eraseSubjectJob(job, erasureDeps(env, logger)),
+  RECORD_AUDIT: recordAuditJob,
+  RECORD_AUDIT_DIRECT: recordAuditJob,
+  AGGREGATE_ANALYTICS: aggregateAnalyticsJob,
 };
 
 /** Exponential backoff with full jitter: spreads a burst of retries instead of replaying it in step. */
