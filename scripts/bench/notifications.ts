@@ -26,6 +26,7 @@ import {
   type NotificationDeps,
 } from "../../src/tiers/notifications/services/notifications";
 import { startStack } from "../stack";
+import { writeBenchResult, type BenchFigure } from "./result";
 import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
@@ -232,7 +233,7 @@ interface Stats {
 
 const modules = (() => {
   const require = createRequire(import.meta.url);
-  return { autocannon: require.resolve("autocannon"), pg: require.resolve("pg") };
+  return { autocannon: require.resolve("autocannon"), pg: require.resolve("pg"), neon: require.resolve("@neondatabase/serverless") };
 })();
 
 const loadWorkerSource = `
@@ -312,12 +313,39 @@ async function sql() {
   return { latencies, completed: latencies.length, non2xx: 0, errors, firstError, elapsedS: (performance.now() - started) / 1000 };
 }
 
-(job.kind === "http" ? http() : sql()).then((result) => parentPort.postMessage(result), (error) => parentPort.postMessage({ crashed: String(error && error.stack || error) }));
+// The same calls as the Worker sends them: the Neon driver's HTTP transaction through the local Neon endpoint.
+async function neonHttp() {
+  const { neon, neonConfig } = require(job.modules.neon);
+  neonConfig.fetchEndpoint = job.fetchEndpoint;
+  const run = neon(job.url);
+  const deadline = performance.now() + (job.amount ? job.timeoutMs : job.duration * 1000);
+  const latencies = [];
+  let next = 0, errors = 0, firstError;
+  const started = performance.now();
+  async function lane() {
+    while (performance.now() < deadline && (!job.amount || next < job.amount)) {
+      const call = job.calls[next++ % job.calls.length];
+      const t0 = performance.now();
+      try {
+        await run.transaction(call.map((q) => run.query(q.text, q.values)));
+        latencies.push(performance.now() - t0);
+      } catch (error) {
+        errors++;
+        firstError = firstError || String(error);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: job.connections }, lane));
+  return { latencies, completed: latencies.length, non2xx: 0, errors, firstError, elapsedS: (performance.now() - started) / 1000 };
+}
+
+(job.kind === "http" ? http() : job.kind === "neon" ? neonHttp() : sql()).then((result) => parentPort.postMessage(result), (error) => parentPort.postMessage({ crashed: String(error && error.stack || error) }));
 `;
 
 type LoadJob =
   | { kind: "http"; url: string; requests: HttpRequestSpec[]; connections: number; amount?: number; duration?: number }
-  | { kind: "sql"; url: string; calls: Call[]; connections: number; amount?: number; duration?: number; perCallConnect: boolean };
+  | { kind: "sql"; url: string; calls: Call[]; connections: number; amount?: number; duration?: number; perCallConnect: boolean }
+  | { kind: "neon"; url: string; fetchEndpoint: string; calls: Call[]; connections: number; amount?: number; duration?: number };
 
 function runLoad(job: LoadJob): Promise<Stats & { raw: LoadResult }> {
   // Every run is bounded in time: a duration, or a request count with a hard stop.
@@ -557,6 +585,9 @@ interface Row {
   load: Stats;
   direct: Stats | null;
   directUnloaded: Stats | null;
+  /** The same SQL from Node through the local Neon endpoint (the hop the Worker's queries take), loaded and unloaded. */
+  endpoint: Stats | null;
+  endpointUnloaded: Stats | null;
   /** Redis round trips on the response path, each costed at the direct HMGET p50. */
   redisOnPath: number;
 }
@@ -573,6 +604,17 @@ const http = (requests: HttpRequestSpec[], load: { amount?: number; duration?: n
   runLoad({ kind: "http", url, requests, connections: load.connections ?? connections, ...load });
 const sqlLoad = (calls: Call[], load: { amount?: number; duration?: number; connections?: number }) =>
   runLoad({ kind: "sql", url: directUrl, calls, connections: load.connections ?? connections, perCallConnect: embedded, ...load });
+
+/** The same calls through the local Neon endpoint with the Neon driver, as the Worker sends them (no pg-only prelude). */
+const endpointLoad = (calls: Call[], load: { amount?: number; duration?: number; connections?: number }) =>
+  runLoad({
+    kind: "neon",
+    url: stack.workerVars.NOTIFICATIONS_DATABASE_URL!,
+    fetchEndpoint: stack.neon.fetchEndpoint,
+    calls: calls.map((call) => call.slice(directPrelude.length)),
+    connections: load.connections ?? connections,
+    ...load,
+  });
 
 const rows: Row[] = [];
 try {
@@ -602,7 +644,7 @@ try {
     await sleep(500);
     const rt = await countRoundTrips(worker.base, usersFrom(1, rtCalls).map(unreadRequest));
     const load = await http(usersFrom(1, BIG.users).map(unreadRequest), { duration: durationS });
-    rows.push({ op: "unread count (cache hit)", method: "GET /v1/notifications/unread-count", target: { pg: 0, redis: 1, redisAfter: 0 }, rt, load, direct: null, directUnloaded: null, redisOnPath: 1 });
+    rows.push({ op: "unread count (cache hit)", method: "GET /v1/notifications/unread-count", target: { pg: 0, redis: 1, redisAfter: 0 }, rt, load, direct: null, directUnloaded: null, endpoint: null, endpointUnloaded: null, redisOnPath: 1 });
   }
 
   // Unread count, cache miss: a tenant-wide change (as creating a tenant-wide notification makes) stales every
@@ -616,7 +658,9 @@ try {
     const calls = await Promise.all(usersFrom(1, BIG.users).map((u) => captureCall((deps) => unreadCount(deps, scopeOf(0, u)))));
     const direct = await sqlLoad(calls, { duration: durationS });
     const directUnloaded = await sqlLoad(calls, { amount: 100, connections: 1 });
-    rows.push({ op: "unread count (cache miss)", method: "GET /v1/notifications/unread-count", target: { pg: 1, redis: 2, redisAfter: 1 }, rt, load, direct, directUnloaded, redisOnPath: 1 });
+    const endpoint = await endpointLoad(calls, { duration: durationS });
+    const endpointUnloaded = await endpointLoad(calls, { amount: 100, connections: 1 });
+    rows.push({ endpoint, endpointUnloaded, op: "unread count (cache miss)", method: "GET /v1/notifications/unread-count", target: { pg: 1, redis: 2, redisAfter: 1 }, rt, load, direct, directUnloaded, redisOnPath: 1 });
   }
 
   log("list on login…");
@@ -626,7 +670,9 @@ try {
     const calls = await Promise.all(usersFrom(1, BIG.users).map((u) => captureCall((deps) => listNotifications(deps, scopeOf(0, u), listInput))));
     const direct = await sqlLoad(calls, { duration: durationS });
     const directUnloaded = await sqlLoad(calls, { amount: 100, connections: 1 });
-    rows.push({ op: "list on login (page + unread)", method: "GET /trpc/notifications.list", target: { pg: 1, redis: 0, redisAfter: 0 }, rt, load, direct, directUnloaded, redisOnPath: 0 });
+    const endpoint = await endpointLoad(calls, { duration: durationS });
+    const endpointUnloaded = await endpointLoad(calls, { amount: 100, connections: 1 });
+    rows.push({ endpoint, endpointUnloaded, op: "list on login (page + unread)", method: "GET /trpc/notifications.list", target: { pg: 1, redis: 0, redisAfter: 0 }, rt, load, direct, directUnloaded, redisOnPath: 0 });
   }
 
   // Mark read: one unread notification per call, each a different one, users rotating.
@@ -636,10 +682,12 @@ try {
     const rt = await countRoundTrips(worker.base, takeReadTargets(rtCalls).map(markReadRequest));
     const hung = await offPathCheck(worker.base, takeReadTargets(5).map(markReadRequest));
     const load = await http(takeReadTargets(mutationAmount).map(markReadRequest), { amount: mutationAmount });
-    const calls = await Promise.all(takeReadTargets(mutationAmount + 100).map((x) => captureCall((deps) => markRead(deps, scopeOf(x.t, x.u), [x.id]))));
+    const calls = await Promise.all(takeReadTargets(2 * (mutationAmount + 100)).map((x) => captureCall((deps) => markRead(deps, scopeOf(x.t, x.u), [x.id]))));
     const direct = await sqlLoad(calls.slice(0, mutationAmount), { amount: mutationAmount });
-    const directUnloaded = await sqlLoad(calls.slice(mutationAmount), { amount: 100, connections: 1 });
-    rows.push({ op: "mark read (1 id)", method: "POST /trpc/notifications.markRead", target: { pg: 1, redis: 1, redisAfter: 1 }, rt, hung, load, direct, directUnloaded, redisOnPath: 0 });
+    const directUnloaded = await sqlLoad(calls.slice(mutationAmount, mutationAmount + 100), { amount: 100, connections: 1 });
+    const endpoint = await endpointLoad(calls.slice(mutationAmount + 100, 2 * mutationAmount + 100), { amount: mutationAmount });
+    const endpointUnloaded = await endpointLoad(calls.slice(2 * mutationAmount + 100), { amount: 100, connections: 1 });
+    rows.push({ endpoint, endpointUnloaded, op: "mark read (1 id)", method: "POST /trpc/notifications.markRead", target: { pg: 1, redis: 1, redisAfter: 1 }, rt, hung, load, direct, directUnloaded, redisOnPath: 0 });
   }
 
   log("create…");
@@ -647,11 +695,13 @@ try {
     const rt = await countRoundTrips(worker.base, takeCreateTargets(rtCalls).map(createRequest));
     const load = await http(takeCreateTargets(mutationAmount).map(createRequest), { amount: mutationAmount });
     const calls = await Promise.all(
-      takeCreateTargets(mutationAmount + 100).map((x) => captureCall((deps) => createNotification(deps, scopeOf(x.t, 1, "admin"), x.input))),
+      takeCreateTargets(2 * (mutationAmount + 100)).map((x) => captureCall((deps) => createNotification(deps, scopeOf(x.t, 1, "admin"), x.input))),
     );
     const direct = await sqlLoad(calls.slice(0, mutationAmount), { amount: mutationAmount });
-    const directUnloaded = await sqlLoad(calls.slice(mutationAmount), { amount: 100, connections: 1 });
-    rows.push({ op: "create (in_app, 1 user)", method: "POST /trpc/notifications.create", target: { pg: 1, redis: 2, redisAfter: 1 }, rt, load, direct, directUnloaded, redisOnPath: 1 });
+    const directUnloaded = await sqlLoad(calls.slice(mutationAmount, mutationAmount + 100), { amount: 100, connections: 1 });
+    const endpoint = await endpointLoad(calls.slice(mutationAmount + 100, 2 * mutationAmount + 100), { amount: mutationAmount });
+    const endpointUnloaded = await endpointLoad(calls.slice(2 * mutationAmount + 100), { amount: 100, connections: 1 });
+    rows.push({ endpoint, endpointUnloaded, op: "create (in_app, 1 user)", method: "POST /trpc/notifications.create", target: { pg: 1, redis: 2, redisAfter: 1 }, rt, load, direct, directUnloaded, redisOnPath: 1 });
   }
 
   // Mark all read: each call a different big-tenant user with ~37 unread own rows and ~55 unread tenant-wide ones.
@@ -659,21 +709,25 @@ try {
   {
     const rtUsers = Math.min(rtCalls, 20);
     const loadUsers = 600;
-    const directUsers = BIG.users - rtUsers - loadUsers - 20;
+    /** What is left is split between the two floors: direct pg, then the local Neon endpoint. */
+    const directUsers = Math.floor((BIG.users - rtUsers - loadUsers - 40) / 2);
     const rt = await countRoundTrips(worker.base, range(1, rtUsers).map((u) => markAllReadRequest(0, u)));
     // Users of a small tenant the warm-up did not touch, each with unread rows, so each call invalidates.
     const hung = await offPathCheck(worker.base, range(10, 5).map((u) => markAllReadRequest(1, u)));
     const load = await http(range(1 + rtUsers, loadUsers).map((u) => markAllReadRequest(0, u)), { amount: loadUsers });
-    const calls = await Promise.all(range(1 + rtUsers + loadUsers, directUsers + 20).map((u) => captureCall((deps) => markAllRead(deps, scopeOf(0, u)))));
+    const calls = await Promise.all(range(1 + rtUsers + loadUsers, 2 * (directUsers + 20)).map((u) => captureCall((deps) => markAllRead(deps, scopeOf(0, u)))));
     const direct = await sqlLoad(calls.slice(0, directUsers), { amount: directUsers });
-    const directUnloaded = await sqlLoad(calls.slice(directUsers), { amount: 20, connections: 1 });
-    rows.push({ op: "mark all read", method: "POST /trpc/notifications.markAllRead", target: { pg: 1, redis: 1, redisAfter: 1 }, rt, hung, load, direct, directUnloaded, redisOnPath: 0 });
+    const directUnloaded = await sqlLoad(calls.slice(directUsers, directUsers + 20), { amount: 20, connections: 1 });
+    const endpoint = await endpointLoad(calls.slice(directUsers + 20, 2 * directUsers + 20), { amount: directUsers });
+    const endpointUnloaded = await endpointLoad(calls.slice(2 * directUsers + 20), { amount: 20, connections: 1 });
+    rows.push({ endpoint, endpointUnloaded, op: "mark all read", method: "POST /trpc/notifications.markAllRead", target: { pg: 1, redis: 1, redisAfter: 1 }, rt, hung, load, direct, directUnloaded, redisOnPath: 0 });
   }
 
   // ---------------------------------------------------------------------------------------------------------------
   // Report
   const missed: string[] = [];
   const out: string[] = [];
+  const figures: BenchFigure[] = [];
   out.push(
     `\nNotifications benchmark: tenant 0 has ${BIG.users} users × ${BIG.perUser} own notifications + ${BIG.wide} tenant-wide; ` +
       `${SMALL.tenants} more tenants have ${SMALL.users} users × ${SMALL.perUser} + ${SMALL.wide}.`,
@@ -686,18 +740,22 @@ try {
       `direct Redis HMGET (Upstash REST) p50 ${fmt(redisDirect.p50)} ms, p99 ${fmt(redisDirect.p99)} ms, ${fmt(redisDirect.rps, 0)} req/s ` +
       `(unloaded: ping p50 ${fmt(bareUnloaded.p50)} ms, HMGET p50 ${fmt(redisUnloaded.p50)} ms).`,
     "",
-    `At ${connections} connections (latencies in ms; overhead = call p50 − bare p50 − store round trips × their direct p50):`,
+    `At ${connections} connections (latencies in ms). Overhead = call p50 − bare p50 − the call's store round trips, each costed at ` +
+      `its p50 measured from Node with the same driver through the same local endpoint (Neon HTTP for Postgres, Upstash REST for Redis); ` +
+      `"vs direct SQL" costs the Postgres trip at plain pg's p50 instead, so it also charges the API with the local endpoint's HTTP hop:`,
     "",
-    "| operation | round trips (pg / redis) | p50 | p99 | req/s | bare p50 | direct-SQL p50 | overhead p50 | verdict vs targets |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| operation | round trips (pg / redis) | p50 | p99 | req/s | bare p50 | via endpoint p50 | direct-SQL p50 | overhead p50 | vs direct SQL | verdict vs targets |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   );
   const unloadedLines: string[] = [];
   for (const row of rows) {
     const pgTrips = row.target.pg;
-    const storeLoaded = pgTrips * (row.direct?.p50 ?? 0) + row.redisOnPath * redisDirect.p50;
-    const storeUnloaded = pgTrips * (row.directUnloaded?.p50 ?? 0) + row.redisOnPath * redisUnloaded.p50;
+    const storeLoaded = pgTrips * (row.endpoint?.p50 ?? 0) + row.redisOnPath * redisDirect.p50;
+    const storeUnloaded = pgTrips * (row.endpointUnloaded?.p50 ?? 0) + row.redisOnPath * redisUnloaded.p50;
     const overhead = row.load.p50 - bare.p50 - storeLoaded;
     const overheadUnloaded = row.rt.unloaded.p50 - bareUnloaded.p50 - storeUnloaded;
+    const overheadDirect = row.load.p50 - bare.p50 - pgTrips * (row.direct?.p50 ?? 0) - row.redisOnPath * redisDirect.p50;
+    const overheadDirectUnloaded = row.rt.unloaded.p50 - bareUnloaded.p50 - pgTrips * (row.directUnloaded?.p50 ?? 0) - row.redisOnPath * redisUnloaded.p50;
     const hungOk = row.hung ? row.hung.p50 < 1000 : true;
     const tripsOk = row.rt.pg === row.target.pg && row.rt.redis === row.target.redis && hungOk;
     const throughputOk = row.load.rps >= bare.rps / 2;
@@ -715,19 +773,29 @@ try {
     const errors = row.load.errors ? ` [${row.load.errors} errors]` : "";
     out.push(
       `| ${row.op} | ${row.rt.pg} / ${row.rt.redis}${after} | ${fmt(row.load.p50)} | ${fmt(row.load.p99)} | ${fmt(row.load.rps, 0)}${errors} | ${fmt(bare.p50)} | ` +
-        `${row.direct ? `${fmt(row.direct.p50)} (p99 ${fmt(row.direct.p99)}, ${fmt(row.direct.rps, 0)}/s)` : "– (Redis only)"} | ${fmt(overhead)} | ${verdict.join("; ")} |`,
+        `${row.endpoint ? fmt(row.endpoint.p50) : "–"} | ` +
+        `${row.direct ? `${fmt(row.direct.p50)} (p99 ${fmt(row.direct.p99)}, ${fmt(row.direct.rps, 0)}/s)` : "– (Redis only)"} | ${fmt(overhead)} | ${fmt(overheadDirect)} | ${verdict.join("; ")} |`,
     );
     unloadedLines.push(
-      `| ${row.op} | ${fmt(row.rt.unloaded.p50)} | ${fmt(row.rt.unloaded.p99)} | ${fmt(bareUnloaded.p50)} | ${row.directUnloaded ? fmt(row.directUnloaded.p50) : "–"} | ` +
-        `${row.redisOnPath ? `${row.redisOnPath} × ${fmt(redisUnloaded.p50)}` : "–"} | ${fmt(overheadUnloaded)} | ${overheadUnloaded <= 1 ? "ok" : "MISSED"} |`,
+      `| ${row.op} | ${fmt(row.rt.unloaded.p50)} | ${fmt(row.rt.unloaded.p99)} | ${fmt(bareUnloaded.p50)} | ${row.endpointUnloaded ? fmt(row.endpointUnloaded.p50) : "–"} | ` +
+        `${row.directUnloaded ? fmt(row.directUnloaded.p50) : "–"} | ` +
+        `${row.redisOnPath ? `${row.redisOnPath} × ${fmt(redisUnloaded.p50)}` : "–"} | ${fmt(overheadUnloaded)} | ${fmt(overheadDirectUnloaded)} | ${overheadUnloaded <= 1 ? "ok" : "MISSED"} |`,
+    );
+    figures.push(
+      { metric: `${row.op}: round trips pg/redis`, value: `${row.rt.pg}/${row.rt.redis}`, unit: "trips", floor: "target", floorValue: `${row.target.pg}/${row.target.redis}` },
+      { metric: `${row.op}: p50 at ${connections} connections`, value: row.load.p50, unit: "ms", floor: "bare route p50", floorValue: bare.p50 },
+      { metric: `${row.op}: throughput`, value: row.load.rps, unit: "req/s", floor: "bare route", floorValue: bare.rps },
+      { metric: `${row.op}: overhead p50 (store trips via local endpoint subtracted)`, value: overhead, unit: "ms", floor: "target", floorValue: 1 },
+      { metric: `${row.op}: overhead p50 unloaded`, value: overheadUnloaded, unit: "ms", floor: "target", floorValue: 1 },
+      ...(row.direct ? [{ metric: `${row.op}: same SQL direct (pg) p50`, value: row.direct.p50, unit: "ms" }] : []),
     );
   }
   out.push(
     "",
     `Unloaded (1 connection; the round-trip pass's ${rtCalls} sequential calls, the floors' own sequential runs):`,
     "",
-    "| operation | call p50 | call p99 | bare p50 | direct-SQL p50 | direct Redis | overhead p50 | ≤ 1 ms |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| operation | call p50 | call p99 | bare p50 | via endpoint p50 | direct-SQL p50 | direct Redis | overhead p50 | vs direct SQL | ≤ 1 ms |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...unloadedLines,
     "",
     "Method: round trips are the local Neon and Upstash endpoints' counters over sequential calls (reset before each call, read " +
@@ -761,6 +829,7 @@ try {
   out.push(missed.length ? `Targets missed (${missed.length}):\n${missed.map((m) => `  - ${m}`).join("\n")}` : "All targets met.");
   out.push(`\nTotal run ${((performance.now() - startedAt) / 1000).toFixed(0)} s.`);
   console.log(out.join("\n"));
+  writeBenchResult("notifications", { figures, missed, markdown: out.join("\n") });
 } finally {
   worker.stop();
   await stack.close();

@@ -11,6 +11,7 @@ import { enrolLeads, getCampaign } from "../../src/tiers/oltp/services/campaigns
 import { createEmail } from "../../src/tiers/oltp/services/emails";
 import { listLeads } from "../../src/tiers/oltp/services/leads";
 import { startStack } from "../stack";
+import { writeBenchResult } from "./result";
 import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
@@ -157,6 +158,18 @@ try {
     sql`explain (analyze, costs off) select * from leads where tenant_id = ${tenants[0]!.tenantId} order by created_at desc, id desc limit 26`,
   ]);
   console.log(`\nEXPLAIN ANALYZE, lead page under RLS as app_user:\n${plan.map((r) => `  ${r["QUERY PLAN"]}`).join("\n")}`);
+  writeBenchResult("oltp", {
+    figures: results
+      .filter((r) => r.path === "worker")
+      .flatMap((r) => {
+        const direct = results.find((d) => d.name === r.name && d.path === "direct");
+        return [
+          { metric: `${r.name}: round trips`, value: r.roundTrips, unit: "trips", floor: "direct service call", floorValue: direct?.roundTrips ?? "–" },
+          { metric: `${r.name}: p50 through the Worker`, value: r.p50, unit: "ms", floor: "same service SQL direct", floorValue: direct?.p50 ?? "–" },
+          { metric: `${r.name}: p99 through the Worker`, value: r.p99, unit: "ms", floor: "same service SQL direct", floorValue: direct?.p99 ?? "–" },
+        ];
+      }),
+  });
 } finally {
   worker.stop();
   await stack.close();

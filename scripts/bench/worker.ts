@@ -8,6 +8,8 @@ import { projectRoot } from "../stack";
 
 export interface BenchWorker {
   base: string;
+  /** Process group of wrangler dev and its workerd: for memory sampling. */
+  pgid: number;
   stop(): void;
 }
 
@@ -70,7 +72,7 @@ export async function startBundledWorker(name: string, vars: Record<string, stri
         stop();
         throw new Error(`the Worker is up but /health answered ${health.status}: ${(await health.text()).slice(0, 300)}`);
       }
-      return { base, stop };
+      return { base, pgid: child.pid!, stop };
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }

@@ -7,7 +7,8 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { MessageReader, PROTOCOL_V3, encodeMessage, encodeStartup, errorResponse, parseStartup } from "./pg-wire";
 import { listen, readBody } from "./net-util";
 
-export type FaultMode = "none" | "down" | "hang";
+/** `slow` adds a fixed latency (default 300 ms) to every HTTP query of the database. */
+export type FaultMode = "none" | "down" | "hang" | "slow";
 
 export interface NeonEndpoint {
   port: number;
@@ -18,7 +19,7 @@ export interface NeonEndpoint {
   /** keyed by database name as it appears in the client's connection string */
   roundTrips(): Record<string, number>;
   resetRoundTrips(): void;
-  setFault(database: string, mode: FaultMode): void;
+  setFault(database: string, mode: FaultMode, latencyMs?: number): void;
   close(): Promise<void>;
 }
 
@@ -39,7 +40,7 @@ type SqlRequest = { query: SqlQuery } | { begin: string; queries: SqlQuery[] };
 
 class BadRequest extends Error {}
 
-const FAULT_MODES: readonly string[] = ["none", "down", "hang"] satisfies FaultMode[];
+const FAULT_MODES: readonly string[] = ["none", "down", "hang", "slow"] satisfies FaultMode[];
 
 const ISOLATION_LEVELS: Record<string, string> = {
   ReadUncommitted: "READ UNCOMMITTED",
@@ -87,10 +88,13 @@ export async function startNeonEndpoint(opts: {
   const countRoundTrip = (database: string, n = 1) => counts.set(database, (counts.get(database) ?? 0) + n);
   const faultOf = (database: string): FaultMode => faults.get(database) ?? "none";
 
-  const setFault = (database: string, mode: FaultMode) => {
+  const latencies = new Map<string, number>();
+  const setFault = (database: string, mode: FaultMode, latencyMs = 300) => {
     if (!backends.has(database)) throw new BadRequest(`unknown database "${database}"`);
     if (!FAULT_MODES.includes(mode)) throw new BadRequest(`unknown fault mode "${String(mode)}"`);
+    if (!Number.isFinite(latencyMs) || latencyMs < 0 || latencyMs > 60_000) throw new BadRequest("latencyMs must be 0 to 60000");
     faults.set(database, mode);
+    latencies.set(database, latencyMs);
     faultChanges.emit(database, mode);
   };
 
@@ -159,6 +163,7 @@ export async function startNeonEndpoint(opts: {
     }
     countRoundTrip(target.database);
     if (!(await untilNotHanging(target.database, res))) return;
+    if (faultOf(target.database) === "slow") await new Promise((resolve) => setTimeout(resolve, latencies.get(target.database) ?? 300));
     if (faultOf(target.database) === "down") {
       // Like an unreachable host: no status, no body, just a reset.
       req.socket.destroy();
@@ -199,8 +204,8 @@ export async function startNeonEndpoint(opts: {
       return sendJson(res, 200, Object.fromEntries(counts));
     }
     if (req.method === "POST" && path === "/_local/fault") {
-      const { database, mode } = parseJson(await readBody(req)) as { database?: unknown; mode?: unknown };
-      setFault(String(database), mode as FaultMode);
+      const { database, mode, latencyMs } = parseJson(await readBody(req)) as { database?: unknown; mode?: unknown; latencyMs?: unknown };
+      setFault(String(database), mode as FaultMode, latencyMs === undefined ? undefined : Number(latencyMs));
       return sendJson(res, 200, { database, mode });
     }
     sendJson(res, 404, { message: `no route ${req.method} ${path}` });

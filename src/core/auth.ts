@@ -23,7 +23,20 @@ export interface Principal {
 
 const jwksCache = new Map<string, JWTVerifyGetKey>();
 
-function keyFor(env: Env): Uint8Array | JWTVerifyGetKey {
+/** HS256 keys imported once per secret and isolate: importKey on every request costs more than the verify itself. */
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    key.catch(() => hmacKeys.delete(secret));
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
+function keyFor(env: Env): Promise<CryptoKey> | JWTVerifyGetKey {
   if (env.JWT_JWKS_URL) {
     let jwks = jwksCache.get(env.JWT_JWKS_URL);
     if (!jwks) {
@@ -32,7 +45,7 @@ function keyFor(env: Env): Uint8Array | JWTVerifyGetKey {
     }
     return jwks;
   }
-  return new TextEncoder().encode(env.JWT_SECRET);
+  return hmacKey(env.JWT_SECRET ?? "");
 }
 
 export function bearerToken(header: string | undefined | null): string | undefined {
@@ -52,8 +65,7 @@ export async function verifyToken(token: string, env: Env): Promise<Principal> {
       ...(env.JWT_ISSUER ? { issuer: env.JWT_ISSUER } : {}),
       ...(env.JWT_AUDIENCE ? { audience: env.JWT_AUDIENCE } : {}),
     };
-    ({ payload } =
-      key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+    ({ payload } = typeof key === "function" ? await jwtVerify(token, key, options) : await jwtVerify(token, await key, options));
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) {
       throw new AppError("AUTH_TOKEN_EXPIRED", "Token has expired", { cause: error });

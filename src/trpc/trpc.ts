@@ -99,7 +99,36 @@ const domainErrors = t.middleware(async ({ next }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(domainErrors);
+/** NUL and unpaired UTF-16 surrogates: Postgres text cannot hold the first, UTF-8 cannot carry the second exactly. */
+const unstorable = /[\u0000\p{Cs}]/u;
+
+/** The JSON path of the first string (value or key) in the input that cannot be stored exactly, or null. */
+function firstUnstorable(value: unknown, path: string[] = [], depth = 0): string[] | null {
+  if (typeof value === "string") return unstorable.test(value) ? path : null;
+  if (value === null || typeof value !== "object" || depth > 64) return null;
+  for (const [key, item] of Object.entries(value)) {
+    if (unstorable.test(key)) return [...path, key];
+    const found = firstUnstorable(item, [...path, key], depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * Every string a procedure receives is stored or compared as it came, so one that cannot be stored exactly is
+ * refused at the edge with VALIDATION_FAILED, instead of surfacing as a driver error or being stored altered.
+ */
+const storableInput = t.middleware(async ({ getRawInput, next }) => {
+  const path = firstUnstorable(await getRawInput());
+  if (path) {
+    throw new AppError("VALIDATION_FAILED", `Invalid input at '${path.join(".") || "(root)"}': NUL characters and unpaired surrogates are not accepted`, {
+      details: [{ path: path.join("."), message: "contains a NUL character or an unpaired UTF-16 surrogate", code: "invalid_string" }],
+    });
+  }
+  return next();
+});
+
+export const publicProcedure = t.procedure.use(domainErrors).use(storableInput);
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.principal) {

@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 
 export type Database = "oltp" | "notifications" | "olap";
-export type Fault = "none" | "down" | "hang";
+export type Fault = "none" | "down" | "hang" | "slow";
 
 async function control(url: string, init?: RequestInit): Promise<unknown> {
   const response = await fetch(url, init);
@@ -23,11 +23,11 @@ export async function resetRoundTrips(): Promise<void> {
   await control(`${env.TEST_UPSTASH_CONTROL_URL}/_local/round-trips/reset`, { method: "POST" });
 }
 
-export async function setDatabaseFault(database: Database, mode: Fault): Promise<void> {
+export async function setDatabaseFault(database: Database, mode: Fault, latencyMs?: number): Promise<void> {
   await control(`${env.TEST_NEON_CONTROL_URL}/_local/fault`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ database, mode }),
+    body: JSON.stringify({ database, mode, latencyMs }),
   });
 }
 

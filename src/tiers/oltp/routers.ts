@@ -113,7 +113,13 @@ export const mailboxesRouter = router({
     .input(z.object({ domainId: id, address: emailAddress, ...mailboxSettings }))
     .mutation(({ ctx, input }) => addMailbox(ctx.store("oltp"), ctx.scope, input)),
   update: adminProcedure
-    .input(z.object({ id, status: z.enum(["active", "paused"]).optional(), ...mailboxSettings }))
+    .input(
+      z
+        .object({ id, status: z.enum(["active", "paused"]).optional(), ...mailboxSettings })
+        .refine(({ id: _id, ...patch }) => Object.values(patch).some((value) => value !== undefined), {
+          message: "give at least one field to change",
+        }),
+    )
     .mutation(({ ctx, input: { id: mailboxId, ...patch } }) => updateMailbox(ctx.store("oltp"), ctx.scope, mailboxId, patch)),
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeMailbox(ctx.store("oltp"), ctx.scope, input.id)),
 });
