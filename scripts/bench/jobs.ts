@@ -4,32 +4,13 @@
 // Usage: npm run bench:jobs [-- --jobs 2000 --emails 300 --connections 8 --boss-workers 2]
 // Postgres: embedded PGlite, or the server named by DATABASE_URL (its edp_test_* databases are recreated).
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
 import pg from "pg";
 import PgBoss from "pg-boss";
-import { projectRoot, startStack } from "../stack";
+import { startStack } from "../stack";
+import { writeBenchResult, type BenchFigure } from "./result";
 import { startBundledWorker } from "./worker";
-
-/** One figure of bench-results/jobs.json, the shape every benchmark writes for `npm run bench` to gather. */
-interface BenchFigure {
-  metric: string;
-  value: number | string;
-  unit: string;
-  floor?: string;
-  floorValue?: number | string;
-  note?: string;
-}
-
-function writeBenchResult(name: string, result: { figures: BenchFigure[]; markdown: string }): string {
-  const dir = path.join(projectRoot, "bench-results");
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ name, finishedAt: new Date().toISOString(), ...result }, null, 2) + "\n");
-  return file;
-}
 
 const { values: args } = parseArgs({
   options: {

@@ -4,25 +4,16 @@
 // only when it crashes, and lists missed targets.
 // Usage: npm run bench:olap [-- --events 200000 --tenants 20 --days 90 --reads 60]
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
 import pg from "pg";
 import { tierStore } from "../../src/core/db";
 import type { Env } from "../../src/core/env";
 import { aggregateEmailEvents } from "../../src/tiers/olap/etl/email-events";
-import { projectRoot, startStack } from "../stack";
+import { startStack } from "../stack";
+import { writeBenchResult, type BenchFigure } from "./result";
 import { startBundledWorker } from "./worker";
 
-interface BenchFigure {
-  metric: string;
-  value: number | string;
-  unit: string;
-  floor?: string;
-  floorValue?: number | string;
-  note?: string;
-}
 
 const { values: args } = parseArgs({
   options: {
@@ -244,8 +235,6 @@ const figures: BenchFigure[] = [
   { metric: "1% increment ETL run", value: Math.round(incremental.ms), unit: "ms", floor: "full run", floorValue: Math.round(first.ms), note: `${(incrementShare * 100).toFixed(1)}% of full, ${incremental.queries} queries` },
   ...dashboard.map((d) => ({ metric: `${d.procedure} p50 via Worker`, value: Number(d.p50.toFixed(1)), unit: "ms", floor: "same SQL direct", floorValue: Number(d.directP50.toFixed(1)), note: `p99 ${d.p99.toFixed(1)} ms, ${d.olapTrips.toFixed(2)} OLAP round trips per call` })),
 ];
-const dir = path.join(projectRoot, "bench-results");
-mkdirSync(dir, { recursive: true });
-writeFileSync(path.join(dir, "olap.json"), JSON.stringify({ name: "olap", finishedAt: new Date().toISOString(), figures, markdown: lines.join("\n"), missed }, null, 2) + "\n");
+writeBenchResult("olap", { figures, markdown: lines.join("\n"), missed });
 log("wrote bench-results/olap.json");
 await stack.close();
