@@ -146,8 +146,12 @@ const roleOf: Record<DbTier, "lifecycle" | "analytics"> = { oltp: "lifecycle", n
 /** One statement per database: every table's row count and oldest timestamp, under a role that sees every tenant's rows. */
 function sizesStatement(rules: RetentionRule[]): SQL {
   const parts = rules.map((r) => {
-    const oldest = r.ageColumn ? sql.raw(`min("${r.ageColumn}")::text`) : sql.raw("null::text");
-    return sql`select ${r.name}::text as table_name, count(*)::bigint as row_count, ${oldest} as oldest from ${sql.raw(`"${r.name}"`)}`;
+    // Epoch seconds, not text: every column type (timestamptz, timestamp, date) and every value (years past 9999,
+    // BC, infinity) comes back as one number or null, so the report never has to parse Postgres's text forms.
+    const oldest = r.ageColumn ? sql.raw(`extract(epoch from min("${r.ageColumn}"))::float8`) : sql.raw("null::float8");
+    const oldestText = r.ageColumn ? sql.raw(`min("${r.ageColumn}")::text`) : sql.raw("null::text");
+    return sql`select ${r.name}::text as table_name, count(*)::bigint as row_count, ${oldest} as oldest, ${oldestText} as oldest_text
+               from ${sql.raw(`"${r.name}"`)}`;
   });
   return sql.join(parts, sql` union all `);
 }
@@ -162,7 +166,9 @@ export async function retentionReport(stores: Record<DbTier, TierStore>): Promis
       const byName = new Map(rowsOf(result).map((row) => [String(row.table_name), row]));
       return rules.map((r): TableSize => {
         const row = byName.get(r.name);
-        const oldest = row?.oldest ? new Date(String(row.oldest).replace(" ", "T").replace(/([+-]\d{2})$/, "$1:00")).toISOString() : null;
+        const epoch = row?.oldest === null || row?.oldest === undefined ? NaN : Number(row.oldest);
+        const at = new Date(epoch * 1000);
+        const oldest = Number.isFinite(epoch) && !Number.isNaN(at.getTime()) ? at.toISOString() : row?.oldest_text ? String(row.oldest_text) : null;
         return { store: db, table: r.name, rows: Number(row?.row_count ?? 0), oldest, rule: r.rule, enforcedBy: r.enforcedBy };
       });
     }),

@@ -7,7 +7,7 @@ import { ensureAheadPartitions, dropExpiredPartitions } from "./services/partiti
 import { reconcileAndRaise } from "./services/reconciliation";
 
 /** The aggregation trigger's 5-minute slot: overlapping or repeated triggers of one slot enqueue one job. */
-const slotKey = (at: Date) => `aggregate:${new Date(Math.floor(at.getTime() / 300_000) * 300_000).toISOString()}`;
+export const slotKey = (at: Date) => `aggregate:${new Date(Math.floor(at.getTime() / 300_000) * 300_000).toISOString()}`;
 
 export const olapCron: TierCronTasks = {
   aggregation: [
