@@ -160,7 +160,8 @@ export const auditAction = (
 /**
  * Redrives: which of the requested jobs were redriven, and their tenants, are known only inside the
  * redrive's transaction, so this insert (placed after the redrive's UPDATE in the same batch) takes
- * them from the rows that UPDATE changed: updated_at = now() is this transaction's own time.
+ * them from the rows that UPDATE changed: updated_at = now() is this transaction's own time
+ * (rounded to the column's milliseconds).
  * Each message carries the base entry; the consumer runs the ledger row's payload.
  */
 export function auditJobRedrives(scope: TenantScope, ids: string[]): PreparedAudit {
@@ -181,7 +182,8 @@ export function auditJobRedrives(scope: TenantScope, ids: string[]): PreparedAud
                ${definition.priority}, ${definition.maxAttempts}
         from jsonb_to_recordset(${JSON.stringify(pairs)}::jsonb) as a(audit_id uuid, job_id uuid)
         join jobs j on j.id = a.job_id
-        where j.updated_at = now() and j.status = 'pending' and j.attempts = 0`),
+        -- updated_at is timestamptz(3): compare with now() rounded the same way, or microseconds never match.
+        where j.updated_at = now()::timestamptz(3) and j.status = 'pending' and j.attempts = 0`),
     sendAfterCommit: () => sendInRequest(messages),
   };
 }
