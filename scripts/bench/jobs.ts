@@ -1,7 +1,7 @@
 // Jobs benchmark (issue 6, "Performance"): job throughput of the jobs tier through the bundled Worker under
 // `wrangler dev` (ledger in OLTP, Miniflare's queues, the Worker's own consumer), beside pg-boss doing the same
 // number of send + work + complete cycles on the same Postgres in the same run. A measurement, not a test.
-// Usage: npm run bench:jobs [-- --jobs 2000 --emails 300 --connections 8 --boss-workers 2]
+// Usage: npm run bench:jobs [-- --jobs 10000 --emails 10000 --connections 8 --boss-workers 2] (the issue's scale by default)
 // Postgres: embedded PGlite, or the server named by DATABASE_URL (its edp_test_* databases are recreated).
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -14,11 +14,11 @@ import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
   options: {
-    jobs: { type: "string", default: "2000" },
-    emails: { type: "string", default: "300" },
+    jobs: { type: "string", default: "10000" },
+    emails: { type: "string", default: "10000" },
     connections: { type: "string", default: "8" },
     "boss-workers": { type: "string", default: "2" },
-    "timeout-s": { type: "string", default: "600" },
+    "timeout-s": { type: "string", default: "1500" },
   },
 });
 const jobCount = Number(args.jobs);

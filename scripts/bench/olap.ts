@@ -2,7 +2,7 @@
 // INSERT … SELECT … GROUP BY per aggregate over the same facts on the same Postgres, with query counts; then dashboard reads
 // through the running Worker beside the same SQL sent straight to Postgres. A measurement, not a test: it exits non-zero
 // only when it crashes, and lists missed targets.
-// Usage: npm run bench:olap [-- --events 200000 --tenants 20 --days 90 --reads 60]
+// Usage: npm run bench:olap [-- --events 1000000 --tenants 100 --days 90 --reads 60] (the scale by default)
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { SignJWT } from "jose";
@@ -17,8 +17,8 @@ import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
   options: {
-    events: { type: "string", default: "200000" },
-    tenants: { type: "string", default: "20" },
+    events: { type: "string", default: "1000000" },
+    tenants: { type: "string", default: "100" },
     days: { type: "string", default: "90" },
     reads: { type: "string", default: "60" },
   },
