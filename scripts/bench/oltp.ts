@@ -75,6 +75,7 @@ interface Result {
   p50: number;
   p99: number;
   roundTrips: number;
+  maxRoundTrips: number;
 }
 
 async function measure(name: string, pathName: Result["path"], iterations: number, run: (i: number) => Promise<unknown>): Promise<Result> {
@@ -88,8 +89,11 @@ async function measure(name: string, pathName: Result["path"], iterations: numbe
     trips.push(stack.neon.roundTrips().oltp ?? 0);
   }
   timings.sort((x, y) => x - y);
+  trips.sort((x, y) => x - y);
   const at = (q: number) => Math.round(timings[Math.min(timings.length - 1, Math.floor(q * timings.length))]! * 10) / 10;
-  return { name, path: pathName, p50: at(0.5), p99: at(0.99), roundTrips: Math.max(...trips) };
+  // The counter sees every OLTP trip during the call, including the queue consumer's work for earlier calls'
+  // jobs (wrangler dev consumes SEND_EMAIL in the background): the median is the call's own cost, the max that noise.
+  return { name, path: pathName, p50: at(0.5), p99: at(0.99), roundTrips: trips[Math.floor(trips.length / 2)]!, maxRoundTrips: trips[trips.length - 1]! };
 }
 
 await seed();
@@ -148,8 +152,8 @@ try {
   results.push(await measure("create email metadata", "direct", n, (i) => createEmail(store, tenantAt(i).scope, email(i))));
 
   console.log(`\nOLTP benchmark: ${scale.tenants} tenants × ${scale.leads} leads, ${scale.campaigns} campaigns each; ${stack.describe()}\n`);
-  console.log("| path | via | round trips | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- |");
-  for (const r of results) console.log(`| ${r.name} | ${r.path} | ${r.roundTrips} | ${r.p50} | ${r.p99} |`);
+  console.log("| path | via | round trips (median) | max seen (incl. background) | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |");
+  for (const r of results) console.log(`| ${r.name} | ${r.path} | ${r.roundTrips} | ${r.maxRoundTrips} | ${r.p50} | ${r.p99} |`);
 
   // The plan of the lead page as the app runs it: app role, tenant context, RLS forced.
   const sql = store.sql;
@@ -164,7 +168,7 @@ try {
       .flatMap((r) => {
         const direct = results.find((d) => d.name === r.name && d.path === "direct");
         return [
-          { metric: `${r.name}: round trips`, value: r.roundTrips, unit: "trips", floor: "direct service call", floorValue: direct?.roundTrips ?? "–" },
+          { metric: `${r.name}: OLTP round trips (median)`, value: r.roundTrips, unit: "trips", floor: "direct service call", floorValue: direct?.roundTrips ?? "–" },
           { metric: `${r.name}: p50 through the Worker`, value: r.p50, unit: "ms", floor: "same service SQL direct", floorValue: direct?.p50 ?? "–" },
           { metric: `${r.name}: p99 through the Worker`, value: r.p99, unit: "ms", floor: "same service SQL direct", floorValue: direct?.p99 ?? "–" },
         ];
