@@ -46,6 +46,16 @@ function runOne(script: string, extra: string[]): Promise<{ exitCode: number; st
 }
 
 const startedAt = new Date();
+/** The commit measured, read before the run; local changes outside bench-results/ are flagged. */
+const commit = (() => {
+  try {
+    const hash = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: projectRoot, encoding: "utf8" }).trim();
+    const changed = execFileSync("git", ["status", "--porcelain", "--", ".", ":(exclude)bench-results"], { cwd: projectRoot, encoding: "utf8" }).trim();
+    return hash + (changed ? " (with uncommitted changes)" : "");
+  } catch {
+    return "unknown";
+  }
+})();
 const load = [loadavg()[0]!];
 const outcomes: Outcome[] = [];
 for (const bench of benches) {
@@ -61,15 +71,6 @@ for (const bench of benches) {
   load.push(loadavg()[0]!);
 }
 
-const commit = (() => {
-  try {
-    const hash = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: projectRoot, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain"], { cwd: projectRoot, encoding: "utf8" }).trim() ? " (with uncommitted changes)" : "";
-    return hash + dirty;
-  } catch {
-    return "unknown";
-  }
-})();
 const stores = process.env.DATABASE_URL ? `PostgreSQL server (${new URL(process.env.DATABASE_URL).host})` : "embedded PGlite";
 const redis = process.env.REDIS_URL ? `Redis server (${new URL(process.env.REDIS_URL).host})` : "embedded Redis-compatible store";
 const fmt = (v: number | string | undefined) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : (v ?? ""));
