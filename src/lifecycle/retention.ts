@@ -114,7 +114,7 @@ export const retentionRules: RetentionRule[] = [
   { store: "olap", name: "admin_audit_log", rule: `${olapConfig.auditRetentionMonths} months (whole partitions)`, enforcedBy: "olap.dropExpiredPartitions", ageColumn: "occurred_at", maxAgeDays: (olapConfig.auditRetentionMonths + 1) * month },
   // R2
   { store: "r2", name: "tenants/<tenant>/objects/", rule: "with their catalog row; orphans after 24 h", enforcedBy: "content.prune, lifecycle.checkConsistency" },
-  { store: "r2", name: "imports/<tenant>/", rule: "lead import files, kept with their job for inspection", enforcedBy: "not yet enforced (issue 8 follow-up)" },
+  { store: "r2", name: "imports/<tenant>/", rule: "uploaded lead CSVs (they hold addresses), 7 days after upload", enforcedBy: "jobs.pruneImports (hourly)" },
   { store: "r2", name: "notification-deliveries/", rule: "local provider's record of sends (development only)", enforcedBy: "not used in production" },
   // Redis
   { store: "redis", name: "notif:unread:{tenant}", rule: `${notificationsConfig.unreadCache.keyTtlSeconds / 3600} h after the last write (TTL); counts at most ${notificationsConfig.unreadCache.maxAgeSeconds / 60} min`, enforcedBy: "Redis TTL" },

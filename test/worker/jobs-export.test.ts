@@ -2,6 +2,8 @@ import { parse } from "csv-parse/sync";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseEnv } from "../../src/core/env";
+import { cronTasks } from "../../src/cron";
+import { pruneFilesOlderThan } from "../../src/tiers/jobs/services/export-leads";
 import { jobsConfig } from "../../src/tiers/jobs/config";
 import { queueNames, type JobMessage } from "../../src/tiers/jobs/messages";
 import { exportStorageKey, signExportLink } from "../../src/tiers/jobs/services/export-links";
@@ -161,5 +163,27 @@ describe("EXPORT_LEADS", () => {
     const foreignCampaign = await client(b.admin.token).campaigns.create.mutate({ name: "B's" });
     await expectCode(client(a.admin.token).jobs.exportLeads.mutate({ campaignId: foreignCampaign.id }), "NOT_FOUND");
     await expectCode(client(a.admin.token).jobs.exportLeads.mutate({ status: "archived" as never }), "VALIDATION_FAILED");
+  });
+});
+
+describe("uploaded import files", () => {
+  it("are deleted from R2 by the hourly pruning once older than their retention, and nothing else is", async () => {
+    const tenant = await createTenant();
+    const imported = await client(tenant.admin.token).jobs.importLeads.mutate({ fileName: "old.csv", csv: "email\nold@example.test" });
+    const key = String((imported.payload as { storageKey: string }).storageKey);
+    expect(key).toMatch(new RegExp(`^imports/${tenant.id}/`));
+    const exportKey = `exports/${tenant.id}/${crypto.randomUUID()}.csv`;
+    await env.CONTENT_BUCKET.put(exportKey, "id\n");
+    const task = cronTasks.pruning.find((t) => t.name === "jobs.pruneImports");
+    expect(task, "the pruning trigger runs jobs.pruneImports").toBeDefined();
+
+    const day = 86_400_000;
+    // Within its retention the file stays; past it, it goes, and an export file of the same age is not this rule's.
+    expect(await pruneFilesOlderThan(env.CONTENT_BUCKET, "imports/", jobsConfig.import.keptDays, Date.now() + (jobsConfig.import.keptDays - 1) * day)).toBe(0);
+    expect(await env.CONTENT_BUCKET.head(key)).not.toBeNull();
+    expect(await pruneFilesOlderThan(env.CONTENT_BUCKET, "imports/", jobsConfig.import.keptDays, Date.now() + (jobsConfig.import.keptDays + 1) * day)).toBeGreaterThanOrEqual(1);
+    expect(await env.CONTENT_BUCKET.head(key)).toBeNull();
+    expect(await env.CONTENT_BUCKET.head(exportKey)).not.toBeNull();
+    await env.CONTENT_BUCKET.delete(exportKey);
   });
 });

@@ -23,6 +23,11 @@ export interface JobsConfig {
     rowsPerInvocation: number;
     /** Row errors kept in the job's progress; more are only counted. */
     maxReportedErrors: number;
+    /**
+     * Days an uploaded CSV is kept in R2. It holds lead addresses, so it must not outlive its use: an import
+     * finishes within hours (its retries back off to at most 15 minutes), and erasure relies on this bound.
+     */
+    keptDays: number;
   };
   fairness: {
     /** Low-priority (bulk) jobs one tenant may have running at once; more are put back, not failed. */
@@ -59,7 +64,7 @@ export const jobsConfig: JobsConfig = {
   relay: { graceSeconds: 120, batchSize: 500 },
   leaseSeconds: 900,
   retention: { succeededDays: 7, failedDays: 30, batchSize: 10_000 },
-  import: { maxFileBytes: 20 * 1024 * 1024, rowsPerBatch: 1000, rowsPerInvocation: 20_000, maxReportedErrors: 200 },
+  import: { maxFileBytes: 20 * 1024 * 1024, rowsPerBatch: 1000, rowsPerInvocation: 20_000, maxReportedErrors: 200, keptDays: 7 },
   fairness: { maxRunningBulkPerTenant: 2, throttleDelaySeconds: 30 },
   sendEmail: {
     bounceRateThreshold: 0.05,

@@ -3,7 +3,7 @@ import type { TierCronTasks } from "../../cron";
 import { tierStore } from "../../core/db";
 import { jobsConfig } from "./config";
 import { messageForJob, sendJobMessages } from "./services/enqueue";
-import { pruneExports } from "./services/export-leads";
+import { pruneExports, pruneFilesOlderThan } from "./services/export-leads";
 import { pruneJobs, relayOverdueJobs } from "./services/runs";
 import { advanceWarmupDays, pruneSendCounters } from "./services/send-allowances";
 
@@ -38,6 +38,13 @@ export const jobsCron: TierCronTasks = {
       async run({ env, logger }) {
         const deleted = await pruneExports(env.CONTENT_BUCKET, jobsConfig.export);
         logger.info("pruned export files", { deleted, keptDays: jobsConfig.export.keptDays });
+      },
+    },
+    {
+      name: "jobs.pruneImports",
+      async run({ env, logger }) {
+        const deleted = await pruneFilesOlderThan(env.CONTENT_BUCKET, "imports/", jobsConfig.import.keptDays);
+        logger.info("pruned import files", { deleted, keptDays: jobsConfig.import.keptDays });
       },
     },
   ],

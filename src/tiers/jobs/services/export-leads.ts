@@ -144,12 +144,16 @@ export const exportLeadsJob: JobHandler = async (job, { env, ledger }) => {
 };
 
 /** Deletes export files (and parts of abandoned exports) older than keptDays, looking at up to `maxObjects` per run. */
-export async function pruneExports(bucket: R2Bucket, config: JobsConfig["export"], now = Date.now(), maxObjects = 10_000): Promise<number> {
-  const cutoff = now - config.keptDays * 86_400_000;
+export const pruneExports = (bucket: R2Bucket, config: JobsConfig["export"], now = Date.now(), maxObjects = 10_000) =>
+  pruneFilesOlderThan(bucket, "exports/", config.keptDays, now, maxObjects);
+
+/** Deletes the objects under `prefix` uploaded more than `keptDays` ago, looking at up to `maxObjects` per run. */
+export async function pruneFilesOlderThan(bucket: R2Bucket, prefix: string, keptDays: number, now = Date.now(), maxObjects = 10_000): Promise<number> {
+  const cutoff = now - keptDays * 86_400_000;
   let deleted = 0;
   let cursor: string | undefined;
   for (let seen = 0; seen < maxObjects; ) {
-    const listed = await bucket.list({ prefix: "exports/", limit: 1000, ...(cursor ? { cursor } : {}) });
+    const listed = await bucket.list({ prefix, limit: 1000, ...(cursor ? { cursor } : {}) });
     seen += listed.objects.length;
     const old = listed.objects.filter((object) => object.uploaded.getTime() < cutoff).map((object) => object.key);
     if (old.length > 0) await bucket.delete(old);
