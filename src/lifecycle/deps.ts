@@ -7,8 +7,8 @@ import { sendJobMessages } from "../tiers/jobs/services/enqueue";
 import type { ConsistencyDeps } from "./consistency";
 import type { ErasureDeps } from "./erasure";
 
-/** Background work gets a longer Redis bound than a request path: it scans, and nobody waits on it. */
-export function consistencyDeps(env: Env, logger: Logger): ConsistencyDeps {
+/** Every store a lifecycle task reaches. Background work gets a longer Redis bound than a request path: it scans, and nobody waits on it. */
+function lifecycleStores(env: Env, logger: Logger) {
   return {
     oltp: tierStore(env, "oltp"),
     notifications: tierStore(env, "notifications"),
@@ -16,18 +16,13 @@ export function consistencyDeps(env: Env, logger: Logger): ConsistencyDeps {
     bucket: env.CONTENT_BUCKET,
     redis: createRedis(env, env.STORE_TIMEOUT_MS),
     logger,
-    sendJobs: (messages) => sendJobMessages(env, logger, messages),
   };
 }
 
+export function consistencyDeps(env: Env, logger: Logger): ConsistencyDeps {
+  return { ...lifecycleStores(env, logger), sendJobs: (messages) => sendJobMessages(env, logger, messages) };
+}
+
 export function erasureDeps(env: Env, logger: Logger): ErasureDeps {
-  return {
-    oltp: tierStore(env, "oltp"),
-    notifications: tierStore(env, "notifications"),
-    olap: tierStore(env, "olap"),
-    bucket: env.CONTENT_BUCKET,
-    redis: createRedis(env, env.STORE_TIMEOUT_MS),
-    env,
-    logger,
-  };
+  return { ...lifecycleStores(env, logger), env };
 }
