@@ -30,36 +30,6 @@ export const etlWatermarks = pgTable(
   ],
 );
 
-/**
- * Per campaign and UTC day of the fact's own time, counts of email events by type. Range-partitioned
- * by month (drizzle/olap/0001_campaign_analytics.sql): partitions are created ahead by the
- * aggregation cron and dropped by retention through the owner's functions olap_ensure_partitions
- * and olap_drop_partitions_before, because the application role cannot create tables.
- */
-export const campaignAnalytics = pgTable(
-  "campaign_analytics",
-  {
-    tenantId: uuid("tenant_id").notNull(),
-    campaignId: uuid("campaign_id").notNull(),
-    day: date("day", { mode: "string" }).notNull(),
-    queued: integer("queued").notNull().default(0),
-    sent: integer("sent").notNull().default(0),
-    delivered: integer("delivered").notNull().default(0),
-    opened: integer("opened").notNull().default(0),
-    replied: integer("replied").notNull().default(0),
-    bounced: integer("bounced").notNull().default(0),
-    failed: integer("failed").notNull().default(0),
-    unsubscribed: integer("unsubscribed").notNull().default(0),
-    updatedAt: timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
-  },
-  (t) => [
-    primaryKey({ name: "campaign_analytics_pkey", columns: [t.tenantId, t.campaignId, t.day] }),
-    pgPolicy("campaign_analytics_tenant_read", { as: "permissive", for: "select", using: sql`${t.tenantId} = ${currentTenant}` }),
-    pgPolicy("campaign_analytics_etl", { as: "permissive", for: "all", using: isAnalytics, withCheck: isAnalytics }),
-  ],
-);
-
-
 /** The counts every email-event aggregate carries, by event type. */
 const eventCountColumns = () => ({
   queued: integer("queued").notNull().default(0),
@@ -94,6 +64,13 @@ function dailyAggregate<K extends Record<string, PgColumnBuilderBase>, C extends
   );
 }
 
+/**
+ * Per campaign and UTC day of the fact's own time, counts of email events by type. Range-partitioned
+ * by month (drizzle/olap/0001_campaign_analytics.sql): partitions are created ahead by the
+ * aggregation cron and dropped by retention through the owner's functions olap_ensure_partitions
+ * and olap_drop_partitions_before, because the application role cannot create tables.
+ */
+export const campaignAnalytics = dailyAggregate("campaign_analytics", { campaignId: uuid("campaign_id").notNull() }, eventCountColumns());
 export const mailboxAnalytics = dailyAggregate("mailbox_analytics", { mailboxId: uuid("mailbox_id").notNull() }, eventCountColumns());
 export const leadAnalytics = dailyAggregate("lead_analytics", { leadId: uuid("lead_id").notNull() }, eventCountColumns());
 export const sequenceStepAnalytics = dailyAggregate(
