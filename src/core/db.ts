@@ -68,23 +68,46 @@ const setContext = (scope: TenantScope): SQL =>
 
 type NonEmptyBatch = [BatchItem<"pg">, ...BatchItem<"pg">[]];
 
+/** One HTTP round trip: `context` (the set_config statement), then the statements, as one transaction. */
+async function batchUnder<T extends NonEmptyBatch>(store: TierStore, context: SQL, statements: T): Promise<BatchResponse<T>> {
+  try {
+    const [, ...results] = await store.db.batch([store.db.execute(context), ...statements]);
+    return results as BatchResponse<T>;
+  } catch (error) {
+    throw mapDbError(store.tier, error);
+  }
+}
+
 /**
  * Runs statements as one non-interactive transaction whose first statement sets the tenant
  * context, so row-level security applies to all of them. Over HTTP this is exactly one
  * round trip, whatever the number of statements.
  */
-export async function tenantBatch<T extends NonEmptyBatch>(
+export function tenantBatch<T extends NonEmptyBatch>(
   store: TierStore,
   scope: TenantScope,
   build: (db: NeonHttpDatabase) => T,
 ): Promise<BatchResponse<T>> {
-  const statements = build(store.db);
-  try {
-    const [, ...results] = await store.db.batch([store.db.execute(setContext(scope)), ...statements]);
-    return results as BatchResponse<T>;
-  } catch (error) {
-    throw mapDbError(store.tier, error);
-  }
+  return batchUnder(store, setContext(scope), build(store.db));
+}
+
+/** Roles no token can carry: the platform's own work, admitted by each table's policies by name. */
+export type InternalRole = "system" | "analytics" | "maintenance" | "lifecycle";
+
+/**
+ * Like tenantBatch, for code that acts for the platform rather than a caller: the role is an
+ * internal one, and the tenant is set only when the work is one tenant's.
+ */
+export function internalBatch<T extends NonEmptyBatch>(
+  store: TierStore,
+  role: InternalRole,
+  tenantId: string | null,
+  build: (db: NeonHttpDatabase) => T,
+): Promise<BatchResponse<T>> {
+  const context = sql`select set_config('app.current_tenant_id', ${tenantId ?? ""}, true),
+                             set_config('app.current_user_id', '', true),
+                             set_config('app.current_role', ${role}, true)`;
+  return batchUnder(store, context, build(store.db));
 }
 
 /**
