@@ -9,6 +9,7 @@ import { createLogger } from "../../src/core/logger";
 import { indexingJob } from "../../src/tiers/content/deps";
 import { queueNames } from "../../src/tiers/jobs/messages";
 import { createTenant, type TestTenant } from "./factories";
+import { failingBinding } from "./stack";
 import { fakeEmail, mailboxFor } from "./oltp";
 import { postgresRoundTrips, resetRoundTrips } from "./stack";
 import { trpcClient } from "./worker";
@@ -54,12 +55,7 @@ export async function deliverIndexing(tenantId: string, emailIds: string[]) {
  * binding (Miniflare's R2 cannot be stopped), not a mock of the store; Postgres stays real.
  */
 export function callerWithR2Down(tenant: TestTenant) {
-  const failing = new Proxy(env.CONTENT_BUCKET, {
-    get: (target, property) => {
-      const value = Reflect.get(target, property) as unknown;
-      return typeof value === "function" ? () => Promise.reject(new Error("R2 unreachable (injected)")) : value;
-    },
-  });
+  const failing = failingBinding(env.CONTENT_BUCKET, "R2");
   const ctx = buildContext({
     env: { ...parseEnv(env), CONTENT_BUCKET: failing },
     requestId: crypto.randomUUID(),

@@ -38,3 +38,16 @@ export async function setRedisFault(mode: Fault): Promise<void> {
     body: JSON.stringify({ mode }),
   });
 }
+
+/**
+ * A binding whose every method rejects: failure injection on the binding itself (Miniflare's R2
+ * and Queues cannot be stopped), not a mock of the store.
+ */
+export function failingBinding<T extends object>(binding: T, what: string): T {
+  return new Proxy(binding, {
+    get: (target, property) => {
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === "function" ? () => Promise.reject(new Error(`${what} unreachable (injected)`)) : value;
+    },
+  });
+}

@@ -14,20 +14,10 @@ import { createLogger } from "../../src/core/logger";
 import worker, { type AppRouter } from "../../src/index";
 import { backdateJob, ledgerRow, waitFor } from "../support/jobs";
 import { buildEstate, fakeEmail, type Estate } from "../support/oltp";
-import { setDatabaseFault, setRedisFault, type Database } from "../support/stack";
+import { failingBinding, setDatabaseFault, setRedisFault, type Database } from "../support/stack";
 import { origin } from "../support/worker";
 
 type Bindings = Record<string, unknown>;
-
-/** A binding whose every method rejects: failure injection on the binding (Miniflare's R2 and Queues cannot be stopped). */
-function failing<T extends object>(binding: T, what: string): T {
-  return new Proxy(binding, {
-    get: (target, property) => {
-      const value = Reflect.get(target, property) as unknown;
-      return typeof value === "function" ? () => Promise.reject(new Error(`${what} unreachable (injected)`)) : value;
-    },
-  });
-}
 
 const pending: Promise<unknown>[] = [];
 
@@ -190,7 +180,7 @@ const scenarios: Scenario[] = [
   {
     tier: "content",
     mode: "down",
-    start: async () => ({ ...baseBindings(), CONTENT_BUCKET: failing(env.CONTENT_BUCKET, "R2") }),
+    start: async () => ({ ...baseBindings(), CONTENT_BUCKET: failingBinding(env.CONTENT_BUCKET, "R2") }),
     stop: async () => undefined,
   },
   {
@@ -198,9 +188,9 @@ const scenarios: Scenario[] = [
     mode: "down",
     start: async () => ({
       ...baseBindings(),
-      JOBS_HIGH: failing(env.JOBS_HIGH, "queue"),
-      JOBS_NORMAL: failing(env.JOBS_NORMAL, "queue"),
-      JOBS_LOW: failing(env.JOBS_LOW, "queue"),
+      JOBS_HIGH: failingBinding(env.JOBS_HIGH, "queue"),
+      JOBS_NORMAL: failingBinding(env.JOBS_NORMAL, "queue"),
+      JOBS_LOW: failingBinding(env.JOBS_LOW, "queue"),
     }),
     stop: async () => undefined,
   },
