@@ -2,7 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { SignJWT } from "jose";
+import { mintToken } from "./jwt";
 import { projectRoot } from "./stack";
 
 export const dataDir = path.join(projectRoot, ".data");
@@ -29,10 +29,5 @@ export function mintDevToken(
   claims: { sub: string; tenant_id: string; role: "member" | "admin" | "operator" },
   ttl: string = "12h",
 ): Promise<string> {
-  return new SignJWT({ tenant_id: claims.tenant_id, role: claims.role })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(claims.sub)
-    .setIssuedAt()
-    .setExpirationTime(ttl)
-    .sign(new TextEncoder().encode(devJwtSecret()));
+  return mintToken(devJwtSecret(), claims, ttl);
 }

@@ -4,12 +4,12 @@
 // embedded otherwise. Reports throughput, p50/p95/p99 per call, errors (any error fails the run) and the Worker's
 // memory. Usage: npm run load [-- --steps 4,16,32 --duration 10] ; `--short` is the CI form.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { SignJWT } from "jose";
+import { mintToken } from "./jwt";
 import pg from "pg";
-import { writeBenchResult, type BenchFigure } from "./bench/result";
+import { uuidOf, uuidSql } from "./bench/ids";
+import { percentile, writeBenchResult, type BenchFigure } from "./bench/result";
 import { startBundledWorker } from "./bench/worker";
 import { startStack } from "./stack";
 
@@ -29,12 +29,6 @@ const leadsPerTenant = 200;
 const notificationsPerUser = 50;
 const log = (message: string) => console.error(`[load] ${message}`);
 
-const uuidOf = (text: string): string => {
-  const h = createHash("md5").update(text).digest("hex");
-  const hex = `${h.slice(0, 12)}4${h.slice(13, 16)}8${h.slice(17)}`;
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-};
-const uuidSql = (text: string) => `(select (substr(h, 1, 12) || '4' || substr(h, 14, 3) || '8' || substr(h, 18))::uuid from md5(${text}) h)`;
 
 const jwtSecret = `load-${uuidOf(String(Date.now()))}-${uuidOf("secret")}`;
 const stack = await startStack({ purpose: "test", jwtSecret });
@@ -71,11 +65,7 @@ async function seed(): Promise<void> {
 }
 
 const tokenFor = (t: number, u: number) =>
-  new SignJWT({ tenant_id: uuidOf(`t${t}`), role: u === 1 ? "admin" : "member" })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(uuidOf(`u${t}.${u}`))
-    .setExpirationTime("2h")
-    .sign(new TextEncoder().encode(jwtSecret));
+  mintToken(jwtSecret, { sub: uuidOf(`u${t}.${u}`), tenant_id: uuidOf(`t${t}`), role: u === 1 ? "admin" : "member" });
 
 interface Spec {
   method: "GET" | "POST";
@@ -165,7 +155,7 @@ function run(base: string, name: string, requests: Spec[], connections: number):
       },
       (error, result) => {
         const sorted = latencies.sort((a, b) => a - b);
-        const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
+        const at = (q: number) => percentile(sorted, q);
         errors += (result?.errors ?? 0) + (result?.timeouts ?? 0) + (error ? 1 : 0);
         resolve({ name, connections, requests: sorted.length, rps: sorted.length / durationS, p50: at(0.5), p95: at(0.95), p99: at(0.99), errors, firstError: firstError ?? (error ? String(error) : undefined) });
       },

@@ -8,13 +8,14 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
-import { SignJWT } from "jose";
+import { mintToken } from "../jwt";
 import pg from "pg";
 import { contentConfig } from "../../src/tiers/content/config";
 import { encodeObject, hashObject, type ContentBucket } from "../../src/tiers/content/services/blobs";
 import { prepareEmailContent, storeContent, type EmailContentInput } from "../../src/tiers/content/services/writes";
 import { personalise, recipient } from "../../test/support/content-campaign";
 import { projectRoot, startStack } from "../stack";
+import { percentile } from "./result";
 import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
@@ -224,12 +225,7 @@ async function seedTenant(): Promise<string> {
   } finally {
     await client.end();
   }
-  return new SignJWT({ tenant_id: tenantId, role: "admin" })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(adminId)
-    .setIssuedAt()
-    .setExpirationTime("2h")
-    .sign(new TextEncoder().encode(jwtSecret));
+  return mintToken(jwtSecret, { sub: adminId, tenant_id: tenantId, role: "admin" });
 }
 
 const worker = await startBundledWorker("content", stack.workerVars, 0);
@@ -248,8 +244,7 @@ async function call<T>(kind: "query" | "mutation", procedure: string, input: unk
 
 const summarize = (latencies: number[]) => {
   const sorted = [...latencies].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-  return { n: sorted.length, p50: at(0.5), p99: at(0.99) };
+  return { n: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
 };
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const trips = (values: number[]) => `${Math.min(...values)} / ${median(values)}`;

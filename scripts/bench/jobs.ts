@@ -5,7 +5,7 @@
 // Postgres: embedded PGlite, or the server named by DATABASE_URL (its edp_test_* databases are recreated).
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
+import { mintToken } from "../jwt";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import { startStack } from "../stack";
@@ -84,12 +84,7 @@ async function seedTenant(): Promise<void> {
 }
 
 const token = (sub: string, role: "admin" | "operator") =>
-  new SignJWT({ tenant_id: tenantId, role })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime("2h")
-    .sign(new TextEncoder().encode(jwtSecret));
+  mintToken(jwtSecret, { sub, tenant_id: tenantId, role });
 
 async function call<T>(base: string, bearer: string, procedure: string, input: unknown): Promise<T> {
   const response = await fetch(`${base}/trpc/${procedure}`, {

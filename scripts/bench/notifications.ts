@@ -3,7 +3,7 @@
 // `GET /ping` and the services' own SQL sent straight to Postgres with `pg`. A measurement, not a test: it exits
 // non-zero only when it crashes, and prints missed targets as such.
 // Usage: npm run bench:notifications [-- --connections 10 --duration 5 --rt-calls 30 --port 0]
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { availableParallelism, loadavg } from "node:os";
 import path from "node:path";
@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { SQL } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
-import { SignJWT } from "jose";
+import { mintToken } from "../jwt";
 import pg from "pg";
 import type { TenantScope, TierStore } from "../../src/core/db";
 import type { Env } from "../../src/core/env";
@@ -26,7 +26,8 @@ import {
   type NotificationDeps,
 } from "../../src/tiers/notifications/services/notifications";
 import { startStack } from "../stack";
-import { writeBenchResult, type BenchFigure } from "./result";
+import { uuidOf, uuidSql } from "./ids";
+import { percentile, writeBenchResult, type BenchFigure } from "./result";
 import { startBundledWorker } from "./worker";
 
 const { values: args } = parseArgs({
@@ -59,12 +60,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------------------------------------------------------
 // Deterministic ids: md5-derived, shaped as version-4 uuids, the same in SQL and here, so nothing is read back.
 
-const uuidSql = (text: string) => `(select (substr(h, 1, 12) || '4' || substr(h, 14, 3) || '8' || substr(h, 18))::uuid from md5(${text}) h)`;
-const uuidOf = (text: string): string => {
-  const h = createHash("md5").update(text).digest("hex");
-  const hex = `${h.slice(0, 12)}4${h.slice(13, 16)}8${h.slice(17)}`;
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-};
 const tenantId = (t: number) => uuidOf(`t${t}`);
 const userId = (t: number, u: number) => uuidOf(`u${t}.${u}`);
 const notificationId = (t: number, u: number, k: number) => uuidOf(`n${t}.${u}.${k}`);
@@ -366,8 +361,7 @@ function runLoad(job: LoadJob): Promise<Stats & { raw: LoadResult }> {
 
 function summarize(latencies: number[], elapsedS: number): Stats {
   const sorted = [...latencies].sort((a, b) => a - b);
-  const at = (q: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!);
-  return { n: sorted.length, p50: at(0.5), p99: at(0.99), rps: elapsedS > 0 ? sorted.length / elapsedS : NaN, errors: 0 };
+  return { n: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), rps: elapsedS > 0 ? sorted.length / elapsedS : NaN, errors: 0 };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -446,12 +440,7 @@ async function offPathCheck(base: string, specs: HttpRequestSpec[]): Promise<Sta
 }
 
 const tokenFor = async (t: number, u: number, role: "member" | "admin") =>
-  new SignJWT({ tenant_id: tenantId(t), role })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject(userId(t, u))
-    .setIssuedAt()
-    .setExpirationTime("2h")
-    .sign(new TextEncoder().encode(jwtSecret));
+  mintToken(jwtSecret, { sub: userId(t, u), tenant_id: tenantId(t), role });
 
 const scopeOf = (t: number, u: number, role: "member" | "admin" = "member"): TenantScope => ({ tenantId: tenantId(t), userId: userId(t, u), role });
 

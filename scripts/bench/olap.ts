@@ -5,7 +5,7 @@
 // Usage: npm run bench:olap [-- --events 1000000 --tenants 100 --days 90 --reads 60] (the scale by default)
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
+import { mintToken } from "../jwt";
 import pg from "pg";
 import { tierStore } from "../../src/core/db";
 import type { Env } from "../../src/core/env";
@@ -147,12 +147,7 @@ const floorCampaign = await timed(() =>
 // -------------------------------------------------------------------------------------------------------------
 // Dashboard reads through the Worker, beside the same SQL straight to Postgres.
 const [probe] = (await ownerQuery<{ tenant_id: string; campaign_id: string }>("oltp", "select tenant_id, id as campaign_id from campaigns order by created_at limit 1")).rows;
-const token = await new SignJWT({ tenant_id: probe!.tenant_id, role: "admin" })
-  .setProtectedHeader({ alg: "HS256" })
-  .setSubject(randomUUID())
-  .setIssuedAt()
-  .setExpirationTime("1h")
-  .sign(new TextEncoder().encode(jwtSecret));
+const token = await mintToken(jwtSecret, { sub: randomUUID(), tenant_id: probe!.tenant_id, role: "admin" }, "1h");
 const from = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
 const to = new Date().toISOString().slice(0, 10);
 const procedures = [

@@ -1,8 +1,7 @@
 // OLTP benchmark: seeds tenants × leads × campaigns, then times four paths through the Worker and as the same service SQL sent directly.
 // Usage: npx tsx scripts/bench/oltp.ts [--tenants 100] [--leads 10000] [--campaigns 50] [--iterations 100]
-import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
+import { mintToken } from "../jwt";
 import pg from "pg";
 import type { TenantScope } from "../../src/core/db";
 import { tierStore } from "../../src/core/db";
@@ -11,6 +10,7 @@ import { enrolLeads, getCampaign } from "../../src/tiers/oltp/services/campaigns
 import { createEmail } from "../../src/tiers/oltp/services/emails";
 import { listLeads } from "../../src/tiers/oltp/services/leads";
 import { startStack } from "../stack";
+import { uuidOf, uuidSql } from "./ids";
 import { writeBenchResult } from "./result";
 import { startBundledWorker } from "./worker";
 
@@ -34,7 +34,7 @@ async function seed(): Promise<void> {
   const started = performance.now();
   try {
     // Deterministic ids (md5-derived, shaped as version-4 uuids) so the benchmark can address rows without reading them back.
-    const u = (text: string) => `(select (substr(h, 1, 12) || '4' || substr(h, 14, 3) || '8' || substr(h, 18))::uuid from md5(${text}) h)`;
+    const u = uuidSql;
     await client.query(`
       insert into tenants (id, name, max_mailboxes)
         select ${u("'t' || t")}, 'Bench tenant ' || t, 10 from generate_series(1, $1) t;
@@ -61,12 +61,6 @@ async function seed(): Promise<void> {
   console.error(`[bench] seeded ${scale.tenants} tenants × ${scale.leads} leads, ${scale.campaigns} campaigns each, in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-/** The same uuid the seed derives from md5(text) in SQL, computed here so nothing has to be read back. */
-const uuidOf = (text: string): string => {
-  const h = createHash("md5").update(text).digest("hex");
-  const hex = `${h.slice(0, 12)}4${h.slice(13, 16)}8${h.slice(17)}`;
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-};
 
 
 interface Result {
@@ -103,11 +97,7 @@ try {
     Array.from({ length: scale.tenants }, async (_, i) => {
       const t = i + 1;
       const [tenantId, userId, mailboxId] = [uuidOf(`t${t}`), uuidOf(`u${t}`), uuidOf(`m${t}`)];
-      const token = await new SignJWT({ tenant_id: tenantId, role: "admin" })
-        .setProtectedHeader({ alg: "HS256" })
-        .setSubject(userId)
-        .setExpirationTime("2h")
-        .sign(new TextEncoder().encode(jwtSecret));
+      const token = await mintToken(jwtSecret, { sub: userId, tenant_id: tenantId, role: "admin" });
       return { t, tenantId, userId, mailboxId, token, scope: { tenantId, userId, role: "admin" } as TenantScope };
     }),
   );

@@ -29,3 +29,9 @@ export function writeBenchResult(name: string, result: BenchResult): string {
   writeFileSync(file, JSON.stringify({ name, finishedAt: new Date().toISOString(), ...result }, null, 2) + "\n");
   return file;
 }
+
+/** Nearest-rank percentile (q in 0..1) of values sorted ascending; NaN when there are none. */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
