@@ -4,103 +4,106 @@ import { Hono } from "hono";
 import { contextStorage } from "hono/context-storage";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
-import { AppError, errorBody, toAppError } from "./core/errors";
-import { checkHealth } from "./core/health";
-import { authenticate, environment, requireCaller, requestLog } from "./core/middleware";
-import { unsubscribeRoutes } from "./tiers/oltp/unsubscribe-routes";
-import { exportRoutes } from "./tiers/jobs/export-routes";
-import { contextFromHono } from "./trpc/context";
-import { appRouter } from "./trpc/root";
-import { notificationDeps } from "./tiers/notifications/deps";
-import { unreadCount } from "./tiers/notifications/services/notifications";
 import { z } from "zod";
-import { contentConfig } from "./tiers/content/config";
-import { contentReadDeps } from "./tiers/content/deps";
-import { streamAttachment, uploadAttachment } from "./tiers/content/services/streams";
+import { type Clock, systemClock } from "./platform/clock";
+import { AppError, errorBody, toAppError } from "./platform/errors";
+import { checkHealth } from "./platform/health";
+import { authenticate, environment, requestLog, requireCaller, servicesContext } from "./platform/middleware";
+import { contextFromHono } from "./platform/trpc";
+import { appRouter, wired } from "./root";
+import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } from "./tiers/content";
+import { exportRoutes } from "./tiers/jobs";
+import { notificationDeps, unreadCount } from "./tiers/notifications";
+import { apiKeys, unsubscribeRoutes } from "./tiers/oltp";
 
-export const app = new Hono();
+/** The Hono app of a Worker whose services read `clock` (the system clock in production; tests set another). */
+export function createApp(clock: Clock = systemClock): Hono {
+  const app = new Hono();
 
-// Liveness probe and the benchmarks' floor: registered before every middleware, so it answers with
-// no request id, log line, env check, auth, tRPC or store.
-app.get("/ping", (c) => c.text("pong"));
+  // Liveness probe and the benchmarks' floor: registered before every middleware, so it answers with
+  // no request id, log line, env check, auth, tRPC or store.
+  app.get("/ping", (c) => c.text("pong"));
 
-app.use("*", contextStorage());
-app.use("*", requestId({ limitLength: 128 }));
-app.use("*", requestLog());
-app.use("*", environment());
-app.use(
-  "*",
-  cors({
-    origin: (origin, c) => {
-      const allowed = c.get("env").CORS_ORIGINS;
-      return allowed.includes("*") || allowed.includes(origin) ? origin : null;
-    },
-    allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "trpc-accept"],
-    exposeHeaders: ["X-Request-Id"],
-    maxAge: 600,
-  }),
-);
-app.use("*", authenticate());
+  app.use("*", contextStorage());
+  app.use("*", requestId({ limitLength: 128 }));
+  app.use("*", requestLog());
+  app.use("*", environment());
+  app.use("*", servicesContext(wired, clock));
+  app.use(
+    "*",
+    cors({
+      origin: (origin, c) => {
+        const allowed = c.get("env").CORS_ORIGINS;
+        return allowed.includes("*") || allowed.includes(origin) ? origin : null;
+      },
+      allowHeaders: ["Authorization", "Content-Type", "X-Request-Id", "trpc-accept"],
+      exposeHeaders: ["X-Request-Id"],
+      maxAge: 600,
+    }),
+  );
+  app.use("*", authenticate(apiKeys));
 
-app.get("/health", async (c) => {
-  const report = await checkHealth(c.get("env"));
-  return c.json(report, report.status === "down" ? 503 : 200);
-});
-
-// The browser's unread badge: same auth and CORS as everything else, same service as the tRPC procedure.
-app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
-  const { tenantId, userId, role } = c.get("principal")!;
-  const unread = await unreadCount(notificationDeps(contextFromHono(c)), { tenantId, userId, role });
-  return c.json({ unread });
-});
-
-// Large attachments stream in and out here (tRPC carries JSON, so base64 built whole in memory).
-app.put("/v1/content/attachments/:sha256", requireCaller(), async (c) => {
-  const { tenantId } = c.get("principal")!;
-  const length = c.req.header("content-length");
-  const uploaded = await uploadAttachment(c.get("env").CONTENT_BUCKET, contentConfig, tenantId, {
-    sha256: c.req.param("sha256"),
-    mimeType: (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase(),
-    contentLength: length === undefined ? null : Number(length),
-    body: c.req.raw.body,
+  app.get("/health", async (c) => {
+    const report = await checkHealth(c.get("env"), c.get("services").clock.now());
+    return c.json(report, report.status === "down" ? 503 : 200);
   });
-  return c.json(uploaded, uploaded.created ? 201 : 200);
-});
-app.get("/v1/content/emails/:emailId/attachments/:position", requireCaller(), async (c) => {
-  const { tenantId, userId, role } = c.get("principal")!;
-  const params = z.object({ emailId: z.uuid(), position: z.coerce.number().int().min(1).max(100) }).safeParse(c.req.param());
-  if (!params.success) throw new AppError("VALIDATION_FAILED", "emailId must be a uuid and position 1–100", { details: [{ path: "params", message: params.error.message }] });
-  return streamAttachment(contentReadDeps(contextFromHono(c)), { tenantId, userId, role }, params.data.emailId, params.data.position);
-});
 
-// Public by design: the signed token in the link is the only credential a recipient has.
-app.route("/v1/unsubscribe", unsubscribeRoutes);
-// Export downloads: the signed, expiring link is the credential (a browser follows it without a token).
-app.route("/v1/exports", exportRoutes);
+  // The browser's unread badge: same auth and CORS as everything else, same service as the tRPC procedure.
+  app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
+    const { tenantId, userId, role } = c.get("principal")!;
+    const unread = await unreadCount(notificationDeps(c.get("services")), { tenantId, userId, role });
+    return c.json({ unread });
+  });
 
-app.use("/trpc/*", async (c, next) => {
-  c.set("routeName", `/trpc/${c.req.path.slice("/trpc/".length)}`);
-  await next();
-});
-app.use(
-  "/trpc/*",
-  trpcServer({
-    endpoint: "/trpc",
-    router: appRouter,
-    createContext: (_opts, c) => ({ ...contextFromHono(c) }),
-    onError({ error, ctx, path }) {
-      // Only server faults are logged with their cause; caller mistakes are in the request log.
-      if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
-        ctx?.logger.error("procedure failed", { path, code: error.code, error: error.cause ?? error });
-      }
-    },
-  }),
-);
+  // Large attachments stream in and out here (tRPC carries JSON, so base64 built whole in memory).
+  app.put("/v1/content/attachments/:sha256", requireCaller(), async (c) => {
+    const { tenantId } = c.get("principal")!;
+    const length = c.req.header("content-length");
+    const uploaded = await uploadAttachment(c.get("env").CONTENT_BUCKET, contentConfig, tenantId, {
+      sha256: c.req.param("sha256"),
+      mimeType: (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase(),
+      contentLength: length === undefined ? null : Number(length),
+      body: c.req.raw.body,
+    });
+    return c.json(uploaded, uploaded.created ? 201 : 200);
+  });
+  app.get("/v1/content/emails/:emailId/attachments/:position", requireCaller(), async (c) => {
+    const { tenantId, userId, role } = c.get("principal")!;
+    const params = z.object({ emailId: z.uuid(), position: z.coerce.number().int().min(1).max(100) }).safeParse(c.req.param());
+    if (!params.success) throw new AppError("VALIDATION_FAILED", "emailId must be a uuid and position 1–100", { details: [{ path: "params", message: params.error.message }] });
+    return streamAttachment(contentReadDeps(c.get("services")), { tenantId, userId, role }, params.data.emailId, params.data.position);
+  });
 
-app.notFound((c) => c.json(errorBody(new AppError("ROUTE_NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`), c.get("requestId")), 404));
+  // Public by design: the signed token in the link is the only credential a recipient has.
+  app.route("/v1/unsubscribe", unsubscribeRoutes);
+  // Export downloads: the signed, expiring link is the credential (a browser follows it without a token).
+  app.route("/v1/exports", exportRoutes);
 
-app.onError((error, c) => {
-  const appError = toAppError(error);
-  if (appError.status >= 500) c.get("logger")?.error("unhandled error", { error: appError.cause ?? appError });
-  return c.json(errorBody(appError, c.get("requestId")), appError.status as 400);
-});
+  app.use("/trpc/*", async (c, next) => {
+    c.set("routeName", `/trpc/${c.req.path.slice("/trpc/".length)}`);
+    await next();
+  });
+  app.use(
+    "/trpc/*",
+    trpcServer({
+      endpoint: "/trpc",
+      router: appRouter,
+      createContext: (_opts, c) => ({ ...contextFromHono(c) }),
+      onError({ error, ctx, path }) {
+        // Only server faults are logged with their cause; caller mistakes are in the request log.
+        if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
+          ctx?.logger.error("procedure failed", { path, code: error.code, error: error.cause ?? error });
+        }
+      },
+    }),
+  );
+
+  app.notFound((c) => c.json(errorBody(new AppError("ROUTE_NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`), c.get("requestId")), 404));
+
+  app.onError((error, c) => {
+    const appError = toAppError(error);
+    if (appError.status >= 500) c.get("logger")?.error("unhandled error", { error: appError.cause ?? appError });
+    return c.json(errorBody(appError, c.get("requestId")), appError.status as 400);
+  });
+  return app;
+}

@@ -1,12 +1,45 @@
-// Worker entry: HTTP, queue deliveries and cron triggers, each handed straight to its module.
-import { app } from "./app";
-import { consumeQueueBatch } from "./tiers/jobs/consumer";
-import { runScheduled } from "./cron";
+// Worker entry: HTTP, queue deliveries and cron triggers, each handed straight to its module with one services context.
+import { createApp } from "./app";
+import { type Clock, systemClock } from "./platform/clock";
+import { runCronTasks } from "./platform/cron";
+import { parseEnv } from "./platform/env";
+import { consumeQueueBatch } from "./platform/jobs/consumer";
+import { createLogger, isLogLevel } from "./platform/logger";
+import { createServices, pendingWork } from "./platform/services";
+import { cronTasks, wired } from "./root";
 
-export default {
-  fetch: app.fetch,
-  queue: consumeQueueBatch,
-  scheduled: runScheduled,
-} satisfies ExportedHandler<object>;
+/**
+ * The Worker's three handlers, reading time from `clock`. Production uses the system clock; a test builds
+ * its own Worker with a clock set to the hour it needs (see test/support/clock.ts).
+ */
+export function createWorker(clock: Clock = systemClock) {
+  const app = createApp(clock);
+  return {
+    fetch: app.fetch,
 
-export type { AppRouter } from "./trpc/root";
+    /** One services context per delivered batch; the consumer knows the jobs only through it. */
+    async queue(batch: MessageBatch<unknown>, rawEnv: object, ctx?: ExecutionContext): Promise<void> {
+      const env = parseEnv(rawEnv);
+      const work = pendingWork(ctx);
+      const logger = createLogger(isLogLevel(env.LOG_LEVEL) ? env.LOG_LEVEL : "info", { queue: batch.queue });
+      await consumeQueueBatch(batch, createServices({ env, requestId: crypto.randomUUID(), logger, clock, waitUntil: work.waitUntil }, wired));
+      await work.settle();
+    },
+
+    /** One services context per trigger; an expression no schedule has fails the run loudly. */
+    async scheduled(controller: ScheduledController, rawEnv: object, ctx?: ExecutionContext): Promise<void> {
+      const env = parseEnv(rawEnv);
+      const work = pendingWork(ctx);
+      const logger = createLogger(isLogLevel(env.LOG_LEVEL) ? env.LOG_LEVEL : "info", { cron: controller.cron });
+      try {
+        await runCronTasks(cronTasks, controller.cron, createServices({ env, requestId: crypto.randomUUID(), logger, clock, waitUntil: work.waitUntil }, wired));
+      } finally {
+        await work.settle();
+      }
+    },
+  } satisfies ExportedHandler<object>;
+}
+
+export default createWorker();
+
+export type { AppRouter } from "./root";

@@ -13,9 +13,10 @@ import type { SQL } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { mintToken } from "../jwt";
 import pg from "pg";
-import type { TenantScope, TierStore } from "../../src/core/db";
-import type { Env } from "../../src/core/env";
-import type { Logger } from "../../src/core/logger";
+import type { TenantScope, TierStore } from "../../src/platform/db";
+import { systemClock } from "../../src/platform/clock";
+import type { Env } from "../../src/platform/env";
+import type { Logger } from "../../src/platform/logger";
 import { notificationsConfig } from "../../src/tiers/notifications/config";
 import {
   createNotification,
@@ -184,6 +185,9 @@ async function captureCall(run: (deps: NotificationDeps) => Promise<unknown>): P
   // Any Redis call throws: the cache lookup falls back to Postgres, the limiters fail open, invalidations are dropped.
   const deps: NotificationDeps = {
     env: {} as Env,
+    clock: systemClock,
+    // Captured, never sent: only the service's SQL is measured here.
+    jobs: { direct: (type: string, tenantId: string | null, payload: unknown) => ({ queue: "normal", message: { jobId: randomUUID(), type, tenantId, payload, enqueuedAt: "" } }), sendAfterResponse: () => undefined } as unknown as NotificationDeps["jobs"],
     store,
     redis: {} as NotificationDeps["redis"],
     logger: quietLogger,

@@ -3,9 +3,13 @@
 import { parseArgs } from "node:util";
 import { mintToken } from "../jwt";
 import pg from "pg";
-import type { TenantScope } from "../../src/core/db";
-import { tierStore } from "../../src/core/db";
-import type { Env } from "../../src/core/env";
+import type { TenantScope } from "../../src/platform/db";
+import { systemClock } from "../../src/platform/clock";
+import { tierStore } from "../../src/platform/db";
+import { createLogger } from "../../src/platform/logger";
+import { createServices } from "../../src/platform/services";
+import { wired } from "../../src/root";
+import type { Env } from "../../src/platform/env";
 import { enrolLeads, getCampaign } from "../../src/tiers/oltp/services/campaigns";
 import { createEmail } from "../../src/tiers/oltp/services/emails";
 import { listLeads } from "../../src/tiers/oltp/services/leads";
@@ -115,7 +119,8 @@ try {
     if (!response.ok) throw new Error(`${procedure} answered ${response.status}: ${await response.text()}`);
     return response.json();
   };
-  const store = tierStore({ ...stack.workerVars, STORE_TIMEOUT_MS: 30_000 } as unknown as Env, "oltp");
+  const env = { ...stack.workerVars, STORE_TIMEOUT_MS: 30_000 } as unknown as Env;
+  const store = tierStore(env, "oltp");
   const n = scale.iterations;
   const enrolRuns = Math.min(n, Math.floor(scale.campaigns / 2) * scale.tenants, 20);
   const results: Result[] = [];
@@ -139,7 +144,9 @@ try {
   const emailLeads = Array.from({ length: n }, (_, i) => uuidOf(`l${tenantAt(i).t}.${(i % scale.leads) + 1}`));
   const email = (i: number) => ({ leadId: emailLeads[i]!, mailboxId: tenantAt(i).mailboxId, subject: "Bench", contentStorageKey: `bench/${i}` });
   results.push(await measure("create email metadata", "worker", n, (i) => call(tenantAt(i).token, "emails.create", "mutation", email(i))));
-  results.push(await measure("create email metadata", "direct", n, (i) => createEmail(store, tenantAt(i).scope, email(i))));
+  // The service's own statement: its SEND_EMAIL message is prepared but not sent (the worker half sends it).
+  const services = createServices({ env, requestId: "bench", logger: createLogger("warn"), clock: systemClock, waitUntil: () => undefined }, wired);
+  results.push(await measure("create email metadata", "direct", n, (i) => createEmail(services, tenantAt(i).scope, email(i))));
 
   console.log(`\nOLTP benchmark: ${scale.tenants} tenants × ${scale.leads} leads, ${scale.campaigns} campaigns each; ${stack.describe()}\n`);
   console.log("| path | via | round trips (median) | max seen (incl. background) | p50 ms | p99 ms |\n| --- | --- | --- | --- | --- | --- |");

@@ -1,17 +1,16 @@
 // The cross-tier consistency checker: finds what the tiers disagree on, repairs what is safe to repair, raises the rest as admin system events.
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql } from "drizzle-orm";
-import type { TierStore } from "../core/db";
-import type { Logger } from "../core/logger";
-import type { ContentBucket } from "../tiers/content/services/blobs";
-import { jobsConfig } from "../tiers/jobs/config";
-import { messageForJob, type QueuedMessage } from "../tiers/jobs/services/enqueue";
-import { rowsOfJobs } from "../tiers/jobs/services/rows";
-import { notificationsConfig } from "../tiers/notifications/config";
-import { raiseSystemEvent } from "../tiers/notifications/services/system-events";
-import { reconcileCampaignTotals } from "../tiers/olap/services/reconciliation";
-import { invalidateUnread } from "../tiers/notifications/services/unread-cache";
-import { internalBatch, rowsOf } from "./scope";
+import { internalBatch, type TierStore } from "../platform/db";
+import { jobRuntimeConfig } from "../platform/jobs/config";
+import { messageForJob } from "../platform/jobs/enqueue";
+import { rowsOfJobs } from "../platform/jobs/rows";
+import type { Logger } from "../platform/logger";
+import { rowsOf } from "../platform/rows";
+import type { Services } from "../platform/services";
+import type { ContentBucket } from "../tiers/content";
+import { invalidateUnread, notificationsConfig } from "../tiers/notifications";
+import { reconcileCampaignTotals } from "../tiers/olap";
 
 export const findingKinds = ["missingContent", "orphanBlobs", "refCounts", "unreadCache", "olapTotals", "stuckJobs"] as const;
 export type FindingKind = (typeof findingKinds)[number];
@@ -46,8 +45,7 @@ export interface ConsistencyDeps {
   bucket: ContentBucket & Pick<R2Bucket, "list">;
   redis: Redis;
   logger: Logger;
-  /** Sends re-queued jobs (after their ledger rows are pending again). */
-  sendJobs(messages: QueuedMessage[]): Promise<void>;
+  services: Services;
 }
 
 /** A finding that needs a person: one open system event per tenant and kind, whose occurrences grow while it persists. */
@@ -110,7 +108,7 @@ async function missingContent(deps: ConsistencyDeps, options: ConsistencyOptions
 async function orphanBlobs(deps: ConsistencyDeps, options: ConsistencyOptions): Promise<KindReport> {
   const report = empty();
   const prefix = options.tenantId ? `tenants/${options.tenantId}/objects/` : "tenants/";
-  const cutoff = Date.now() - options.orphanGraceSeconds * 1000;
+  const cutoff = deps.services.clock.now().getTime() - options.orphanGraceSeconds * 1000;
   let cursor: string | undefined;
   do {
     const page = await deps.bucket.list({ prefix, limit: 1000, ...(cursor ? { cursor } : {}) });
@@ -180,7 +178,7 @@ interface CachedCount {
 }
 
 /** The cached counts Redis would serve now (tokens current, not expired), per tenant hash. */
-async function servedCounts(redis: Redis, tenantId: string | null): Promise<CachedCount[]> {
+async function servedCounts(redis: Redis, tenantId: string | null, now: number): Promise<CachedCount[]> {
   const keys: string[] = [];
   if (tenantId) keys.push(`notif:unread:${tenantId}`);
   else {
@@ -202,7 +200,7 @@ async function servedCounts(redis: Redis, tenantId: string | null): Promise<Cach
       const tv = fields.tenant === undefined || fields.tenant === null ? null : String(fields.tenant);
       const uvRaw = fields[`v:${userId}`];
       const uv = uvRaw === undefined || uvRaw === null ? null : String(uvRaw);
-      if (typeof value?.n !== "number" || typeof value.until !== "number" || value.until <= Date.now()) continue;
+      if (typeof value?.n !== "number" || typeof value.until !== "number" || value.until <= now) continue;
       if ((value.tv ?? null) !== tv || (value.uv ?? null) !== uv) continue;
       counts.push({ tenantId: tenant, userId, n: value.n });
     }
@@ -216,7 +214,7 @@ async function servedCounts(redis: Redis, tenantId: string | null): Promise<Cach
  */
 async function unreadCache(deps: ConsistencyDeps, options: ConsistencyOptions): Promise<KindReport> {
   const report = empty();
-  const cached = await servedCounts(deps.redis, options.tenantId);
+  const cached = await servedCounts(deps.redis, options.tenantId, deps.services.clock.now().getTime());
   for (const [tenantId, entries] of groupBy(cached, (c) => c.tenantId)) {
     const users = entries.map((e) => e.userId);
     // Receipts are visible only inside their tenant's context, so one statement per tenant.
@@ -247,7 +245,8 @@ async function unreadCache(deps: ConsistencyDeps, options: ConsistencyOptions): 
  * operator rebuild (analytics.rebuild) recomputes them.
  */
 async function olapTotals(deps: ConsistencyDeps, options: ConsistencyOptions, attention: Attention[]): Promise<KindReport> {
-  const result = await reconcileCampaignTotals(deps.oltp, deps.olap, options.tenantId ? { tenantId: options.tenantId } : {});
+  const now = deps.services.clock.now();
+  const result = await reconcileCampaignTotals(deps.oltp, deps.olap, options.tenantId ? { tenantId: options.tenantId, now } : { now });
   const campaigns = new Map(result.mismatches.map((m) => [`${m.tenantId}|${m.campaignId}`, m]));
   for (const [tenantId, list] of groupBy([...campaigns.values()], (m) => m.tenantId)) {
     attention.push({ kind: "olapTotals", tenantId, count: list.length, sample: list.slice(0, 10).map((m) => ({ campaignId: m.campaignId, type: m.type, olap: m.olap, source: m.source })), description: "Campaign analytics disagree with the email events they were built from" });
@@ -262,12 +261,12 @@ async function stuckJobs(deps: ConsistencyDeps, options: ConsistencyOptions): Pr
     db.execute(sql`
       update jobs set status = 'pending', scheduled_at = now(), updated_at = now(),
              last_error = coalesce(last_error, 'lease expired while running; re-queued by the consistency check')
-      where id in (select id from jobs where status = 'running' and started_at < now() - make_interval(secs => ${jobsConfig.leaseSeconds}) ${tenant}
+      where id in (select id from jobs where status = 'running' and started_at < now() - make_interval(secs => ${jobRuntimeConfig.leaseSeconds}) ${tenant}
                    limit 1000 for update skip locked)
       returning *`),
   ]);
   const jobs = rowsOfJobs(result);
-  await deps.sendJobs(jobs.map((job) => messageForJob(job)));
+  await deps.services.jobs.send(jobs.map((job) => messageForJob(job, deps.services.clock)));
   return { found: jobs.length, repaired: jobs.length, needsAttention: 0 };
 }
 
@@ -302,7 +301,7 @@ export async function checkConsistency(deps: ConsistencyDeps, options: Consisten
     }
   }
   for (const item of attention) {
-    await raiseSystemEvent(deps.notifications, notificationsConfig, {
+    await deps.services.systemEvents.raise({
       eventType: "lifecycle.inconsistency",
       severity: item.kind === "missingContent" ? "critical" : "high",
       tenantId: item.tenantId,
@@ -311,5 +310,5 @@ export async function checkConsistency(deps: ConsistencyDeps, options: Consisten
       dedupKey: `lifecycle.consistency:${item.kind}`,
     }).catch((error: unknown) => deps.logger.error("consistency finding not raised", { kind: item.kind, error }));
   }
-  return { checkedAt: new Date().toISOString(), tenantId: options.tenantId, kinds };
+  return { checkedAt: deps.services.clock.now().toISOString(), tenantId: options.tenantId, kinds };
 }

@@ -1,28 +1,21 @@
-// Builds the lifecycle services' dependencies from a request context or a cron/queue environment.
-import { tierStore } from "../core/db";
-import type { Env } from "../core/env";
-import type { Logger } from "../core/logger";
-import { createRedis } from "../core/redis";
-import { sendJobMessages } from "../tiers/jobs/services/enqueue";
+// Builds the lifecycle services' dependencies from the services context of a request, a queue delivery or a cron run.
+import { createRedis } from "../platform/redis";
+import type { Services } from "../platform/services";
 import type { ConsistencyDeps } from "./consistency";
 import type { ErasureDeps } from "./erasure";
 
 /** Every store a lifecycle task reaches. Background work gets a longer Redis bound than a request path: it scans, and nobody waits on it. */
-function lifecycleStores(env: Env, logger: Logger) {
+function lifecycleStores(services: Services) {
   return {
-    oltp: tierStore(env, "oltp"),
-    notifications: tierStore(env, "notifications"),
-    olap: tierStore(env, "olap"),
-    bucket: env.CONTENT_BUCKET,
-    redis: createRedis(env, env.STORE_TIMEOUT_MS),
-    logger,
+    oltp: services.store("oltp"),
+    notifications: services.store("notifications"),
+    olap: services.store("olap"),
+    bucket: services.env.CONTENT_BUCKET,
+    redis: createRedis(services.env, services.env.STORE_TIMEOUT_MS),
+    logger: services.logger,
+    services,
   };
 }
 
-export function consistencyDeps(env: Env, logger: Logger): ConsistencyDeps {
-  return { ...lifecycleStores(env, logger), sendJobs: (messages) => sendJobMessages(env, logger, messages) };
-}
-
-export function erasureDeps(env: Env, logger: Logger): ErasureDeps {
-  return { ...lifecycleStores(env, logger), env };
-}
+export const consistencyDeps = (services: Services): ConsistencyDeps => lifecycleStores(services);
+export const erasureDeps = (services: Services): ErasureDeps => lifecycleStores(services);

@@ -2,16 +2,15 @@
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import { tenantBatch, type TenantScope, type TierStore } from "../core/db";
-import type { Env } from "../core/env";
-import { AppError } from "../core/errors";
-import type { Logger } from "../core/logger";
-import { sha256 } from "../tiers/content/services/blobs";
-import { getEmailContent, type ContentReadDeps } from "../tiers/content/services/reads";
-import { releaseStatements } from "../tiers/content/services/writes";
-import { prepareJobs, sendJobMessages } from "../tiers/jobs/services/enqueue";
-import { auditJob } from "../tiers/olap/services/audit";
-import { internalBatch, rowsOf } from "./scope";
+import { erasureDeps } from "./deps";
+import { tenantBatch, type TenantScope, type TierStore } from "../platform/db";
+import { internalBatch } from "../platform/db";
+import { AppError } from "../platform/errors";
+import { defineJob } from "../platform/jobs/define";
+import type { Logger } from "../platform/logger";
+import { rowsOf } from "../platform/rows";
+import type { Services } from "../platform/services";
+import { type ContentReadDeps, getEmailContent, releaseStatements, sha256 } from "../tiers/content";
 
 export type ErasureSubject = { email: string; userId?: undefined } | { userId: string; email?: undefined };
 
@@ -21,8 +20,8 @@ export interface ErasureDeps {
   olap: TierStore;
   bucket: Pick<R2Bucket, "delete">;
   redis: Redis;
-  env: Env;
   logger: Logger;
+  services: Services;
 }
 
 const digestOf = async (email: string) => sha256(new TextEncoder().encode(email.trim().toLowerCase()));
@@ -32,7 +31,7 @@ const digestOf = async (email: string) => sha256(new TextEncoder().encode(email.
  * The tenant is the caller's own; an operator may name another.
  */
 export async function requestErasure(
-  deps: { oltp: TierStore; env: Env; logger: Logger; waitUntil(promise: Promise<unknown>): void },
+  services: Services,
   scope: TenantScope,
   input: { subject: ErasureSubject; tenantId?: string | undefined },
 ): Promise<{ requestId: string; jobId: string; tenantId: string }> {
@@ -42,16 +41,16 @@ export async function requestErasure(
   const tenantId = input.tenantId ?? scope.tenantId;
   const requestId = crypto.randomUUID();
   const email = input.subject.email?.trim().toLowerCase() ?? null;
-  const prepared = prepareJobs(tenantId, [{ type: "ERASE_SUBJECT", payload: { requestId } }]);
+  const prepared = services.jobs.prepare(tenantId, [{ type: eraseSubjectJob.type, payload: { requestId } }]);
   const jobId = prepared.ids[0]!;
   const digest = email ? await digestOf(email) : null;
-  await tenantBatch(deps.oltp, { ...scope, tenantId }, (db) => [
+  await tenantBatch(services.store("oltp"), { ...scope, tenantId }, (db) => [
     db.execute(sql`
       insert into erasure_requests (id, tenant_id, subject_email, subject_user_id, subject_digest, requested_by, job_id)
       values (${requestId}, ${tenantId}, ${email}, ${input.subject.userId ?? null}, ${digest}, ${scope.userId}, ${jobId})`),
     prepared.insert(db),
   ]);
-  deps.waitUntil(sendJobMessages(deps.env, deps.logger, prepared.messages));
+  services.jobs.sendAfterResponse(prepared.messages);
   return { requestId, jobId, tenantId };
 }
 
@@ -303,43 +302,48 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
   }
   const done = (await loadRequest(deps.oltp, tenantId, requestId))!;
   const tiers = Object.fromEntries(stepOrder.map((name) => [name, (done.steps as Record<string, { counts?: unknown }>)[name]]));
-  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: new Date().toISOString(), tiers };
-  const audit = prepareJobs(tenantId, [
-    auditJob({
-      actor: { userId: done.requestedBy, role: "admin", tenantId },
-      action: "subject.erase",
-      target: { type: "erasure_request", id: requestId },
-      tenantId,
-      details: receipt,
-      origin: { ip: null, userAgent: null, requestId: null },
-    }),
-  ]);
+  const { services } = deps;
+  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: services.clock.now().toISOString(), tiers };
+  const requester = { tenantId, userId: done.requestedBy, role: "admin" as const };
+  const audit = services.audit.prepare(requester, {
+    actor: { userId: done.requestedBy, role: "admin", tenantId },
+    action: "subject.erase",
+    target: { type: "erasure_request", id: requestId },
+    tenantId,
+    details: receipt,
+  });
   const [finished] = await internalBatch(deps.oltp, "lifecycle", tenantId, (db) => [
     db.execute(sql`update erasure_requests set status = 'completed', subject_email = null, subject_user_id = null, refs = null,
                      receipt = ${JSON.stringify(receipt)}::jsonb, completed_at = now(), steps = steps - 'contentKeys'
                    where id = ${requestId} and status <> 'completed' returning *`),
     audit.insert(db),
   ]);
-  await sendJobMessages(deps.env, deps.logger, audit.messages);
+  audit.sendAfterCommit();
   return rowsOf(finished)[0] ? toRow(rowsOf(finished)[0]!) : done;
 }
 
-const erasePayload = z.object({ requestId: z.uuid() });
-
-/** The ERASE_SUBJECT job handler (registered in src/tiers/jobs/consumer.ts). */
-export async function eraseSubjectJob(job: { tenantId: string | null; payload: unknown }, deps: ErasureDeps): Promise<{ progress: Record<string, unknown> }> {
-  const { requestId } = erasePayload.parse(job.payload);
-  if (!job.tenantId) throw new AppError("VALIDATION_FAILED", "ERASE_SUBJECT needs a tenant");
-  const row = await runErasure(deps, requestId, job.tenantId);
-  return { progress: { requestId, status: row.status } };
-}
+/** GDPR erasure of one subject across every tier; resumable from erasure_requests' step record. */
+export const eraseSubjectJob = defineJob({
+  type: "ERASE_SUBJECT",
+  payload: z.object({ requestId: z.uuid() }).strict(),
+  queue: "normal",
+  ledger: true,
+  // At most the normal queue's max_retries + 1 (wrangler.toml): the queue must not give up before the ledger does.
+  maxAttempts: 6,
+  backoff: { baseSeconds: 10, maxSeconds: 900 },
+  run: async ({ tenantId, payload, services }) => {
+    if (!tenantId) throw new AppError("VALIDATION_FAILED", "ERASE_SUBJECT needs a tenant");
+    const row = await runErasure(erasureDeps(services), payload.requestId, tenantId);
+    return { progress: { requestId: payload.requestId, status: row.status } };
+  },
+});
 
 /**
  * Portability: the subject's data as JSON before erasure: the lead or user row, their emails with
  * events and content, and their notifications. At most 100 emails' content is included.
  */
 export async function exportSubject(
-  deps: { oltp: TierStore; notifications: TierStore; content: ContentReadDeps },
+  deps: { oltp: TierStore; notifications: TierStore; content: ContentReadDeps; now: Date },
   scope: TenantScope,
   subject: ErasureSubject,
 ): Promise<Record<string, unknown>> {
@@ -375,7 +379,7 @@ export async function exportSubject(
       ])
     : [{ rows: [] }];
   return {
-    exportedAt: new Date().toISOString(),
+    exportedAt: deps.now.toISOString(),
     tenantId: t,
     user,
     lead,

@@ -1,7 +1,7 @@
 // The lifecycle router: consistency checks, the retention report, and GDPR erasure with its receipt and export.
 import { z } from "zod";
-import { adminProcedure, operatorProcedure, router } from "../trpc/trpc";
-import { contentReadDeps } from "../tiers/content/deps";
+import { adminProcedure, operatorProcedure, router } from "../platform/trpc";
+import { contentReadDeps } from "../tiers/content";
 import { checkConsistency, consistencyDefaults } from "./consistency";
 import { consistencyDeps } from "./deps";
 import { erasureReceipt, exportSubject, requestErasure, type ErasureSubject } from "./erasure";
@@ -26,7 +26,7 @@ export const lifecycleRouter = router({
         .default({}),
     )
     .mutation(({ ctx, input }) =>
-      checkConsistency(consistencyDeps(ctx.env, ctx.logger), {
+      checkConsistency(consistencyDeps(ctx), {
         tenantId: input.tenantId ?? null,
         orphanGraceSeconds: input.orphanGraceSeconds ?? consistencyDefaults.orphanGraceSeconds,
       }),
@@ -40,7 +40,7 @@ export const lifecycleRouter = router({
     .input(z.object({ subject, tenantId: z.uuid().optional() }).strict())
     .mutation(({ ctx, input }) =>
       requestErasure(
-        { oltp: ctx.store("oltp"), env: ctx.env, logger: ctx.logger, waitUntil: ctx.waitUntil },
+        ctx,
         ctx.scope,
         { subject: input.subject as ErasureSubject, tenantId: input.tenantId },
       ),
@@ -52,6 +52,6 @@ export const lifecycleRouter = router({
   exportSubject: adminProcedure
     .input(z.object({ subject }).strict())
     .query(({ ctx, input }) =>
-      exportSubject({ oltp: ctx.store("oltp"), notifications: ctx.store("notifications"), content: contentReadDeps(ctx) }, ctx.scope, input.subject as ErasureSubject),
+      exportSubject({ oltp: ctx.store("oltp"), notifications: ctx.store("notifications"), content: contentReadDeps(ctx), now: ctx.clock.now() }, ctx.scope, input.subject as ErasureSubject),
     ),
 });

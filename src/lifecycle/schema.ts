@@ -1,7 +1,7 @@
 // Data lifecycle tables in the OLTP database (drizzle/oltp): erasure requests with per-tier step status, and the content tombstones that make blob pruning safe against re-use.
 import { sql } from "drizzle-orm";
 import { check, index, jsonb, pgPolicy, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
-import { currentRole, tenantIsolation } from "../core/rls";
+import { currentRole, tenantIsolation } from "../platform/rls";
 
 /** Internal cross-tenant work (consistency checks, retention report) runs with app.current_role = 'lifecycle', which no token can carry. */
 export const lifecycleRole = "lifecycle";

@@ -2,12 +2,12 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import worker from "../../src/index";
-import { parseEnv } from "../../src/core/env";
-import { buildContext } from "../../src/trpc/context";
-import { createCaller } from "../../src/trpc/root";
-import { createLogger } from "../../src/core/logger";
-import { indexingJob } from "../../src/tiers/content/deps";
-import { queueNames } from "../../src/tiers/jobs/messages";
+import { parseEnv } from "../../src/platform/env";
+import { systemClock } from "../../src/platform/clock";
+import { createServices } from "../../src/platform/services";
+import { createCaller, wired } from "../../src/root";
+import { createLogger } from "../../src/platform/logger";
+import { queueNames, testServices } from "./runtime";
 import { createTenant, type TestTenant } from "./factories";
 import { failingBinding } from "./stack";
 import { fakeEmail, mailboxFor } from "./oltp";
@@ -43,7 +43,7 @@ export async function storedKeys(tenantId: string): Promise<string[]> {
 export async function deliverIndexing(tenantId: string, emailIds: string[]) {
   const batch = createMessageBatch(
     queueNames.normal,
-    emailIds.map((emailId) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body: indexingJob(tenantId, emailId) })),
+    emailIds.map((emailId) => ({ id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body: testServices().jobs.direct("INDEX_CONTENT", tenantId, { emailId }).message })),
   );
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
@@ -56,15 +56,11 @@ export async function deliverIndexing(tenantId: string, emailIds: string[]) {
  */
 export function callerWithR2Down(tenant: TestTenant) {
   const failing = failingBinding(env.CONTENT_BUCKET, "R2");
-  const ctx = buildContext({
-    env: { ...parseEnv(env), CONTENT_BUCKET: failing },
-    requestId: crypto.randomUUID(),
-    logger: createLogger("error"),
-    principal: { userId: tenant.admin.id, tenantId: tenant.id, role: "admin" },
-    authError: null,
-    waitUntil: () => undefined,
-  });
-  return createCaller(ctx);
+  const services = createServices(
+    { env: { ...parseEnv(env), CONTENT_BUCKET: failing }, requestId: crypto.randomUUID(), logger: createLogger("error"), clock: systemClock, waitUntil: () => undefined },
+    wired,
+  );
+  return createCaller({ ...services, principal: { userId: tenant.admin.id, tenantId: tenant.id, role: "admin" }, authError: null, requestUrl: null });
 }
 
 /**

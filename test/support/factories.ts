@@ -1,7 +1,7 @@
 // Test factories: fresh tenants and users under new ids, written through the production Neon driver as the app role.
 import { env } from "cloudflare:workers";
-import { parseEnv } from "../../src/core/env";
-import { tierStore } from "../../src/core/db";
+import { parseEnv } from "../../src/platform/env";
+import { tierStore } from "../../src/platform/db";
 import { mintToken } from "./tokens";
 
 export interface TestUser {

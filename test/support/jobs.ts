@@ -3,11 +3,11 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { env } from "cloudflare:workers";
 import type { NeonQueryFunction, NeonQueryPromise } from "@neondatabase/serverless";
 import worker from "../../src/index";
-import { parseEnv } from "../../src/core/env";
-import { tenantBatch, tierStore } from "../../src/core/db";
-import { prepareJobs, type JobRequest } from "../../src/tiers/jobs/services/enqueue";
-import type { JobMessage } from "../../src/tiers/jobs/messages";
-import { schedules } from "../../src/cron";
+import { parseEnv } from "../../src/platform/env";
+import { tenantBatch, tierStore } from "../../src/platform/db";
+import { prepareJobs, type JobRequest } from "./runtime";
+import type { JobMessage } from "./runtime";
+import { schedules } from "./runtime";
 import { oltpSql } from "./factories";
 import { fakeEmail } from "./oltp";
 import { trpcClient } from "./worker";
@@ -83,8 +83,12 @@ export async function sendingMailbox(token: string, settings: { dailyLimit?: num
 }
 
 /** Queues an email through emails.create: its SEND_EMAIL job (id = email id) is committed with it and sent to the high queue. */
-export async function queueEmail(token: string, mailboxId: string, extra: { campaignId?: string; customFields?: Record<string, string> } = {}) {
-  const client = trpcClient(token, { batch: false });
+export async function queueEmail(
+  token: string,
+  mailboxId: string,
+  extra: { campaignId?: string; customFields?: Record<string, string> } = {},
+  client: Pick<ReturnType<typeof trpcClient>, "leads" | "emails"> = trpcClient(token, { batch: false }),
+) {
   const lead = await client.leads.create.mutate({ email: fakeEmail(), ...(extra.customFields ? { customFields: extra.customFields } : {}) });
   return client.emails.create.mutate({ leadId: lead.id, mailboxId, subject: "Hi", body: emailBody, ...(extra.campaignId ? { campaignId: extra.campaignId } : {}) });
 }

@@ -1,8 +1,8 @@
 // Lifecycle test helpers: an operator, SQL as the internal roles in each database, Redis, and the content write's pieces.
 import { env } from "cloudflare:workers";
-import { tierStore, type DbTier } from "../../src/core/db";
-import { parseEnv } from "../../src/core/env";
-import { createRedis } from "../../src/core/redis";
+import { tierStore, type DbTier } from "../../src/platform/db";
+import { parseEnv } from "../../src/platform/env";
+import { createRedis } from "../../src/platform/redis";
 import { mintToken } from "./tokens";
 import { trpcClient } from "./worker";
 

@@ -1,7 +1,7 @@
 // Notifications-tier test helpers: tenants as tokens only (no OLTP), raw SQL as the app role, recorded deliveries.
 import { env } from "cloudflare:workers";
-import { parseEnv } from "../../src/core/env";
-import { tierStore } from "../../src/core/db";
+import { parseEnv } from "../../src/platform/env";
+import { tierStore } from "../../src/platform/db";
 import { recordedDeliveriesPrefix } from "../../src/tiers/notifications/services/provider";
 import { mintToken } from "./tokens";
 

@@ -1,9 +1,9 @@
 // OLAP test helpers: run the ETL as the cron does, and build campaigns with email facts through the real procedures.
 import { env } from "cloudflare:workers";
-import { tierStore } from "../../src/core/db";
-import { parseEnv } from "../../src/core/env";
+import { tierStore } from "../../src/platform/db";
+import { parseEnv } from "../../src/platform/env";
 import { aggregateEmailEvents } from "../../src/tiers/olap/etl/email-events";
-import { queueNames, type JobMessage } from "../../src/tiers/jobs/messages";
+import { queueNames, type JobMessage } from "./runtime";
 import { createTenant, oltpSql, type TestTenant } from "./factories";
 import { deliver } from "./jobs";
 import { campaignWithSteps, fakeEmail, mailboxFor } from "./oltp";

@@ -1,7 +1,7 @@
 // OLTP test helpers: expected tRPC error shapes and small builders that go through the real procedures.
 import { TRPCClientError } from "@trpc/client";
 import { expect } from "vitest";
-import type { ErrorCode } from "../../src/core/errors";
+import type { ErrorCode } from "../../src/platform/errors";
 import { createTenant, type TestTenant } from "./factories";
 import { trpcClient } from "./worker";
 

@@ -1,7 +1,7 @@
 // Mints bearer tokens for tests with the same library and secret the Worker verifies with.
 import { SignJWT } from "jose";
 import { env } from "cloudflare:workers";
-import type { Role } from "../../src/core/auth";
+import type { Role } from "../../src/platform/auth";
 
 export interface TokenClaims {
   sub: string;

@@ -1,6 +1,6 @@
 import { TRPCClientError } from "@trpc/client";
 import { describe, expect, it } from "vitest";
-import { hasRole } from "../../src/core/auth";
+import { hasRole } from "../../src/platform/auth";
 import { createTenant } from "../support/factories";
 import { mintToken } from "../support/tokens";
 import { request, trpcClient } from "../support/worker";

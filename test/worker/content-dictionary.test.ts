@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { brotliCompressSync } from "node:zlib";
 import { describe, expect, inject, it } from "vitest";
-import { tierStore } from "../../src/core/db";
-import { parseEnv } from "../../src/core/env";
+import { tierStore } from "../../src/platform/db";
+import { parseEnv } from "../../src/platform/env";
 import { pruneContent } from "../../src/tiers/content/services/retention";
 import { bucket, contentSetup, fromBase64, storedKeys } from "../support/content";
 import { personalise, recipient } from "../support/content-campaign";

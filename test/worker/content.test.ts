@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { tierStore } from "../../src/core/db";
-import { parseEnv } from "../../src/core/env";
+import { tierStore } from "../../src/platform/db";
+import { parseEnv } from "../../src/platform/env";
 import { pruneContent } from "../../src/tiers/content/services/retention";
 import { contentConfig } from "../../src/tiers/content/config";
 import { bucket, callerWithR2Down, contentSetup, deliverIndexing, storedKeys, toBase64, untilQuiet } from "../support/content";

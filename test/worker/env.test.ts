@@ -2,8 +2,8 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { parseEnv } from "../../src/core/env";
-import { AppError } from "../../src/core/errors";
+import { parseEnv } from "../../src/platform/env";
+import { AppError } from "../../src/platform/errors";
 
 function envError(raw: Record<string, unknown>): AppError {
   try {

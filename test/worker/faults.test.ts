@@ -6,11 +6,9 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { HealthReport } from "../../src/core/health";
-import type { Tier } from "../../src/core/errors";
-import { cronTasks } from "../../src/cron";
-import { parseEnv } from "../../src/core/env";
-import { createLogger } from "../../src/core/logger";
+import type { HealthReport } from "../../src/platform/health";
+import type { Tier } from "../../src/platform/errors";
+import { cronTasks, testServices } from "../support/runtime";
 import worker, { type AppRouter } from "../../src/index";
 import { backdateJob, ledgerRow, waitFor } from "../support/jobs";
 import { buildEstate, fakeEmail, type Estate } from "../support/oltp";
@@ -272,7 +270,7 @@ describe("one tier down at a time", () => {
         expect(written.emails.length).toBe(2);
         for (const id of written.emails) expect((await ledgerRow(id))?.status).toBe("pending");
         const relay = cronTasks.aggregation.find((task) => task.name === "jobs.relayOverdue")!;
-        await relay.run({ env: parseEnv(env), logger: createLogger("error") });
+        await relay.run(testServices());
         for (const id of written.emails) {
           // Delivered by Miniflare's queue to the real consumer: the send finishes, or the consumer defers it to
           // the campaign's send window (scheduled ahead, with the reason); either way a consumer has run it.

@@ -4,8 +4,8 @@
 // rejection a documented code; and strings that are stored read back exactly.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { errorCodes } from "../../src/core/errors";
-import { appRouter } from "../../src/trpc/root";
+import { errorCodes } from "../../src/platform/errors";
+import { appRouter } from "../../src/root";
 import { createTenant, type TestTenant } from "../support/factories";
 import { operator } from "../support/notifications";
 import { buildEstate, fakeEmail, type Estate } from "../support/oltp";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { HealthReport } from "../../src/core/health";
+import type { HealthReport } from "../../src/platform/health";
 import { setDatabaseFault, setRedisFault } from "../support/stack";
 import { request } from "../support/worker";
 

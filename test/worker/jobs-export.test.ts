@@ -1,11 +1,11 @@
 import { parse } from "csv-parse/sync";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseEnv } from "../../src/core/env";
-import { cronTasks } from "../../src/cron";
+import { parseEnv } from "../../src/platform/env";
+import { cronTasks } from "../support/runtime";
 import { pruneFilesOlderThan } from "../../src/tiers/jobs/services/export-leads";
 import { jobsConfig } from "../../src/tiers/jobs/config";
-import { queueNames, type JobMessage } from "../../src/tiers/jobs/messages";
+import { queueNames, type JobMessage } from "../support/runtime";
 import { exportStorageKey, signExportLink } from "../../src/tiers/jobs/services/export-links";
 import { createTenant, type TestTenant } from "../support/factories";
 import { deliver } from "../support/jobs";
@@ -153,7 +153,7 @@ describe("EXPORT_LEADS", () => {
     expect(bRows.map((r) => r.email)).toEqual(["b-only@example.test"]);
 
     // A genuine link past its expiry.
-    const expired = await signExportLink(parseEnv(env), exportStorageKey(a.id, done.id), -1, origin);
+    const expired = await signExportLink(parseEnv(env), exportStorageKey(a.id, done.id), -1, origin, new Date());
     const late = await download(expired.url);
     expect([late.status, await errorCode(late)]).toEqual([403, "LINK_EXPIRED"]);
   });

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { jobsConfig } from "../../src/tiers/jobs/config";
-import { queueNames } from "../../src/tiers/jobs/messages";
+import { queueNames } from "../support/runtime";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { deliver } from "../support/jobs";
 import { trpcClient } from "../support/worker";

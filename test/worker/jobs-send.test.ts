@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { jobRuntimeConfig } from "../../src/platform/jobs/config";
 import { jobsConfig } from "../../src/tiers/jobs/config";
-import { queueNames } from "../../src/tiers/jobs/messages";
+import { queueNames } from "../support/runtime";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { commitJobsWithoutSending, deliver, dueInSeconds, ledgerRow, queueEmail, sendingMailbox, waitFor } from "../support/jobs";
 import { fakeEmail } from "../support/oltp";
@@ -110,7 +111,7 @@ describe("SEND_EMAIL", () => {
 describe("per-tenant fairness", () => {
   it("a tenant at its cap of running bulk jobs is put back without using attempts, while another tenant's bulk job and its own sends run", async () => {
     const [busy, quiet] = await Promise.all([createTenant(), createTenant()]);
-    const cap = jobsConfig.fairness.maxRunningBulkPerTenant;
+    const cap = jobRuntimeConfig.fairness.maxRunningBulkPerTenant;
     const importJob = (t: TestTenant) => ({
       type: "IMPORT_LEADS" as const,
       payload: { storageKey: `imports/${t.id}/x.csv`, fileName: "x.csv", requestedBy: t.admin.id },

@@ -1,11 +1,12 @@
 import { createExecutionContext, createScheduledController } from "cloudflare:test";
+import { jobRuntimeConfig } from "../../src/platform/jobs/config";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { schedules } from "../../src/cron";
+import { schedules } from "../support/runtime";
 import { jobsConfig } from "../../src/tiers/jobs/config";
-import { queueNames } from "../../src/tiers/jobs/messages";
-import { prepareJobs } from "../../src/tiers/jobs/services/enqueue";
+import { queueNames } from "../support/runtime";
+import { prepareJobs } from "../support/runtime";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { backdateJob, commitJobsWithoutSending, deliver, dueInSeconds, ledgerRow, waitFor } from "../support/jobs";
 import { operator, type Caller } from "../support/notifications";
@@ -167,7 +168,7 @@ describe("jobs tier", () => {
     const controller = createScheduledController({ cron: schedules.aggregation, scheduledTime: new Date() });
     await worker.scheduled(controller, env, createExecutionContext());
     expect(await ledgerRow(message!.jobId)).toMatchObject({ status: "pending", attempts: 0 });
-    await backdateJob(message!.jobId, jobsConfig.relay.graceSeconds + 1);
+    await backdateJob(message!.jobId, jobRuntimeConfig.relay.graceSeconds + 1);
     await worker.scheduled(controller, env, createExecutionContext());
     const done = await waitFor(async () => {
       const row = await ledgerRow(message!.jobId);

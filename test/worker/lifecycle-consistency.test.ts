@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/core/logger";
 import { contentConfig } from "../../src/tiers/content/config";
-import { createEmailWithContent } from "../../src/tiers/content/services/email-writes";
+import { testServices } from "../support/runtime";
+import { createEmailWithContent } from "../../src/tiers/oltp/services/email-writes";
 import { purgeTombstones, tombstoneContent } from "../../src/tiers/content/services/retention";
 import { catalogStatements, prepareEmailContent, storeContent } from "../../src/tiers/content/services/writes";
 import { createEmail } from "../../src/tiers/oltp/services/emails";
@@ -103,7 +103,6 @@ async function operatorlessUnread(token: string): Promise<number> {
 }
 
 describe("content pruning against re-use (issue 5's race)", () => {
-  const deps = () => ({ store: store("oltp"), bucket: env.CONTENT_BUCKET, config: contentConfig, logger: createLogger("error"), queueIndexing: async () => undefined });
   const purgeNow = () => purgeTombstones(store("oltp"), env.CONTENT_BUCKET, { batchSize: 1000, graceSeconds: 0, keepPurgedSeconds: 3600 });
   const attachmentOf = (content: string) => [{ filename: "x.pdf", mimeType: "application/pdf", content, disposition: "attachment" as const }];
 
@@ -145,13 +144,13 @@ describe("content pruning against re-use (issue 5's race)", () => {
     // ... so the commit refuses to point at it.
     const id = crypto.randomUUID();
     await expect(
-      createEmail(store("oltp"), scope, { leadId: s.leadId, mailboxId: s.mailboxId, subject: "new", contentStorageKey: `emails/${id}`, id }, (db) =>
+      createEmail(testServices(), scope, { leadId: s.leadId, mailboxId: s.mailboxId, subject: "new", contentStorageKey: `emails/${id}`, id }, (db) =>
         catalogStatements(db, s.tenant.id, { id, subject: "new" }, prepared, stored),
       ),
     ).rejects.toThrow();
 
     // The full write retries and stores the bytes again.
-    const { email } = await createEmailWithContent(deps(), scope, input);
+    const { email } = await createEmailWithContent(testServices(), scope, input);
     expect((await s.client.content.attachment.query({ emailId: email.id, position: 1 })).content).toBe(bytes);
   });
 });

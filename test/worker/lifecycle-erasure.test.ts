@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { DbTier } from "../../src/core/db";
-import { queueNames } from "../../src/tiers/jobs/messages";
+import type { DbTier } from "../../src/platform/db";
+import { queueNames } from "../support/runtime";
 import { contentSetup, storedKeys, toBase64 } from "../support/content";
 import { deliver } from "../support/jobs";
 import { asRole, redis } from "../support/lifecycle";

@@ -4,8 +4,8 @@ import { describe, expect, it } from "vitest";
 // @ts-expect-error Vite serves any file as text with ?raw
 import readme from "../../README.md?raw";
 import worker from "../../src/index";
-import type { DbTier } from "../../src/core/db";
-import { schedules } from "../../src/cron";
+import type { DbTier } from "../../src/platform/db";
+import { schedules } from "../support/runtime";
 import { readmeTableEnd, readmeTableStart, renderRetentionTable, retentionRules } from "../../src/lifecycle/retention";
 import { contentSetup } from "../support/content";
 import { asRole, operatorClient } from "../support/lifecycle";

@@ -2,14 +2,14 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { parseEnv } from "../../src/core/env";
-import { createRedis } from "../../src/core/redis";
-import { createLogger } from "../../src/core/logger";
+import { parseEnv } from "../../src/platform/env";
+import { createRedis } from "../../src/platform/redis";
+import { createLogger } from "../../src/platform/logger";
 import { notificationsConfig } from "../../src/tiers/notifications/config";
-import { queueNames } from "../../src/tiers/jobs/messages";
-import { sendNotificationMessage, relayPendingDeliveries } from "../../src/tiers/notifications/services/outbox";
+import { queueNames, testServices } from "../support/runtime";
+import { relayPendingDeliveries } from "../../src/tiers/notifications/services/outbox";
 import { allowAuthEmail } from "../../src/tiers/notifications/services/rate-limits";
-import { tierStore } from "../../src/core/db";
+import { tierStore } from "../../src/platform/db";
 import { asSystem, notificationsTenant, recordedSends, sleep, type NotificationsTenant } from "../support/notifications";
 import { setRedisFault } from "../support/stack";
 import { trpcClient } from "../support/worker";
@@ -29,7 +29,7 @@ async function outboxOf(t: NotificationsTenant, notificationId: string) {
 }
 
 async function deliver(t: NotificationsTenant, outboxId: string, notificationId: string, id = crypto.randomUUID()) {
-  const body = sendNotificationMessage({ outboxId, notificationId, tenantId: t.id });
+  const body = testServices().jobs.direct("SEND_NOTIFICATION", t.id, { outboxId, notificationId }, outboxId).message;
   const batch = createMessageBatch(queueNames.normal, [{ id, timestamp: new Date(), attempts: 1, body }]);
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
@@ -88,9 +88,9 @@ describe("email and push delivery through the outbox", () => {
       ],
       t.id,
     );
-    const relayed = await relayPendingDeliveries(store, parseEnv(env), notificationsConfig);
+    const relayed = await relayPendingDeliveries(store, testServices().jobs, notificationsConfig);
     expect(relayed).toBeGreaterThanOrEqual(1);
-    expect(await relayPendingDeliveries(store, parseEnv(env), notificationsConfig)).toBe(0);
+    expect(await relayPendingDeliveries(store, testServices().jobs, notificationsConfig)).toBe(0);
     expect(await eventually(() => recordedSends(String(n!.id)), (c) => c > 0)).toBe(1);
   });
 

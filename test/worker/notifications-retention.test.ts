@@ -2,7 +2,7 @@ import { createExecutionContext, createScheduledController } from "cloudflare:te
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { schedules } from "../../src/cron";
+import { schedules } from "../support/runtime";
 import { asSystem, notificationsSql, notificationsTenant, sleep, unreadInDatabase } from "../support/notifications";
 import { request } from "../support/worker";
 import { expectForcedRlsForApp } from "../support/rls";

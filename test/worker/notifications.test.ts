@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseEnv } from "../../src/core/env";
-import { createRedis } from "../../src/core/redis";
+import { parseEnv } from "../../src/platform/env";
+import { createRedis } from "../../src/platform/redis";
 import { notificationsConfig } from "../../src/tiers/notifications/config";
 import { invalidateUnread, lookupUnread, refillUnread } from "../../src/tiers/notifications/services/unread-cache";
 import {
@@ -191,18 +191,18 @@ describe("the notification center", () => {
     const t = await notificationsTenant();
     const target = { tenantId: t.id, userId: t.member.id };
     // A reader misses and reads Postgres (count 0)...
-    const miss = await lookupUnread(redis, t.id, t.member.id);
+    const miss = await lookupUnread(redis, t.id, t.member.id, Date.now());
     expect(miss.hit).toBe(false);
     // ...a write commits and invalidates before the reader's refill lands...
     await invalidateUnread(redis, notificationsConfig, [{ tenantId: t.id, userId: null }]);
     if (miss.hit) return;
-    await refillUnread(redis, notificationsConfig, target, miss, 0, null);
+    await refillUnread(redis, notificationsConfig, target, miss, 0, null, Date.now());
     // ...so the stale refill is not served; a refill tagged with current tokens is.
-    const after = await lookupUnread(redis, t.id, t.member.id);
+    const after = await lookupUnread(redis, t.id, t.member.id, Date.now());
     expect(after.hit).toBe(false);
     if (after.hit) return;
-    await refillUnread(redis, notificationsConfig, target, after, 1, null);
-    expect(await lookupUnread(redis, t.id, t.member.id)).toEqual({ hit: true, unread: 1 });
+    await refillUnread(redis, notificationsConfig, target, after, 1, null, Date.now());
+    expect(await lookupUnread(redis, t.id, t.member.id, Date.now())).toEqual({ hit: true, unread: 1 });
   });
 
   describe("while Redis is down", () => {

@@ -6,7 +6,7 @@ import { campaignWithSteps, expectCode, mailboxFor } from "../support/oltp";
 import { commitJobsWithoutSending, deliver, ledgerRow, waitFor } from "../support/jobs";
 import { postgresRoundTrips, resetRoundTrips, setDatabaseFault } from "../support/stack";
 import { trpcClient } from "../support/worker";
-import { queueNames } from "../../src/tiers/jobs/messages";
+import { queueNames } from "../support/runtime";
 import { oltpSql } from "../support/factories";
 
 type Client = ReturnType<typeof trpcClient>;

@@ -1,13 +1,10 @@
-import { env } from "cloudflare:workers";
+
 import { sql } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseEnv } from "../../src/core/env";
-import { createLogger } from "../../src/core/logger";
-import { cronTasks } from "../../src/cron";
+import { cronTasks, testServices } from "../support/runtime";
 import { olapConfig } from "../../src/tiers/olap/config";
-import { analyticsBatch } from "../../src/tiers/olap/services/analytics-scope";
+import { internalBatch } from "../../src/platform/db";
 import { reconcileAndRaise, reconcileCampaignTotals } from "../../src/tiers/olap/services/reconciliation";
-import { tierStore } from "../../src/core/db";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { operator } from "../support/notifications";
 import { aggregate, noonOf, olapStore, oltpStore, runPendingJobs, utcDay } from "../support/olap";
@@ -153,7 +150,7 @@ describe("one ETL pass feeds the mailbox, lead, sequence-step, warmup and billin
       (await admin.analytics.billingUsage.query({ ...range })).periods,
     ];
     await aggregate();
-    await analyticsBatch(olapStore(), (db) => [db.execute(sql`update etl_watermarks set position = 0 where source = 'email_events'`)]);
+    await internalBatch(olapStore(), "analytics", null, (db) => [db.execute(sql`update etl_watermarks set position = 0 where source = 'email_events'`)]);
     const rerun = await aggregate();
     expect(rerun.tables.mailbox_analytics).toBeGreaterThanOrEqual(2);
     const after = [
@@ -176,7 +173,7 @@ describe("one ETL pass feeds the mailbox, lead, sequence-step, warmup and billin
 
 describe("rebuild and reconciliation", () => {
   const corrupt = (e: Estate) =>
-    analyticsBatch(olapStore(), (db) => [
+    internalBatch(olapStore(), "analytics", null, (db) => [
       db.execute(sql`update campaign_analytics set sent = 999 where tenant_id = ${e.tenant.id} and campaign_id = ${e.campaignId} and day = ${utcDay(0)}::date`),
       db.execute(sql`delete from mailbox_analytics where tenant_id = ${e.tenant.id} and day = ${utcDay(-1)}::date`),
       // A row no source fact supports.
@@ -209,21 +206,19 @@ describe("rebuild and reconciliation", () => {
   it("reconciliation passes on healthy aggregates and raises one de-duplicated system event on a mismatch", async () => {
     const e = await estate();
     await aggregate();
-    const healthy = await reconcileCampaignTotals(oltpStore(), olapStore(), { tenantId: e.tenant.id });
+    const healthy = await reconcileCampaignTotals(oltpStore(), olapStore(), { tenantId: e.tenant.id, now: new Date() });
     expect(healthy).toMatchObject({ checkedCampaigns: 1, mismatches: [] });
 
     await corrupt(e);
-    const broken = await reconcileCampaignTotals(oltpStore(), olapStore(), { tenantId: e.tenant.id });
+    const broken = await reconcileCampaignTotals(oltpStore(), olapStore(), { tenantId: e.tenant.id, now: new Date() });
     expect(broken.mismatches).toEqual([
       { tenantId: e.tenant.id, campaignId: e.campaignId, type: "sent", olap: 999, source: { aggregated: 3, now: 3 } },
     ]);
 
-    const stores = { oltp: oltpStore(), olap: olapStore(), notifications: tierStore(parseEnv(env), "notifications") };
-    const logger = createLogger("error");
     // The cron samples every active campaign here: the sample is larger than this test database's campaigns.
     const task = cronTasks.consistency.find((t) => t.name === "olap.reconcileCampaignTotals")!;
-    await task.run({ env: parseEnv(env), logger });
-    await reconcileAndRaise(stores, logger);
+    await task.run(testServices());
+    await reconcileAndRaise(testServices());
     const staff = trpcClient((await operator()).token, { batch: false });
     const events = await staff.admin.systemEvents.list.query({ limit: 10, tenantId: null, resolved: false });
     const mismatch = events.items.filter((ev) => ev.eventType === "analytics_mismatch");

@@ -1,11 +1,9 @@
-import { env } from "cloudflare:workers";
+
 import { sql } from "drizzle-orm";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { parseEnv } from "../../src/core/env";
-import { cronTasks } from "../../src/cron";
+import { cronTasks, testServices } from "../support/runtime";
 import { slotKey } from "../../src/tiers/olap/cron";
-import { createLogger } from "../../src/core/logger";
-import { analyticsBatch } from "../../src/tiers/olap/services/analytics-scope";
+import { internalBatch } from "../../src/platform/db";
 import { dropExpiredPartitions, ensureAheadPartitions, monthStart, partitionedTables } from "../../src/tiers/olap/services/partitions";
 import { aggregate, campaignWithEmails, noonOf, olapStore, performance, report, runPendingJobs, utcDay, type CampaignFixture } from "../support/olap";
 import { expectCode, rejection } from "../support/oltp";
@@ -47,7 +45,7 @@ describe("incremental aggregation of email events into campaign analytics", () =
   it("reading the same facts again (watermark moved back to zero) recomputes the same numbers, never double-counts", async () => {
     await aggregate();
     const before = await performance(fixture);
-    await analyticsBatch(olapStore(), (db) => [db.execute(sql`update etl_watermarks set position = 0 where source = 'email_events'`)]);
+    await internalBatch(olapStore(), "analytics", null, (db) => [db.execute(sql`update etl_watermarks set position = 0 where source = 'email_events'`)]);
     const rerun = await aggregate();
     expect(rerun.recomputed).toBeGreaterThanOrEqual(2);
     expect((await performance(fixture)).days).toEqual(before.days);
@@ -92,8 +90,8 @@ describe("incremental aggregation of email events into campaign analytics", () =
       sql`delete from jobs where type = 'AGGREGATE_ANALYTICS' and idempotency_key = any(${slots})`,
     ]);
     const since = new Date().toISOString();
-    await task.run({ env: parseEnv(env), logger: createLogger("error") });
-    await task.run({ env: parseEnv(env), logger: createLogger("error") });
+    await task.run(testServices());
+    await task.run(testServices());
     // Two triggers of one 5-minute slot: one ledger row (the queue may already be running it).
     const [, rows = []] = await sql.transaction([
       sql`select set_config('app.current_role', 'system', true)`,
@@ -170,10 +168,10 @@ describe("OLAP storage", () => {
     const longAgo = new Date("2001-01-15T00:00:00Z");
     expect(await ensureAheadPartitions(olapStore(), longAgo)).toBe(4 * partitionedTables.length);
     expect(await ensureAheadPartitions(olapStore(), longAgo)).toBe(0);
-    expect(await ensureAheadPartitions(olapStore())).toBe(0);
-    expect(await dropExpiredPartitions(olapStore())).toBeGreaterThanOrEqual(4);
+    expect(await ensureAheadPartitions(olapStore(), new Date())).toBe(0);
+    expect(await dropExpiredPartitions(olapStore(), new Date())).toBeGreaterThanOrEqual(4);
 
-    const [partitions] = await analyticsBatch(olapStore(), (db) => [
+    const [partitions] = await internalBatch(olapStore(), "analytics", null, (db) => [
       db.execute<{ name: string }>(sql`select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
                                         where i.inhparent = 'campaign_analytics'::regclass order by 1`),
     ]);

@@ -1,8 +1,6 @@
-import { env } from "cloudflare:workers";
+
 import { describe, expect, it } from "vitest";
-import { cronTasks } from "../../src/cron";
-import { parseEnv } from "../../src/core/env";
-import { createLogger } from "../../src/core/logger";
+import { cronTasks, testServices } from "../support/runtime";
 import { createTenant } from "../support/factories";
 import { campaignWithSteps, expectCode, fakeEmail, mailboxFor, rejection } from "../support/oltp";
 import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
@@ -130,7 +128,7 @@ describe("email event retention", () => {
     }
     // The task as the pruning trigger runs it, without the other tiers' tasks of the same trigger.
     const task = cronTasks.pruning.find((t) => t.name === "oltp.pruneEmailEvents");
-    await task!.run({ env: parseEnv(env), logger: createLogger("error", {}) });
+    await task!.run(testServices());
     for (const { setup, email } of emails) {
       const full = await setup.client.emails.get.query({ id: email.id });
       expect(full.events.map((e) => e.type)).toEqual(["queued"]);

@@ -2,8 +2,8 @@ import { createExecutionContext, createMessageBatch, createScheduledController, 
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { schedules } from "../../src/cron";
-import { queueNames } from "../../src/tiers/jobs/messages";
+import { schedules } from "../support/runtime";
+import { queueNames } from "../support/runtime";
 
 describe("queue consumer", () => {
   it("acks a valid job and retries a malformed one towards the dead-letter queue", async () => {
@@ -31,10 +31,16 @@ describe("queue consumer", () => {
 });
 
 describe("cron triggers", () => {
-  it("every trigger in wrangler.toml has a schedule entry that runs", async () => {
+  // That these are exactly wrangler.toml's triggers is checked from Node: test/stack/wrangler-config.test.ts.
+  it("every schedule's trigger runs its tasks", async () => {
     for (const cron of Object.values(schedules)) {
       const controller = createScheduledController({ cron, scheduledTime: new Date() });
       await expect(worker.scheduled(controller, env, createExecutionContext())).resolves.toBeUndefined();
     }
+  });
+
+  it("a trigger whose expression no schedule has fails the run loudly, naming the expression", async () => {
+    const controller = createScheduledController({ cron: "15 4 * * *", scheduledTime: new Date() });
+    await expect(worker.scheduled(controller, env, createExecutionContext())).rejects.toThrow(/15 4 \* \* \*/);
   });
 });

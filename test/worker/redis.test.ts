@@ -1,8 +1,8 @@
 import { Ratelimit } from "@upstash/ratelimit";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseEnv } from "../../src/core/env";
-import { createRedis } from "../../src/core/redis";
+import { parseEnv } from "../../src/platform/env";
+import { createRedis } from "../../src/platform/redis";
 import { redisRoundTrips, resetRoundTrips, setRedisFault } from "../support/stack";
 
 const redis = () => createRedis(parseEnv(env));

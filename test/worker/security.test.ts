@@ -2,8 +2,8 @@
 import { createTRPCUntypedClient, httpLink, TRPCClientError } from "@trpc/client";
 import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { appRouter } from "../../src/trpc/root";
-import { adminProcedure, authedProcedure, operatorProcedure } from "../../src/trpc/trpc";
+import { appRouter } from "../../src/root";
+import { adminProcedure, authedProcedure, operatorProcedure } from "../../src/platform/trpc";
 import { createTenant, type TestTenant } from "../support/factories";
 import { buildEstate, type Estate } from "../support/oltp";
 import { postgresRoundTrips, resetRoundTrips } from "../support/stack";

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseEnv } from "../../src/core/env";
-import { tierStore } from "../../src/core/db";
+import { parseEnv } from "../../src/platform/env";
+import { tierStore } from "../../src/platform/db";
 import { notificationsConfig } from "../../src/tiers/notifications/config";
 import { raiseSystemEvent } from "../../src/tiers/notifications/services/system-events";
 import { env } from "cloudflare:workers";

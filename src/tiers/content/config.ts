@@ -39,3 +39,8 @@ export const contentConfig: ContentConfig = {
   exhaustiveCompressionBytes: 2 * 1024 * 1024,
   snippetChars: 2000,
 };
+
+/** Catalog rows per pruning run, and how long a tombstoned blob waits before it leaves R2 (see PruneOptions). */
+export const contentPruning = { batchSize: 1000, graceSeconds: 3600 };
+/** An email not indexed this long after its write lost its INDEX_CONTENT job. */
+export const indexingGraceMinutes = 15;

@@ -1,27 +1,16 @@
-// Builds the content services' dependencies from a request context or a queue delivery.
-import type { Env } from "../../core/env";
-import type { TenantScope } from "../../core/db";
-import { tierStore } from "../../core/db";
-import type { Logger } from "../../core/logger";
-import type { Context } from "../../trpc/context";
-import { notificationsConfig } from "../notifications/config";
-import { raiseSystemEvent } from "../notifications/services/system-events";
+// Builds the content services' dependencies from the services context of a request, a queue delivery or a cron run.
+import type { TenantScope } from "../../platform/db";
+import type { Services } from "../../platform/services";
 import { contentConfig } from "./config";
+import { indexContentJob } from "./jobs";
 import type { IntegrityError } from "./services/blobs";
-import type { ContentWriteDeps } from "./services/email-writes";
 import type { ContentReadDeps } from "./services/reads";
+import type { ContentWriteDeps } from "./services/writes";
 
-/** INDEX_CONTENT runs with the tenant's context and no user: the job acts for the tenant. */
-export const systemUserId = "00000000-0000-0000-0000-000000000000";
-
-export function indexingJob(tenantId: string, emailId: string) {
-  return { jobId: crypto.randomUUID(), type: "INDEX_CONTENT" as const, tenantId, payload: { emailId }, enqueuedAt: new Date().toISOString() };
-}
-
-function reportIntegrityFailure(env: Env, logger: Logger) {
+function reportIntegrityFailure(services: Services) {
   return async (failure: IntegrityError, scope: TenantScope) => {
-    logger.error("content integrity check failed", { key: failure.storageKey, expected: failure.expected, actual: failure.actual });
-    await raiseSystemEvent(tierStore(env, "notifications"), notificationsConfig, {
+    services.logger.error("content integrity check failed", { key: failure.storageKey, expected: failure.expected, actual: failure.actual });
+    await services.systemEvents.raise({
       eventType: "content.integrity_failed",
       severity: "critical",
       tenantId: scope.tenantId,
@@ -32,18 +21,17 @@ function reportIntegrityFailure(env: Env, logger: Logger) {
   };
 }
 
-export function contentReadDeps(ctx: Context): ContentReadDeps {
-  return { store: ctx.store("oltp"), bucket: ctx.env.CONTENT_BUCKET, reportIntegrityFailure: reportIntegrityFailure(ctx.env, ctx.logger) };
+export function contentReadDeps(services: Services): ContentReadDeps {
+  return { store: services.store("oltp"), bucket: services.env.CONTENT_BUCKET, reportIntegrityFailure: reportIntegrityFailure(services) };
 }
 
-export function contentWriteDeps(ctx: Context): ContentWriteDeps {
+export function contentWriteDeps(services: Services): ContentWriteDeps {
   return {
-    store: ctx.store("oltp"),
-    bucket: ctx.env.CONTENT_BUCKET,
+    store: services.store("oltp"),
+    bucket: services.env.CONTENT_BUCKET,
     config: contentConfig,
-    logger: ctx.logger,
-    queueIndexing: async (tenantId, emailId) => {
-      await ctx.env.JOBS_NORMAL.send(indexingJob(tenantId, emailId));
-    },
+    logger: services.logger,
+    // A lost send is repaired by content.requeueIndexing, which finds the email still unindexed.
+    queueIndexing: (tenantId, emailId) => services.jobs.send([services.jobs.direct(indexContentJob.type, tenantId, { emailId })]),
   };
 }

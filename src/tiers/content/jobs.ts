@@ -1,20 +1,27 @@
-// The INDEX_CONTENT job handler: builds an email's search vector after its write.
+// The content tier's job: INDEX_CONTENT builds an email's search vector after its write.
 import { z } from "zod";
-import { tierStore } from "../../core/db";
-import type { Env } from "../../core/env";
-import type { Logger } from "../../core/logger";
+import { AppError } from "../../platform/errors";
+import { defineJob } from "../../platform/jobs/define";
+import { tenantSystemScope } from "../../platform/services";
 import { contentConfig } from "./config";
-import { systemUserId } from "./deps";
 import { indexEmailContent } from "./services/search";
 
-const payloadSchema = z.object({ emailId: z.uuid() });
+/** No ledger: the durable record is the email_contents row still unindexed, which content.requeueIndexing queues again. */
+export const indexContentJob = defineJob({
+  type: "INDEX_CONTENT",
+  payload: z.object({ emailId: z.uuid() }).strict(),
+  queue: "normal",
+  ledger: false,
+  maxAttempts: 5,
+  backoff: { baseSeconds: 5, maxSeconds: 300 },
+  run: async ({ tenantId, payload, services }) => {
+    if (!tenantId) throw new AppError("VALIDATION_FAILED", "INDEX_CONTENT is a tenant's job", { tier: "content" });
+    await indexEmailContent(
+      { store: services.store("oltp"), bucket: services.env.CONTENT_BUCKET, config: contentConfig },
+      tenantSystemScope(tenantId),
+      payload.emailId,
+    );
+  },
+});
 
-export async function indexContentJob(job: { tenantId: string | null; payload: unknown }, { env }: { env: Env; logger: Logger }): Promise<void> {
-  const { emailId } = payloadSchema.parse(job.payload);
-  if (!job.tenantId) throw new Error("INDEX_CONTENT needs a tenant");
-  await indexEmailContent(
-    { store: tierStore(env, "oltp"), bucket: env.CONTENT_BUCKET, config: contentConfig },
-    { tenantId: job.tenantId, userId: systemUserId, role: "member" },
-    emailId,
-  );
-}
+export const contentJobs = [indexContentJob];

@@ -1,6 +1,6 @@
 // Content tier router: email content and attachments, search, and the tenant's retention settings.
 import { z } from "zod";
-import { adminProcedure, authedProcedure, router } from "../../trpc/trpc";
+import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { contentReadDeps } from "./deps";
 import { getAttachment, getEmailContent } from "./services/reads";
 import { getRetention, setRetention } from "./services/retention";

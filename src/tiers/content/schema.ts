@@ -1,7 +1,7 @@
 // Content tier catalog (OLTP database, drizzle/oltp): what lives in R2, who references it, its search index and retention settings.
 import { sql } from "drizzle-orm";
 import { bigint, boolean, check, customType, index, integer, pgPolicy, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { currentRole, tenantIsolation } from "../../core/rls";
+import { currentRole, tenantIsolation } from "../../platform/rls";
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 const tenantId = () => uuid("tenant_id").notNull();

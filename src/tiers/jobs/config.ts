@@ -1,19 +1,6 @@
-// The jobs tier's tunables in one place: relay, leases, retention, import and export chunking, per-tenant fairness, email sending.
+// The jobs tier's tunables: import and export chunking and email sending (the runtime's own are in src/platform/jobs/config.ts).
 
 export interface JobsConfig {
-  relay: {
-    /** A pending job this long past its due time is sent to its queue again (its send was lost). */
-    graceSeconds: number;
-    batchSize: number;
-  };
-  /** A running job not finished after this long is presumed crashed: claimable again and relayed. */
-  leaseSeconds: number;
-  retention: {
-    succeededDays: number;
-    failedDays: number;
-    /** Rows deleted per run at most, so a backlog drains over several runs. */
-    batchSize: number;
-  };
   import: {
     /** Upper bound of an uploaded CSV file. */
     maxFileBytes: number;
@@ -28,12 +15,6 @@ export interface JobsConfig {
      * finishes within hours (its retries back off to at most 15 minutes), and erasure relies on this bound.
      */
     keptDays: number;
-  };
-  fairness: {
-    /** Low-priority (bulk) jobs one tenant may have running at once; more are put back, not failed. */
-    maxRunningBulkPerTenant: number;
-    /** How long a bulk job over its tenant's cap waits before it is delivered again. */
-    throttleDelaySeconds: number;
   };
   sendEmail: {
     /** A mailbox whose bounced / sent ratio over the window reaches this is paused (bounce_protected). */
@@ -61,11 +42,7 @@ export interface JobsConfig {
 }
 
 export const jobsConfig: JobsConfig = {
-  relay: { graceSeconds: 120, batchSize: 500 },
-  leaseSeconds: 900,
-  retention: { succeededDays: 7, failedDays: 30, batchSize: 10_000 },
   import: { maxFileBytes: 20 * 1024 * 1024, rowsPerBatch: 1000, rowsPerInvocation: 20_000, maxReportedErrors: 200, keptDays: 7 },
-  fairness: { maxRunningBulkPerTenant: 2, throttleDelaySeconds: 30 },
   sendEmail: {
     bounceRateThreshold: 0.05,
     bounceWindowDays: 7,

@@ -1,61 +1,43 @@
-// Jobs tier tasks run by the cron triggers: the relay of overdue jobs, the daily warmup step, and pruning.
-import type { TierCronTasks } from "../../cron";
-import { tierStore } from "../../core/db";
+// Jobs tier tasks run by the cron triggers: the runtime's relay and ledger pruning, the daily warmup step, and pruning of counters and files.
+import { defineCron } from "../../platform/cron";
+import { jobRuntimeCrons } from "../../platform/jobs/crons";
 import { jobsConfig } from "./config";
-import { messageForJob, sendJobMessages } from "./services/enqueue";
 import { pruneExports, pruneFilesOlderThan } from "./services/export-leads";
-import { pruneJobs, relayOverdueJobs } from "./services/runs";
 import { advanceWarmupDays, pruneSendCounters } from "./services/send-allowances";
 
-export const jobsCron: TierCronTasks = {
-  aggregation: [
-    {
-      name: "jobs.relayOverdue",
-      async run({ env, logger }) {
-        const relayed = await relayOverdueJobs(tierStore(env, "oltp"), jobsConfig);
-        await sendJobMessages(env, logger, relayed.map((job) => messageForJob(job)));
-        if (relayed.length > 0) logger.warn("relayed overdue jobs", { count: relayed.length });
-      },
+export const jobsCrons = [
+  ...jobRuntimeCrons,
+  defineCron({
+    name: "jobs.pruneSendCounters",
+    schedule: "pruning",
+    async run(services) {
+      const deleted = await pruneSendCounters(services.store("oltp"), jobsConfig.sendEmail);
+      services.logger.info("pruned send counters", { ...deleted, keptDays: jobsConfig.sendEmail.countersKeptDays });
     },
-  ],
-  pruning: [
-    {
-      name: "jobs.prune",
-      async run({ env, logger }) {
-        const deleted = await pruneJobs(tierStore(env, "oltp"), jobsConfig);
-        logger.info("pruned jobs", { deleted, ...jobsConfig.retention });
-      },
+  }),
+  defineCron({
+    name: "jobs.pruneExports",
+    schedule: "pruning",
+    async run(services) {
+      const deleted = await pruneExports(services.env.CONTENT_BUCKET, jobsConfig.export, services.clock.now().getTime());
+      services.logger.info("pruned export files", { deleted, keptDays: jobsConfig.export.keptDays });
     },
-    {
-      name: "jobs.pruneSendCounters",
-      async run({ env, logger }) {
-        const deleted = await pruneSendCounters(tierStore(env, "oltp"), jobsConfig.sendEmail);
-        logger.info("pruned send counters", { ...deleted, keptDays: jobsConfig.sendEmail.countersKeptDays });
-      },
+  }),
+  defineCron({
+    name: "jobs.pruneImports",
+    schedule: "pruning",
+    async run(services) {
+      const deleted = await pruneFilesOlderThan(services.env.CONTENT_BUCKET, "imports/", jobsConfig.import.keptDays, services.clock.now().getTime());
+      services.logger.info("pruned import files", { deleted, keptDays: jobsConfig.import.keptDays });
     },
-    {
-      name: "jobs.pruneExports",
-      async run({ env, logger }) {
-        const deleted = await pruneExports(env.CONTENT_BUCKET, jobsConfig.export);
-        logger.info("pruned export files", { deleted, keptDays: jobsConfig.export.keptDays });
-      },
-    },
-    {
-      name: "jobs.pruneImports",
-      async run({ env, logger }) {
-        const deleted = await pruneFilesOlderThan(env.CONTENT_BUCKET, "imports/", jobsConfig.import.keptDays);
-        logger.info("pruned import files", { deleted, keptDays: jobsConfig.import.keptDays });
-      },
-    },
-  ],
+  }),
   // Daily (03:30 UTC): each warming mailbox's ramp moves one day; idempotent within a UTC day.
-  consistency: [
-    {
-      name: "jobs.advanceWarmup",
-      async run({ env, logger }) {
-        const advanced = await advanceWarmupDays(tierStore(env, "oltp"), jobsConfig.sendEmail);
-        logger.info("advanced warmup days", { advanced });
-      },
+  defineCron({
+    name: "jobs.advanceWarmup",
+    schedule: "consistency",
+    async run(services) {
+      const advanced = await advanceWarmupDays(services.store("oltp"), jobsConfig.sendEmail);
+      services.logger.info("advanced warmup days", { advanced });
     },
-  ],
-};
+  }),
+];

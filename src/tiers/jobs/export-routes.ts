@@ -1,6 +1,6 @@
 // Export downloads: GET /v1/exports/<tenant>/<job>.csv?expires=…&sig=… streams the file; the signed link is the credential.
 import { Hono } from "hono";
-import { AppError } from "../../core/errors";
+import { AppError } from "../../platform/errors";
 import { exportStorageKey, verifyExportLink } from "./services/export-links";
 
 export const exportRoutes = new Hono();
@@ -20,7 +20,7 @@ exportRoutes.get("/:tenantId/:file", async (c) => {
     throw new AppError("LINK_INVALID", "This download link is invalid", { tier: "jobs" });
   }
   const key = exportStorageKey(tenantId, jobId);
-  await verifyExportLink(env, key, c.req.query("expires"), c.req.query("sig"));
+  await verifyExportLink(env, key, c.req.query("expires"), c.req.query("sig"), c.get("services").clock.now());
   let object: R2ObjectBody | null;
   try {
     object = await env.CONTENT_BUCKET.get(key);

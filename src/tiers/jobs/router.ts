@@ -1,30 +1,37 @@
 // Jobs tier router: a tenant's own jobs (get, list), lead imports and exports, and operators' dead letters, redrive and stats.
-import { tryGetContext } from "hono/context-storage";
 import { z } from "zod";
-import { leadStatuses } from "../oltp/schema";
-import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../trpc/trpc";
+import { AppError } from "../../platform/errors";
+import type { JobRegistry } from "../../platform/jobs/define";
+import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../platform/trpc";
+import { leadStatuses } from "../oltp";
 import { jobsConfig } from "./config";
-import { jobTypes } from "./messages";
 import { jobStatuses } from "./schema";
-import { sendJobMessages } from "./services/enqueue";
 import { exportDownload } from "./services/export-download";
 import { startLeadExport } from "./services/export-leads";
 import { startLeadImport } from "./services/import-leads";
 import { getJob, jobStats, listDeadJobs, listJobs, redriveJobs } from "./services/queries";
 
 const pageInput = { limit: z.number().int().min(1).max(100).default(25), cursor: z.string().max(512).optional() };
+const jobType = z.string().min(1).max(64).optional();
+
+/** Job types are composed at the root from every tier, so a filter is checked against the registry, not a list here. */
+function knownType<T extends { type?: string | undefined }>(registry: JobRegistry, input: T): T {
+  if (input.type !== undefined && !registry.get(input.type)) {
+    throw new AppError("VALIDATION_FAILED", `Invalid input: type: unknown job type '${input.type}'`, { details: [{ path: "type", message: "unknown job type" }] });
+  }
+  return input;
+}
 
 export const jobsRouter = router({
   /** A finished export also carries `download`: a signed link valid for export.linkTtlSeconds. */
   get: authedProcedure.input(z.object({ id: z.uuid() })).query(async ({ ctx, input }) => {
     const job = await getJob(ctx.store("oltp"), ctx.scope, input.id);
-    const origin = tryGetContext()?.req.url ?? "http://localhost";
-    return { ...job, download: await exportDownload(ctx.env, job, origin, jobsConfig) };
+    return { ...job, download: await exportDownload(ctx.env, job, ctx.requestUrl ?? "http://localhost", jobsConfig, ctx.clock.now()) };
   }),
 
   list: authedProcedure
-    .input(z.object({ status: z.enum(jobStatuses).optional(), type: z.enum(jobTypes).optional(), ...pageInput }))
-    .query(({ ctx, input }) => listJobs(ctx.store("oltp"), ctx.scope, input)),
+    .input(z.object({ status: z.enum(jobStatuses).optional(), type: jobType, ...pageInput }))
+    .query(({ ctx, input }) => listJobs(ctx.store("oltp"), ctx.scope, knownType(ctx.jobs.registry, input))),
 
   /** The CSV travels in the request; it is stored in R2 and the job refers to it by key. */
   importLeads: adminProcedure
@@ -42,14 +49,14 @@ export const jobsRouter = router({
     .mutation(({ ctx, input }) => startLeadExport(ctx, ctx.scope, input)),
 
   listDead: operatorProcedure
-    .input(z.object({ type: z.enum(jobTypes).optional(), tenantId: z.uuid().optional(), ...pageInput }))
-    .query(({ ctx, input }) => listDeadJobs(ctx.store("oltp"), ctx.scope, input)),
+    .input(z.object({ type: jobType, tenantId: z.uuid().optional(), ...pageInput }))
+    .query(({ ctx, input }) => listDeadJobs(ctx.store("oltp"), ctx.scope, knownType(ctx.jobs.registry, input))),
 
   redrive: operatorProcedure
     .input(z.object({ ids: z.array(z.uuid()).min(1).max(500) }))
     .mutation(async ({ ctx, input }) => {
-      const { redriven, skipped, messages } = await redriveJobs(ctx.store("oltp"), ctx.scope, input.ids);
-      ctx.waitUntil(sendJobMessages(ctx.env, ctx.logger, messages));
+      const { redriven, skipped, messages } = await redriveJobs(ctx, ctx.scope, input.ids);
+      ctx.jobs.sendAfterResponse(messages);
       return { redriven: redriven.map((job) => job.id), skipped };
     }),
 

@@ -1,10 +1,13 @@
 // Jobs tier tables, migrated with the OLTP database (drizzle/oltp): the job ledger, daily send counters and warmup days.
 import { sql } from "drizzle-orm";
 import { check, date, index, integer, jsonb, pgPolicy, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { currentRole, currentTenant, tenantIsolation } from "../../core/rls";
+import { jobQueues } from "../../platform/jobs/define";
+import { jobStatuses } from "../../platform/jobs/rows";
+import { currentRole, currentTenant, tenantIsolation } from "../../platform/rls";
 
-export const jobStatuses = ["pending", "running", "succeeded", "failed", "dead"] as const;
-export const jobPriorities = ["high", "normal", "low"] as const;
+export { jobStatuses };
+/** The ledger's `priority` is the queue that carries the job. */
+export const jobPriorities = jobQueues;
 
 /**
  * The consumer, the relay and retention act for the platform across tenants with

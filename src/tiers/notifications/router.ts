@@ -1,6 +1,9 @@
 // Notifications tier routers: the notification center (`notifications`) and the admin incident board (`admin`).
 import { z } from "zod";
-import { adminProcedure, authedProcedure, router } from "../../trpc/trpc";
+import type { TenantScope } from "../../platform/db";
+import { actorOf } from "../../platform/emitters";
+import type { Services } from "../../platform/services";
+import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { notificationsConfig } from "./config";
 import { notificationDeps } from "./deps";
 import { notificationChannels, severities } from "./schema";
@@ -14,7 +17,6 @@ import {
   unreadCount,
 } from "./services/notifications";
 import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
-import { auditedSystemEvent } from "../olap/services/audit";
 
 const cursor = z.string().min(1).max(200);
 const ids = z.array(z.uuid()).min(1).max(100);
@@ -90,10 +92,20 @@ const systemEventsRouter = router({
   // Audited straight through the queue (no OLTP ledger): this tier keeps working while OLTP is down.
   resolve: adminProcedure
     .input(z.object({ id: z.uuid() }))
-    .mutation(({ ctx, input }) => auditedSystemEvent(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, true), "resolve")),
+    .mutation(({ ctx, input }) => audited(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, true), "resolve")),
   reopen: adminProcedure
     .input(z.object({ id: z.uuid() }))
-    .mutation(({ ctx, input }) => auditedSystemEvent(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, false), "reopen")),
+    .mutation(({ ctx, input }) => audited(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, false), "reopen")),
 });
 
 export const adminRouter = router({ systemEvents: systemEventsRouter });
+
+/**
+ * A system event resolved or reopened, audited off the response path once the change is done. The entry
+ * goes straight to the queue: this tier must keep working while OLTP (and so the job ledger) is down.
+ */
+async function audited<E extends { id: string; tenantId: string | null }>(ctx: Services & { scope: TenantScope }, change: Promise<E>, verb: "resolve" | "reopen"): Promise<E> {
+  const event = await change;
+  ctx.waitUntil(ctx.audit.direct({ actor: actorOf(ctx.scope), action: `systemEvent.${verb}`, tenantId: event.tenantId, target: { type: "system_event", id: event.id } }));
+  return event;
+}

@@ -15,7 +15,8 @@ import {
   uuid,
   varchar,
 } from "drizzle-orm/pg-core";
-import { currentRole, currentTenant, currentUser } from "../../core/rls";
+import { severities } from "../../platform/emitters";
+import { currentRole, currentTenant, currentUser } from "../../platform/rls";
 
 /**
  * Internal work (queue consumer, cron relay, retention, raised system events) runs with
@@ -136,7 +137,7 @@ export const notificationOutbox = pgTable(
   ],
 );
 
-export const severities = ["low", "medium", "high", "critical"] as const;
+export { severities };
 
 /**
  * The seed's `admin_system_events`, plus `dedup_key`, `occurrences` and `last_seen_at` so one

@@ -1,24 +1,68 @@
-// OLAP tier job handlers: RECORD_AUDIT (and its queue-only twin) writes an audit entry; AGGREGATE_ANALYTICS runs the ETL or a rebuild.
-import { tierStore } from "../../core/db";
-import type { JobHandler } from "../jobs/consumer";
-import { jobDefinitions } from "../jobs/messages";
+// OLAP tier jobs: RECORD_AUDIT (and its queue-only twin) writes an audit entry; AGGREGATE_ANALYTICS runs the ETL or a rebuild.
+import { z } from "zod";
+import { defineJob } from "../../platform/jobs/define";
 import { aggregateEmailEvents, rebuildTenantRange } from "./etl/email-events";
 import { writeAuditEntry } from "./services/audit-log";
 
-/**
- * Idempotent by the job's id (the entry's primary key with its time), so a redelivery inserts nothing.
- * OLAP down is SERVICE_UNAVAILABLE, which the consumer turns into a deferral: the entry waits, never lost.
- */
-export const recordAuditJob: JobHandler = async (job, { env }) => {
-  const entry = jobDefinitions.RECORD_AUDIT.payload.parse(job.payload);
-  await writeAuditEntry(tierStore(env, "olap"), job.jobId, entry);
-};
+/** Who did what to which tenant object, when and from where (src/tiers/olap/audit.ts builds it). */
+export const auditPayload = z
+  .object({
+    actorId: z.string().min(1).max(64),
+    actorRole: z.string().min(1).max(32),
+    actorTenantId: z.uuid().nullable(),
+    action: z.string().min(1).max(100),
+    tenantId: z.uuid().nullable(),
+    targetType: z.string().min(1).max(64),
+    targetId: z.string().max(200).nullable(),
+    occurredAt: z.iso.datetime({ offset: true }),
+    ip: z.string().max(64).nullable(),
+    userAgent: z.string().max(512).nullable(),
+    requestId: z.string().max(128).nullable(),
+    details: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+export type AuditPayload = z.infer<typeof auditPayload>;
 
-export const aggregateAnalyticsJob: JobHandler = async (job, { env, logger }) => {
-  const payload = jobDefinitions.AGGREGATE_ANALYTICS.payload.parse(job.payload);
-  const oltp = tierStore(env, "oltp");
-  const olap = tierStore(env, "olap");
-  const run = payload.rebuild ? await rebuildTenantRange(oltp, olap, payload.rebuild) : await aggregateEmailEvents(oltp, olap);
-  logger.info(payload.rebuild ? "rebuilt analytics" : "aggregated email events", { ...payload.rebuild, ...run });
-  return { progress: { tables: run.tables, advanced: run.advanced, reflectsAt: run.reflectsAt.toISOString() } };
-};
+/**
+ * An admin action's compliance entry, written to OLAP's admin_audit_log; its ledger row is written in
+ * the action's own OLTP transaction. Idempotent by the job's id (the entry's primary key with its time),
+ * so a redelivery inserts nothing. OLAP down is SERVICE_UNAVAILABLE, which the consumer turns into a
+ * deferral: the entry waits, never lost.
+ */
+export const recordAuditJob = defineJob({
+  type: "RECORD_AUDIT",
+  payload: auditPayload,
+  queue: "normal",
+  ledger: true,
+  maxAttempts: 6,
+  backoff: { baseSeconds: 5, maxSeconds: 900 },
+  run: async ({ jobId, payload, services }) => {
+    await writeAuditEntry(services.store("olap"), jobId, payload);
+  },
+});
+
+/** The same entry for actions of tiers that must work while OLTP is down (notifications): queue only, no ledger. */
+export const recordAuditDirectJob = defineJob({
+  ...recordAuditJob,
+  type: "RECORD_AUDIT_DIRECT",
+  ledger: false,
+});
+
+/** The OLAP ETL (platform job from the aggregation cron), or with `rebuild` one tenant's range recomputed from source (operators). */
+export const aggregateAnalyticsJob = defineJob({
+  type: "AGGREGATE_ANALYTICS",
+  payload: z.object({ rebuild: z.object({ tenantId: z.uuid(), from: z.iso.date(), to: z.iso.date() }).strict().optional() }).strict(),
+  queue: "normal",
+  ledger: true,
+  maxAttempts: 3,
+  backoff: { baseSeconds: 10, maxSeconds: 300 },
+  run: async ({ payload, services }) => {
+    const oltp = services.store("oltp");
+    const olap = services.store("olap");
+    const run = payload.rebuild ? await rebuildTenantRange(oltp, olap, payload.rebuild) : await aggregateEmailEvents(oltp, olap);
+    services.logger.info(payload.rebuild ? "rebuilt analytics" : "aggregated email events", { ...payload.rebuild, ...run });
+    return { progress: { tables: run.tables, advanced: run.advanced, reflectsAt: run.reflectsAt.toISOString() } };
+  },
+});
+
+export const olapJobs = [recordAuditJob, recordAuditDirectJob, aggregateAnalyticsJob];

@@ -1,8 +1,8 @@
 // OLAP tier router `analytics`: dashboard reads of the aggregates and the audit log, each one OLAP round trip carrying its freshness.
 import { z } from "zod";
-import { enqueueJobs } from "../jobs/services/enqueue";
-import { pageInput } from "../oltp/services/common";
-import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../trpc/trpc";
+import { pageInput } from "../../platform/paging";
+import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../platform/trpc";
+import { aggregateAnalyticsJob } from "./jobs";
 import { listAuditLog } from "./services/audit-log";
 import { campaignPerformance } from "./services/campaign-performance";
 import { billingUsage, granularities, leadEngagement, mailboxHealth, sequenceFunnel } from "./services/dashboards";
@@ -52,11 +52,9 @@ export const analyticsRouter = router({
   rebuild: operatorProcedure
     .input(z.object({ tenantId: z.uuid() }).and(dayRange))
     .mutation(async ({ ctx, input }) => {
-      const [job] = await enqueueJobs(
-        { store: ctx.store("oltp"), env: ctx.env, logger: ctx.logger, waitUntil: ctx.waitUntil },
-        ctx.scope,
-        [{ type: "AGGREGATE_ANALYTICS", payload: { rebuild: { tenantId: input.tenantId, from: input.from, to: input.to } } }],
-      );
+      const [job] = await ctx.jobs.enqueue(ctx.scope, [
+        { type: aggregateAnalyticsJob.type, payload: { rebuild: { tenantId: input.tenantId, from: input.from, to: input.to } } },
+      ]);
       return { jobId: job!.id, status: job!.status };
     }),
 });

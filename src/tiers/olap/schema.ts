@@ -1,7 +1,7 @@
 // OLAP tier schema (Neon, OLAP_DATABASE_URL): daily aggregates and the audit log, partitioned by month, and the ETL's watermarks, under forced RLS.
 import { sql } from "drizzle-orm";
 import { bigint, date, index, integer, jsonb, numeric, pgPolicy, pgTable, primaryKey, text, timestamp, uuid, type PgColumn, type PgColumnBuilderBase } from "drizzle-orm/pg-core";
-import { currentRole, currentTenant } from "../../core/rls";
+import { currentRole, currentTenant } from "../../platform/rls";
 
 /**
  * The ETL runs with app.current_role = 'analytics': it reads every tenant's facts in OLTP and writes

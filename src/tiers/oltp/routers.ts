@@ -1,6 +1,6 @@
 // OLTP area routers, mounted at the top level of the app router: thin procedures, zod at the edge, logic in services/.
 import { z } from "zod";
-import { adminProcedure, authedProcedure, router } from "../../trpc/trpc";
+import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, userRoles } from "./schema";
 import { createApiKey, listApiKeys, revokeApiKey } from "./services/api-keys";
 import {
@@ -13,14 +13,10 @@ import {
   transitionCampaign,
   updateCampaign,
 } from "./services/campaigns";
-import { maxBulkItems, pageInput } from "./services/common";
+import { maxBulkItems, pageInput } from "../../platform/paging";
 import { addDomain, getDomain, listDomains, removeDomain } from "./services/domains";
-import { contentConfig } from "../content/config";
-import { contentWriteDeps } from "../content/deps";
-import { createEmailWithContent } from "../content/services/email-writes";
-import { sendEmailMessage } from "../jobs/services/email-outbox";
-import { sendJobMessages } from "../jobs/services/enqueue";
-import { releaseStatements } from "../content/services/writes";
+import { contentConfig, releaseStatements } from "../content";
+import { createEmailWithContent } from "./services/email-writes";
 import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from "./services/emails";
 import { createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
 import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
@@ -54,7 +50,7 @@ export const tenantsRouter = router({
   current: authedProcedure.query(({ ctx }) => getCurrentTenant(ctx.store("oltp"), ctx.scope)),
   rename: adminProcedure
     .input(z.object({ name }))
-    .mutation(({ ctx, input }) => renameTenant(ctx.store("oltp"), ctx.scope, input.name)),
+    .mutation(({ ctx, input }) => renameTenant(ctx, ctx.scope, input.name)),
   billing: adminProcedure.query(({ ctx }) => getBilling(ctx.store("oltp"), ctx.scope)),
 });
 
@@ -65,11 +61,11 @@ export const usersRouter = router({
     .query(({ ctx, input }) => listUsers(ctx.store("oltp"), ctx.scope, input)),
   add: adminProcedure
     .input(z.object({ email: emailAddress, name: z.string().trim().min(1).max(200).optional(), role: z.enum(userRoles).default("member") }))
-    .mutation(({ ctx, input }) => addUser(ctx.store("oltp"), ctx.scope, input)),
+    .mutation(({ ctx, input }) => addUser(ctx, ctx.scope, input)),
   setRole: adminProcedure
     .input(z.object({ id, role: z.enum(userRoles) }))
-    .mutation(({ ctx, input }) => setUserRole(ctx.store("oltp"), ctx.scope, input.id, input.role)),
-  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeUser(ctx.store("oltp"), ctx.scope, input.id)),
+    .mutation(({ ctx, input }) => setUserRole(ctx, ctx.scope, input.id, input.role)),
+  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeUser(ctx, ctx.scope, input.id)),
 });
 
 export const apiKeysRouter = router({
@@ -78,8 +74,8 @@ export const apiKeysRouter = router({
     .query(({ ctx, input }) => listApiKeys(ctx.store("oltp"), ctx.scope, input)),
   create: adminProcedure
     .input(z.object({ name, role: z.enum(userRoles).default("member") }))
-    .mutation(({ ctx, input }) => createApiKey(ctx.store("oltp"), ctx.scope, input)),
-  revoke: adminProcedure.input(byId).mutation(({ ctx, input }) => revokeApiKey(ctx.store("oltp"), ctx.scope, input.id)),
+    .mutation(({ ctx, input }) => createApiKey(ctx, ctx.scope, input)),
+  revoke: adminProcedure.input(byId).mutation(({ ctx, input }) => revokeApiKey(ctx, ctx.scope, input.id)),
 });
 
 const domainName = z
@@ -93,8 +89,8 @@ export const domainsRouter = router({
     .input(z.object({ status: z.enum(domainStatuses).optional(), ...pageInput }))
     .query(({ ctx, input }) => listDomains(ctx.store("oltp"), ctx.scope, input)),
   get: authedProcedure.input(byId).query(({ ctx, input }) => getDomain(ctx.store("oltp"), ctx.scope, input.id)),
-  add: adminProcedure.input(z.object({ name: domainName })).mutation(({ ctx, input }) => addDomain(ctx.store("oltp"), ctx.scope, input.name)),
-  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeDomain(ctx.store("oltp"), ctx.scope, input.id)),
+  add: adminProcedure.input(z.object({ name: domainName })).mutation(({ ctx, input }) => addDomain(ctx, ctx.scope, input.name)),
+  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeDomain(ctx, ctx.scope, input.id)),
 });
 
 const mailboxSettings = {
@@ -111,7 +107,7 @@ export const mailboxesRouter = router({
   get: authedProcedure.input(byId).query(({ ctx, input }) => getMailbox(ctx.store("oltp"), ctx.scope, input.id)),
   add: adminProcedure
     .input(z.object({ domainId: id, address: emailAddress, ...mailboxSettings }))
-    .mutation(({ ctx, input }) => addMailbox(ctx.store("oltp"), ctx.scope, input)),
+    .mutation(({ ctx, input }) => addMailbox(ctx, ctx.scope, input)),
   update: adminProcedure
     .input(
       z
@@ -120,8 +116,8 @@ export const mailboxesRouter = router({
           message: "give at least one field to change",
         }),
     )
-    .mutation(({ ctx, input: { id: mailboxId, ...patch } }) => updateMailbox(ctx.store("oltp"), ctx.scope, mailboxId, patch)),
-  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeMailbox(ctx.store("oltp"), ctx.scope, input.id)),
+    .mutation(({ ctx, input: { id: mailboxId, ...patch } }) => updateMailbox(ctx, ctx.scope, mailboxId, patch)),
+  remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeMailbox(ctx, ctx.scope, input.id)),
 });
 
 const timeZone = z
@@ -178,7 +174,7 @@ export const campaignsRouter = router({
     .mutation(({ ctx, input: { id: campaignId, ...patch } }) => updateCampaign(ctx.store("oltp"), ctx.scope, campaignId, patch)),
   transition: authedProcedure
     .input(z.object({ id, action: z.enum(campaignActions) }))
-    .mutation(({ ctx, input }) => transitionCampaign(ctx.store("oltp"), ctx.scope, input.id, input.action)),
+    .mutation(({ ctx, input }) => transitionCampaign(ctx, ctx.scope, input.id, input.action)),
   setSteps: authedProcedure
     .input(
       z.object({
@@ -300,9 +296,8 @@ export const emailsRouter = router({
     .mutation(async ({ ctx, input }) => {
       const { body, attachments, idempotencyKey, contentStorageKey, ...metadata } = input;
       const email = body
-        ? (await createEmailWithContent(contentWriteDeps(ctx), ctx.scope, { ...metadata, body, attachments, idempotencyKey })).email
-        : await createEmail(ctx.store("oltp"), ctx.scope, { ...metadata, contentStorageKey: contentStorageKey! });
-      ctx.waitUntil(sendJobMessages(ctx.env, ctx.logger, [sendEmailMessage(email)]));
+        ? (await createEmailWithContent(ctx, ctx.scope, { ...metadata, body, attachments, idempotencyKey })).email
+        : await createEmail(ctx, ctx.scope, { ...metadata, contentStorageKey: contentStorageKey! });
       const unsubscribeToken = await signUnsubscribeToken(ctx.env, { tenantId: email.tenantId, leadId: email.leadId, emailId: email.id });
       return { ...email, unsubscribeToken };
     }),
@@ -318,5 +313,5 @@ export const emailsRouter = router({
         occurredAt: z.coerce.date().optional(),
       }),
     )
-    .mutation(({ ctx, input }) => recordEmailEvent(ctx.store("oltp"), ctx.scope, input)),
+    .mutation(({ ctx, input }) => recordEmailEvent(ctx.store("oltp"), ctx.scope, { ...input, occurredAt: input.occurredAt ?? ctx.clock.now() })),
 });

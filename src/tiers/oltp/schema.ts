@@ -16,7 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from "drizzle-orm/pg-core";
-import { currentRole, tenantIsolation } from "../../core/rls";
+import { currentRole, tenantIsolation } from "../../platform/rls";
 
 /** Millisecond timestamps: keyset cursors round-trip through JavaScript Dates without losing rows. */
 const createdAt = () => timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow();

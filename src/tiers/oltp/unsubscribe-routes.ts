@@ -1,7 +1,6 @@
 // Public unsubscribe routes: the link a recipient clicks (GET shows a button) and the one-click POST (RFC 8058).
 import { Hono } from "hono";
-import { tierStore } from "../../core/db";
-import { AppError } from "../../core/errors";
+import { AppError } from "../../platform/errors";
 import { redeemUnsubscribeToken, verifyUnsubscribeToken } from "./services/unsubscribe";
 
 export const unsubscribeRoutes = new Hono();
@@ -27,7 +26,7 @@ unsubscribeRoutes.get("/", async (c) => {
 
 unsubscribeRoutes.post("/", async (c) => {
   const env = c.get("env");
-  const result = await redeemUnsubscribeToken(tierStore(env, "oltp"), env, tokenOf(c.req.query("token")));
+  const result = await redeemUnsubscribeToken(c.get("services").store("oltp"), env, tokenOf(c.req.query("token")));
   if (c.req.header("accept")?.includes("text/html")) {
     return c.html(page("You are unsubscribed", "<p>You will not receive further messages from this sender.</p>"));
   }

@@ -1,5 +1,5 @@
 // R2 behind a small interface: content-addressed puts, verified reads, and every R2 failure reported as the content tier being unavailable.
-import { AppError, tierUnavailable } from "../../../core/errors";
+import { AppError, tierUnavailable } from "../../../platform/errors";
 import { decode, encodeBest, type CompressionAlgorithm } from "../compression";
 import { compressionAlgorithms } from "../schema";
 

@@ -1,8 +1,8 @@
 // Reading an email's content: one catalog round trip, then R2 reads that are decoded and verified against their hash.
 import { sql } from "drizzle-orm";
 import { alias } from "drizzle-orm/pg-core";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import { contentConfig } from "../config";
 import { contentObjects, emailContentParts, emailContents } from "../schema";
 import { IntegrityError, readObject, type ContentBucket } from "./blobs";

@@ -1,6 +1,8 @@
 // Retention: per-tenant settings (retention days, legal hold) and the pruning of unreferenced or expired objects.
 import { sql } from "drizzle-orm";
-import { mapDbError, tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
+import { internalBatch, type NonEmptyBatch, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { rowsOf } from "../../../platform/rows";
 import { contentSettings, defaultRetentionDays } from "../schema";
 import { deleteObjects, type ContentBucket } from "./blobs";
 
@@ -53,20 +55,11 @@ export interface PruneReport {
 }
 
 /**
- * Pruning runs across tenants as the internal 'lifecycle' role context, not 'maintenance': the
- * catalog's maintenance policy shows only unreferenced or expired rows, and the purge's re-check must
- * see a row that a write has just referenced again.
+ * Pruning runs across tenants as the internal 'lifecycle' role, not 'maintenance': the catalog's
+ * maintenance policy shows only unreferenced or expired rows, and the purge's re-check must see a row
+ * that a write has just referenced again.
  */
-const maintenance = (store: TierStore) => store.sql`select set_config('app.current_role', 'lifecycle', true)`;
-
-async function maintenanceTransaction(store: TierStore, statement: ReturnType<TierStore["sql"]>): Promise<Record<string, unknown>[]> {
-  try {
-    const [, rows = []] = await store.sql.transaction([maintenance(store), statement]);
-    return rows as Record<string, unknown>[];
-  } catch (error) {
-    throw mapDbError("oltp", error);
-  }
-}
+const asLifecycle = <T extends NonEmptyBatch>(store: TierStore, build: (db: NeonHttpDatabase) => T) => internalBatch(store, "lifecycle", null, build);
 
 /**
  * Step 1: deletes catalog rows nothing references or that have expired, outside tenants on legal hold,
@@ -75,9 +68,8 @@ async function maintenanceTransaction(store: TierStore, statement: ReturnType<Ti
  * it has none, so the policy shows them all.
  */
 export async function tombstoneContent(store: TierStore, batchSize: number): Promise<number> {
-  const rows = await maintenanceTransaction(
-    store,
-    store.sql`with pruned as (
+  const [result] = await asLifecycle(store, (db) => [
+    db.execute(sql`with pruned as (
                 delete from content_objects o
                 where (o.tenant_id, o.hash) in (
                   select c.tenant_id, c.hash from content_objects c
@@ -89,9 +81,9 @@ export async function tombstoneContent(store: TierStore, batchSize: number): Pro
               insert into content_tombstones (tenant_id, hash, storage_key)
               select tenant_id, hash, storage_key from pruned
               on conflict (tenant_id, hash) do update set tombstoned_at = now(), purged_at = null
-              returning 1`,
-  );
-  return rows.length;
+              returning 1`),
+  ]);
+  return rowsOf(result).length;
 }
 
 /**
@@ -102,11 +94,8 @@ export async function tombstoneContent(store: TierStore, batchSize: number): Pro
  */
 export async function purgeTombstones(store: TierStore, bucket: ContentBucket, options: PruneOptions): Promise<number> {
   const limit = Math.min(options.batchSize, 1000);
-  let claimed: Record<string, unknown>[];
-  try {
-    [, claimed = []] = await store.sql.transaction([
-      maintenance(store),
-      store.sql`with revived as (
+  const [claimed] = await asLifecycle(store, (db) => [
+    db.execute(sql`with revived as (
                   delete from content_tombstones t
                   where t.purged_at is null
                     and exists (select 1 from content_objects o where o.tenant_id = t.tenant_id and o.hash = t.hash)
@@ -119,13 +108,10 @@ export async function purgeTombstones(store: TierStore, bucket: ContentBucket, o
                   order by c.tombstoned_at
                   limit ${limit}
                   for update skip locked)
-                returning t.storage_key`,
-      store.sql`delete from content_tombstones where purged_at <= now() - make_interval(secs => ${options.keepPurgedSeconds ?? options.graceSeconds})`,
-    ]);
-  } catch (error) {
-    throw mapDbError("oltp", error);
-  }
-  const keys = claimed.map((r) => String(r.storage_key));
+                returning t.storage_key`),
+    db.execute(sql`delete from content_tombstones where purged_at <= now() - make_interval(secs => ${options.keepPurgedSeconds ?? options.graceSeconds})`),
+  ]);
+  const keys = rowsOf(claimed).map((r) => String(r.storage_key));
   await deleteObjects(bucket, keys);
   return keys.length;
 }

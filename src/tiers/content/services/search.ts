@@ -1,6 +1,6 @@
 // Full-text search over subject and body per tenant: the INDEX_CONTENT job fills the vector, search ranks, prefix-matches and highlights.
 import { sql } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import type { ContentConfig } from "../config";
 import { emailContents } from "../schema";
 import { type ContentBucket } from "./blobs";

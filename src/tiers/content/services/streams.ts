@@ -1,6 +1,6 @@
 // Large attachments without whole-file buffering: a streamed upload into R2 (length cap and SHA-256 checked as bytes pass) and a streamed download.
-import { AppError, tierUnavailable } from "../../../core/errors";
-import type { TenantScope } from "../../../core/db";
+import { AppError, tierUnavailable } from "../../../platform/errors";
+import type { TenantScope } from "../../../platform/db";
 import type { ContentConfig } from "../config";
 import { IntegrityError, objectMetadata, storageKey, type ContentBucket } from "./blobs";
 import { attachmentPart, readPart, type ContentReadDeps } from "./reads";

@@ -2,7 +2,9 @@
 import { sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
-import { AppError } from "../../../core/errors";
+import type { TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
+import type { Logger } from "../../../platform/logger";
 import type { ContentConfig } from "../config";
 import { contentObjects, contentSettings, emailContentParts, emailContents, defaultRetentionDays } from "../schema";
 import { hashObject, putObjects, storageKey, type ContentBucket, type HashedObject, type StoredObject } from "./blobs";
@@ -223,3 +225,13 @@ export function releaseStatements(db: NeonHttpDatabase, tenantId: string, emailI
     db.execute(sql`delete from ${emailContents} where tenant_id = ${tenantId} and email_id = ${emailId}`),
   ];
 }
+
+export interface ContentWriteDeps {
+  store: TierStore;
+  bucket: ContentBucket;
+  config: ContentConfig;
+  logger: Logger;
+  /** Queues the search indexing of the new email; a lost send is repaired by the consistency cron. */
+  queueIndexing(tenantId: string, emailId: string): Promise<void>;
+}
+

@@ -1,6 +1,6 @@
 // The email provider SEND_EMAIL sends through: an HTTP transactional email API in production, a recorder locally.
-import type { Env } from "../../../core/env";
-import { AppError } from "../../../core/errors";
+import type { Env } from "../../../platform/env";
+import { AppError } from "../../../platform/errors";
 
 export interface OutgoingEmail {
   /** The email's id: the provider's idempotency key, so a redelivered job cannot send twice. */
@@ -69,5 +69,13 @@ export class RecordingEmailProvider implements EmailProvider {
 
 export const recordingEmailProvider = new RecordingEmailProvider();
 
-export const emailProviderFor = (env: Env): EmailProvider =>
-  env.EMAIL_PROVIDER_URL ? new HttpEmailProvider(env.EMAIL_PROVIDER_URL, env.EMAIL_PROVIDER_API_KEY) : recordingEmailProvider;
+/** The HTTP provider when configured; the recorder only outside production (where the env check requires the URL). */
+export function emailProviderFor(env: Env): EmailProvider {
+  if (env.EMAIL_PROVIDER_URL) return new HttpEmailProvider(env.EMAIL_PROVIDER_URL, env.EMAIL_PROVIDER_API_KEY);
+  if (env.ENVIRONMENT === "production") {
+    throw new AppError("ENV_INVALID", "Server misconfigured: invalid environment variable(s): EMAIL_PROVIDER_URL", {
+      details: { problems: [{ variable: "EMAIL_PROVIDER_URL", problem: "is required in production" }] },
+    });
+  }
+  return recordingEmailProvider;
+}

@@ -1,17 +1,25 @@
 // Lead exports: the EXPORT_LEADS job writes a tenant's leads as CSV to R2 in resumable parts, then joins them into one file.
 import { stringify } from "csv-stringify/sync";
 import { sql } from "drizzle-orm";
-import { tenantBatch, tierStore, type TenantScope } from "../../../core/db";
-import type { Env } from "../../../core/env";
-import { AppError } from "../../../core/errors";
-import type { Logger } from "../../../core/logger";
-import { rowsOf } from "../../notifications/services/rows";
+import { z } from "zod";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
+import { defineJob } from "../../../platform/jobs/define";
+import type { Job } from "../../../platform/jobs/rows";
+import { rowsOf } from "../../../platform/rows";
+import type { Services } from "../../../platform/services";
+import { leadStatuses } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import type { JobHandler } from "../consumer";
-import { jobDefinitions, type JobPayload } from "../messages";
-import { enqueueJobs } from "./enqueue";
 import { exportStorageKey } from "./export-links";
-import type { Job } from "./rows";
+
+const exportPayload = z
+  .object({
+    requestedBy: z.uuid(),
+    campaignId: z.uuid().optional(),
+    status: z.enum(leadStatuses).optional(),
+  })
+  .strict();
+type ExportPayload = z.infer<typeof exportPayload>;
 
 export const exportColumns = ["id", "email", "first_name", "last_name", "company", "status", "custom_fields", "created_at"] as const;
 
@@ -31,11 +39,11 @@ const partKey = (tenantId: string, jobId: string, part: number) => `exports/${te
 
 /** Enqueues an export of the caller's tenant's leads; a campaign that is not the tenant's is NOT_FOUND. */
 export async function startLeadExport(
-  deps: { env: Env; logger: Logger; waitUntil(promise: Promise<unknown>): void },
+  services: Services,
   scope: TenantScope,
-  filter: { campaignId?: string | undefined; status?: JobPayload<"EXPORT_LEADS">["status"] },
+  filter: { campaignId?: string | undefined; status?: ExportPayload["status"] },
 ): Promise<Job> {
-  const store = tierStore(deps.env, "oltp");
+  const store = services.store("oltp");
   if (filter.campaignId) {
     const [found] = await tenantBatch(store, scope, (db) => [
       db.execute(sql`select 1 from campaigns where tenant_id = ${scope.tenantId} and id = ${filter.campaignId}`),
@@ -47,20 +55,20 @@ export async function startLeadExport(
     ...(filter.campaignId ? { campaignId: filter.campaignId } : {}),
     ...(filter.status ? { status: filter.status } : {}),
   };
-  const [job] = await enqueueJobs({ ...deps, store }, scope, [{ type: "EXPORT_LEADS", payload }]);
+  const [job] = await services.jobs.enqueue(scope, [{ type: exportLeadsJob.type, payload }]);
   if (!job) throw new AppError("INTERNAL", "The export job was not recorded", { tier: "jobs" });
   return job;
 }
 
 /** One page of leads in id order after `after`, under the tenant's RLS context: one round trip. */
-async function leadPage(env: Env, scope: TenantScope, payload: JobPayload<"EXPORT_LEADS">, after: string, limit: number) {
+async function leadPage(store: TierStore, scope: TenantScope, payload: ExportPayload, after: string, limit: number) {
   const conditions = [sql`l.tenant_id = ${scope.tenantId}`, sql`l.id > ${after}::uuid`];
   if (payload.status) conditions.push(sql`l.status = ${payload.status}`);
   if (payload.campaignId) {
     conditions.push(sql`exists (select 1 from campaign_leads cl
                                where cl.tenant_id = l.tenant_id and cl.campaign_id = ${payload.campaignId} and cl.lead_id = l.id)`);
   }
-  const [result] = await tenantBatch(tierStore(env, "oltp"), scope, (db) => [
+  const [result] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
       select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.custom_fields,
              to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at
@@ -103,11 +111,18 @@ async function joinParts(bucket: R2Bucket, keys: string[], bytes: number, target
  * same place. The last delivery joins the parts into exports/<tenant>/<job>.csv (a one-part export is
  * written there directly) and records that key and the size in the job's progress.
  */
-export const exportLeadsJob: JobHandler = async (job, { env, ledger }) => {
-  const payload = jobDefinitions.EXPORT_LEADS.payload.parse(job.payload);
-  if (!job.tenantId || !ledger) throw new AppError("VALIDATION_FAILED", "EXPORT_LEADS is a tenant's ledger job", { tier: "jobs" });
+export const exportLeadsJob = defineJob({
+  type: "EXPORT_LEADS",
+  payload: exportPayload,
+  queue: "low",
+  ledger: true,
+  maxAttempts: 5,
+  backoff: { baseSeconds: 10, maxSeconds: 900 },
+  run: async ({ tenantId, payload, services, ledger }) => {
+  if (!tenantId || !ledger) throw new AppError("VALIDATION_FAILED", "EXPORT_LEADS is a tenant's ledger job", { tier: "jobs" });
   const config: JobsConfig["export"] = jobsConfig.export;
-  const scope: TenantScope = { tenantId: job.tenantId, userId: payload.requestedBy, role: "member" };
+  const scope: TenantScope = { tenantId, userId: payload.requestedBy, role: "member" };
+  const store = services.store("oltp");
   const saved = ledger.progress as ExportProgress | null;
   const progress: ExportProgress = saved ? { ...saved, partBytes: [...saved.partBytes] } : { rowsDone: 0, partBytes: [], after: firstId };
   if (progress.storageKey) return { progress: { ...progress } };
@@ -116,7 +131,7 @@ export const exportLeadsJob: JobHandler = async (job, { env, ledger }) => {
   let finished = false;
   while (rows.length < config.rowsPerInvocation) {
     const limit = Math.min(config.rowsPerPage, config.rowsPerInvocation - rows.length);
-    const page = await leadPage(env, scope, payload, String(rows.at(-1)?.id ?? progress.after), limit);
+    const page = await leadPage(store, scope, payload, String(rows.at(-1)?.id ?? progress.after), limit);
     rows.push(...page);
     if (page.length < limit) {
       finished = true;
@@ -125,8 +140,8 @@ export const exportLeadsJob: JobHandler = async (job, { env, ledger }) => {
   }
   const text = csvRows(rows, progress.partBytes.length === 0);
   const size = new TextEncoder().encode(text).byteLength;
-  const bucket = env.CONTENT_BUCKET;
-  const target = exportStorageKey(job.tenantId, ledger.id);
+  const bucket = services.env.CONTENT_BUCKET;
+  const target = exportStorageKey(tenantId, ledger.id);
   const csvType = { httpMetadata: { contentType: "text/csv; charset=utf-8" } };
   progress.rowsDone += rows.length;
   if (rows.length > 0) progress.after = String(rows.at(-1)!.id);
@@ -135,20 +150,21 @@ export const exportLeadsJob: JobHandler = async (job, { env, ledger }) => {
     await bucket.put(target, text, csvType);
     return { progress: { ...progress, storageKey: target, bytes: size } };
   }
-  await bucket.put(partKey(job.tenantId, ledger.id, progress.partBytes.length + 1), text, csvType);
+  await bucket.put(partKey(tenantId, ledger.id, progress.partBytes.length + 1), text, csvType);
   progress.partBytes.push(size);
   if (!finished) return { continueWith: { ...progress } };
   const total = progress.partBytes.reduce((sum, bytes) => sum + bytes, 0);
-  await joinParts(bucket, progress.partBytes.map((_, i) => partKey(job.tenantId!, ledger.id, i + 1)), total, target);
+  await joinParts(bucket, progress.partBytes.map((_, i) => partKey(tenantId, ledger.id, i + 1)), total, target);
   return { progress: { ...progress, storageKey: target, bytes: total } };
-};
+  },
+});
 
 /** Deletes export files (and parts of abandoned exports) older than keptDays, looking at up to `maxObjects` per run. */
-export const pruneExports = (bucket: R2Bucket, config: JobsConfig["export"], now = Date.now(), maxObjects = 10_000) =>
+export const pruneExports = (bucket: R2Bucket, config: JobsConfig["export"], now: number, maxObjects = 10_000) =>
   pruneFilesOlderThan(bucket, "exports/", config.keptDays, now, maxObjects);
 
 /** Deletes the objects under `prefix` uploaded more than `keptDays` ago, looking at up to `maxObjects` per run. */
-export async function pruneFilesOlderThan(bucket: R2Bucket, prefix: string, keptDays: number, now = Date.now(), maxObjects = 10_000): Promise<number> {
+export async function pruneFilesOlderThan(bucket: R2Bucket, prefix: string, keptDays: number, now: number, maxObjects = 10_000): Promise<number> {
   const cutoff = now - keptDays * 86_400_000;
   let deleted = 0;
   let cursor: string | undefined;

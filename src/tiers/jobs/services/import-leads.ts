@@ -2,16 +2,13 @@
 import { parse } from "csv-parse/sync";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
-import { tenantBatch, tierStore, type TenantScope } from "../../../core/db";
-import type { Env } from "../../../core/env";
-import { AppError } from "../../../core/errors";
-import type { Logger } from "../../../core/logger";
-import { upsertLeadsStatement, type LeadFields } from "../../oltp/services/leads";
+import { tenantBatch, type TenantScope } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
+import { defineJob } from "../../../platform/jobs/define";
+import type { Job } from "../../../platform/jobs/rows";
+import type { Services } from "../../../platform/services";
+import { type LeadFields, upsertLeadsStatement } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import type { JobHandler } from "../consumer";
-import { jobDefinitions } from "../messages";
-import { enqueueJobs } from "./enqueue";
-import type { Job } from "./rows";
 
 export interface ImportProgress {
   rowsTotal: number;
@@ -45,7 +42,7 @@ const leadRow = z.object({
 
 /** Stores the uploaded file and enqueues its import: the file first, then the job that refers to it. */
 export async function startLeadImport(
-  deps: { env: Env; logger: Logger; waitUntil(promise: Promise<unknown>): void },
+  services: Services,
   scope: TenantScope,
   input: { fileName: string; csv: string },
   config: JobsConfig = jobsConfig,
@@ -56,12 +53,12 @@ export async function startLeadImport(
   }
   const storageKey = `imports/${scope.tenantId}/${crypto.randomUUID()}.csv`;
   try {
-    await deps.env.CONTENT_BUCKET.put(storageKey, input.csv, { httpMetadata: { contentType: "text/csv" } });
+    await services.env.CONTENT_BUCKET.put(storageKey, input.csv, { httpMetadata: { contentType: "text/csv" } });
   } catch (error) {
     throw new AppError("SERVICE_UNAVAILABLE", "The content tier is unavailable; try again shortly", { tier: "content", cause: error });
   }
-  const [job] = await enqueueJobs({ ...deps, store: tierStore(deps.env, "oltp") }, scope, [
-    { type: "IMPORT_LEADS", payload: { storageKey, fileName: input.fileName, requestedBy: scope.userId } },
+  const [job] = await services.jobs.enqueue(scope, [
+    { type: importLeadsJob.type, payload: { storageKey, fileName: input.fileName, requestedBy: scope.userId } },
   ]);
   if (!job) throw new AppError("INTERNAL", "The import job was not recorded", { tier: "jobs" });
   return job;
@@ -128,17 +125,23 @@ function mergeByEmail(leads: Array<Omit<LeadFields, "status">>): Array<Omit<Lead
  * ledger, so a large file completes across several deliveries. Each chunk's upsert and its
  * progress commit together in one round trip: a redelivery resumes exactly where the last commit left off.
  */
-export const importLeadsJob: JobHandler = async (job, { env, ledger }) => {
-  const payload = jobDefinitions.IMPORT_LEADS.payload.parse(job.payload);
-  if (!job.tenantId || !ledger) throw new AppError("VALIDATION_FAILED", "IMPORT_LEADS is a tenant's ledger job", { tier: "jobs" });
-  const object = await env.CONTENT_BUCKET.get(payload.storageKey);
+export const importLeadsJob = defineJob({
+  type: "IMPORT_LEADS",
+  payload: z.object({ storageKey: z.string().min(1).max(512), fileName: z.string().min(1).max(255), requestedBy: z.uuid() }).strict(),
+  queue: "low",
+  ledger: true,
+  maxAttempts: 5,
+  backoff: { baseSeconds: 10, maxSeconds: 900 },
+  run: async ({ tenantId, payload, services, ledger }) => {
+  if (!tenantId || !ledger) throw new AppError("VALIDATION_FAILED", "IMPORT_LEADS is a tenant's ledger job", { tier: "jobs" });
+  const object = await services.env.CONTENT_BUCKET.get(payload.storageKey);
   if (!object) throw new Error(`The import file ${payload.storageKey} is not in storage`);
   const rows = parseLeadsCsv(await object.text());
   const config = jobsConfig.import;
   const saved = ledger.progress as ImportProgress | null;
   const progress: ImportProgress = saved ?? { rowsTotal: rows.length, rowsDone: 0, imported: 0, errorCount: 0, rowErrors: [] };
-  const scope: TenantScope = { tenantId: job.tenantId, userId: payload.requestedBy, role: "member" };
-  const store = tierStore(env, "oltp");
+  const scope: TenantScope = { tenantId, userId: payload.requestedBy, role: "member" };
+  const store = services.store("oltp");
   const end = Math.min(rows.length, progress.rowsDone + config.rowsPerInvocation);
 
   for (let start = progress.rowsDone; start < end; start += config.rowsPerBatch) {
@@ -158,10 +161,11 @@ export const importLeadsJob: JobHandler = async (job, { env, ledger }) => {
     progress.imported += valid.length;
     progress.rowsDone = Math.min(end, start + config.rowsPerBatch);
     const record = sql`update jobs set progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
-                       where tenant_id = ${job.tenantId} and id = ${ledger.id} and status = 'running'`;
+                       where tenant_id = ${tenantId} and id = ${ledger.id} and status = 'running'`;
     await tenantBatch(store, scope, (db) =>
       leads.length > 0 ? [upsertLeadsStatement(db, scope, leads), db.execute(record)] : [db.execute(record)],
     );
   }
   return progress.rowsDone < rows.length ? { continueWith: { ...progress } } : { progress: { ...progress } };
-};
+  },
+});

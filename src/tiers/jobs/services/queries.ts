@@ -1,11 +1,13 @@
 // Reading the ledger (a tenant's own jobs; every tenant's for operators) and redriving dead jobs.
-import { auditJobRedrives } from "../../olap/services/audit";
 import { sql, type SQL } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
-import { decodeCursor, encodeCursor, rowsOf } from "../../notifications/services/rows";
-import { messageForJob, type QueuedMessage } from "./enqueue";
-import { idList, rowsOfJobs, toJob, type Job, type JobStatus } from "./rows";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
+import { rowsOf } from "../../../platform/rows";
+import { decodeCursor, encodeCursor } from "../../../platform/paging";
+import { messageForJob, type QueuedMessage } from "../../../platform/jobs/enqueue";
+import { rowsOfJobs, toJob, type Job, type JobStatus } from "../../../platform/jobs/rows";
+import { idList } from "../../../platform/rows";
+import type { Services } from "../../../platform/services";
 
 export interface JobPage {
   items: Job[];
@@ -73,12 +75,12 @@ export function listDeadJobs(
  * their messages are returned for sending. Ids that are not dead or failed are reported, not touched.
  */
 export async function redriveJobs(
-  store: TierStore,
+  services: Services,
   scope: TenantScope,
   ids: string[],
 ): Promise<{ redriven: Job[]; skipped: string[]; messages: QueuedMessage[] }> {
-  const audit = auditJobRedrives(scope, ids);
-  const [result] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.redrives(scope, ids);
+  const [result] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db.execute(sql`
       update jobs set status = 'pending', attempts = 0, scheduled_at = now(), started_at = null, completed_at = null, updated_at = now()
       where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb)) and status in ('dead', 'failed')
@@ -88,7 +90,7 @@ export async function redriveJobs(
   audit.sendAfterCommit();
   const redriven = rowsOfJobs(result);
   const done = new Set(redriven.map((job) => job.id));
-  return { redriven, skipped: ids.filter((id) => !done.has(id)), messages: redriven.map((job) => messageForJob(job)) };
+  return { redriven, skipped: ids.filter((id) => !done.has(id)), messages: redriven.map((job) => messageForJob(job, services.clock)) };
 }
 
 export interface JobStats {

@@ -1,8 +1,7 @@
 // Daily upkeep of send allowances: warming mailboxes ramp up once a day; old mailbox and campaign counters are pruned.
 import { sql } from "drizzle-orm";
-import type { TierStore } from "../../../core/db";
-import { rowsOf } from "../../notifications/services/rows";
-import { systemBatch } from "../../notifications/services/system-scope";
+import { internalBatch, type TierStore } from "../../../platform/db";
+import { rowsOf } from "../../../platform/rows";
 import type { JobsConfig } from "../config";
 
 /** Statements per run at most, so a very large estate is spread over a few nights rather than one long run. */
@@ -19,7 +18,7 @@ const utcToday = sql`(now() at time zone 'UTC')::date`;
 export async function advanceWarmupDays(store: TierStore, config: JobsConfig["sendEmail"]): Promise<number> {
   let advanced = 0;
   for (let statement = 0; statement < maxStatementsPerRun; statement++) {
-    const [result] = await systemBatch(store, null, (db) => [
+    const [result] = await internalBatch(store, "system", null, (db) => [
       db.execute(sql`
         with due as (
           select m.tenant_id, m.id from mailboxes m
@@ -56,7 +55,7 @@ export async function advanceWarmupDays(store: TierStore, config: JobsConfig["se
  * zones, get one day more) and warmup marks of mailboxes that no longer exist.
  */
 export async function pruneSendCounters(store: TierStore, config: JobsConfig["sendEmail"]): Promise<{ mailboxDays: number; campaignDays: number; warmupMarks: number }> {
-  const [mailboxDays, campaignDays, warmupMarks] = await systemBatch(store, null, (db) => [
+  const [mailboxDays, campaignDays, warmupMarks] = await internalBatch(store, "system", null, (db) => [
     db.execute(sql`with pruned as (delete from mailbox_daily_sends where day < ${utcToday} - ${config.countersKeptDays}::int returning 1)
                    select count(*)::int as deleted from pruned`),
     db.execute(sql`with pruned as (delete from campaign_daily_sends where day < ${utcToday} - ${config.countersKeptDays + 1}::int returning 1)

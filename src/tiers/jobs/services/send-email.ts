@@ -1,17 +1,15 @@
 // SEND_EMAIL: sends a queued email within its mailbox's and campaign's daily allowances and the campaign's local send window, with bounce protection.
 import { sql } from "drizzle-orm";
-import { tenantBatch, tierStore, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
-import type { Logger } from "../../../core/logger";
-import { systemUserId } from "../../content/deps";
-import { getEmailContent } from "../../content/services/reads";
-import { notificationsConfig } from "../../notifications/config";
-import { rowsOf } from "../../notifications/services/rows";
-import { raiseSystemEvent } from "../../notifications/services/system-events";
-import { recordEmailEvent } from "../../oltp/services/emails";
+import { z } from "zod";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import type { SystemEvents } from "../../../platform/emitters";
+import { AppError } from "../../../platform/errors";
+import { defineJob, type JobResult } from "../../../platform/jobs/define";
+import { rowsOf } from "../../../platform/rows";
+import { tenantSystemScope } from "../../../platform/services";
+import { getEmailContent } from "../../content";
+import { recordEmailEvent } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import type { JobHandler, JobResult } from "../consumer";
-import { jobDefinitions } from "../messages";
 import { emailProviderFor } from "./email-provider";
 
 /** Queues delay a message by at most 12 hours; a longer wait is several deferrals, each re-checking. */
@@ -128,6 +126,7 @@ async function protectAndReserve(
   scope: TenantScope,
   mailboxId: string,
   campaign: CampaignAllowance | null,
+  mailboxDay: string,
   config: JobsConfig["sendEmail"],
 ) {
   const campaignOk = campaign ? sql`current_setting('edp.campaign_reserved', true) = 'true'` : sql`true`;
@@ -161,7 +160,7 @@ async function protectAndReserve(
     db.execute(sql`
       with reserved as (
         insert into mailbox_daily_sends as d (tenant_id, mailbox_id, day, sent)
-        select m.tenant_id, m.id, (now() at time zone 'UTC')::date, 1
+        select m.tenant_id, m.id, ${mailboxDay}::date, 1
         from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId} and m.status = 'active' and ${campaignOk}
         on conflict (tenant_id, mailbox_id, day) do update set sent = d.sent + 1
         where ${campaignOk}
@@ -189,10 +188,10 @@ async function protectAndReserve(
 }
 
 /** Gives the reserved sends back when the provider did not take the email. */
-async function releaseReservation(store: TierStore, scope: TenantScope, mailboxId: string, campaign: CampaignAllowance | null): Promise<void> {
+async function releaseReservation(store: TierStore, scope: TenantScope, mailboxId: string, campaign: CampaignAllowance | null, mailboxDay: string): Promise<void> {
   await tenantBatch(store, scope, (db) => [
     db.execute(sql`update mailbox_daily_sends set sent = greatest(sent - 1, 0)
-                   where tenant_id = ${scope.tenantId} and mailbox_id = ${mailboxId} and day = (now() at time zone 'UTC')::date`),
+                   where tenant_id = ${scope.tenantId} and mailbox_id = ${mailboxId} and day = ${mailboxDay}::date`),
     db.execute(
       campaign
         ? sql`update campaign_daily_sends set sent = greatest(sent - 1, 0)
@@ -202,26 +201,24 @@ async function releaseReservation(store: TierStore, scope: TenantScope, mailboxI
   ]);
 }
 
-/** One system event per mailbox while it stays open; raising it must not undo the pause, so a failure is logged. */
+/** One system event per mailbox while it stays open; raising it must not undo the pause, so a failure is only logged. */
 async function raiseBounceProtection(
-  notifications: TierStore,
-  logger: Logger,
+  systemEvents: SystemEvents,
   tenantId: string,
   mailboxId: string,
   stats: { address: string; sent: number; bounced: number },
 ): Promise<void> {
-  try {
-    await raiseSystemEvent(notifications, notificationsConfig, {
+  await systemEvents.raiseQuietly(
+    {
       eventType: "mailbox_bounce_protected",
       severity: "high",
       tenantId,
       description: `Mailbox ${stats.address} was paused: its bounce rate is too high`,
       details: { mailboxId, address: stats.address, sent: stats.sent, bounced: stats.bounced },
       dedupKey: `mailbox.bounce_protected:${mailboxId}`,
-    });
-  } catch (error) {
-    logger.error("bounce protection not raised as a system event", { mailboxId, error });
-  }
+    },
+    { mailboxId },
+  );
 }
 
 /**
@@ -230,23 +227,30 @@ async function raiseBounceProtection(
  * queued (already sent, deleted) or to a suppressed lead is done. Sending then recording is not
  * atomic, so the provider is given the email's id as its idempotency key.
  */
-export const sendEmailJob: JobHandler = async (job, { env, logger }) => {
-  const { emailId } = jobDefinitions.SEND_EMAIL.payload.parse(job.payload);
-  if (!job.tenantId) throw new AppError("VALIDATION_FAILED", "SEND_EMAIL is a tenant's job", { tier: "jobs" });
+export const sendEmailJob = defineJob({
+  type: "SEND_EMAIL",
+  payload: z.object({ emailId: z.uuid() }).strict(),
+  queue: "high",
+  ledger: true,
+  maxAttempts: 6,
+  backoff: { baseSeconds: 30, maxSeconds: 1800 },
+  run: async ({ tenantId, payload: { emailId }, services }): Promise<JobResult> => {
+  if (!tenantId) throw new AppError("VALIDATION_FAILED", "SEND_EMAIL is a tenant's job", { tier: "jobs" });
+  const { env, logger } = services;
   const config = jobsConfig.sendEmail;
-  const store = tierStore(env, "oltp");
-  const scope: TenantScope = { tenantId: job.tenantId, userId: systemUserId, role: "member" };
+  const store = services.store("oltp");
+  const scope = tenantSystemScope(tenantId);
 
   const context = await sendContext(store, scope, emailId);
   if (!context) return { progress: { outcome: "email_deleted" } };
   if (context.status !== "queued") return { progress: { outcome: "already_" + context.status } };
   if (context.lead_suppressed) {
-    await recordEmailEvent(store, scope, { emailId, type: "failed" });
+    await recordEmailEvent(store, scope, { emailId, type: "failed", occurredAt: services.clock.now() });
     return { progress: { outcome: "lead_suppressed" } };
   }
   if (context.mailbox_status !== "active") return defer(config.inactiveMailboxRetrySeconds, `The mailbox is ${context.mailbox_status}`);
   if (context.campaign_status === "paused") return defer(config.inactiveMailboxRetrySeconds, "The campaign is paused");
-  const now = new Date();
+  const now = services.clock.now();
   if (context.window_start_minute !== null && context.window_end_minute !== null) {
     const timeZone = isTimeZone(context.lead_time_zone) ? context.lead_time_zone : (context.campaign_time_zone ?? "UTC");
     const window = { timeZone, startMinute: context.window_start_minute, endMinute: context.window_end_minute, days: context.send_days ?? [] };
@@ -275,8 +279,10 @@ export const sendEmailJob: JobHandler = async (job, { env, logger }) => {
     context.campaign_id && context.campaign_daily_limit !== null
       ? { id: context.campaign_id, dailyLimit: context.campaign_daily_limit, day: localDate(campaignZone, now) }
       : null;
-  const { flipped, campaignReserved, reserved, mailboxStatus } = await protectAndReserve(store, scope, context.mailbox_id, campaign, config);
-  if (flipped) await raiseBounceProtection(tierStore(env, "notifications"), logger, job.tenantId, context.mailbox_id, flipped);
+  // The mailbox's day is the UTC date; the campaign's is its own time zone's.
+  const mailboxDay = localDate("UTC", now);
+  const { flipped, campaignReserved, reserved, mailboxStatus } = await protectAndReserve(store, scope, context.mailbox_id, campaign, mailboxDay, config);
+  if (flipped) await raiseBounceProtection(services.systemEvents, tenantId, context.mailbox_id, flipped);
   if (!reserved) {
     if (mailboxStatus !== "active") return defer(config.inactiveMailboxRetrySeconds, `The mailbox is ${mailboxStatus}`);
     // Spread over a few minutes so a day's backlog does not arrive at midnight in one burst.
@@ -295,13 +301,14 @@ export const sendEmailJob: JobHandler = async (job, { env, logger }) => {
       html: content.html || undefined,
     });
   } catch (error) {
-    await releaseReservation(store, scope, context.mailbox_id, campaign).catch((release: unknown) => logger.warn("send reservation not released", { error: release }));
+    await releaseReservation(store, scope, context.mailbox_id, campaign, mailboxDay).catch((release: unknown) => logger.warn("send reservation not released", { error: release }));
     throw error;
   }
   if (result.outcome === "rejected") {
-    await recordEmailEvent(store, scope, { emailId, type: "bounced" });
+    await recordEmailEvent(store, scope, { emailId, type: "bounced", occurredAt: now });
     return { progress: { outcome: "bounced", reason: result.reason } };
   }
-  await recordEmailEvent(store, scope, { emailId, type: "sent", providerMessageId: result.providerMessageId });
+  await recordEmailEvent(store, scope, { emailId, type: "sent", providerMessageId: result.providerMessageId, occurredAt: now });
   return { progress: { outcome: "sent", providerMessageId: result.providerMessageId } };
-};
+  },
+});

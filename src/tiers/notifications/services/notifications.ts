@@ -1,19 +1,24 @@
 // The notification center: list, unread count, read state, soft delete and creation, each one Postgres round trip.
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql, type SQL } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import type { Env } from "../../../core/env";
-import { AppError } from "../../../core/errors";
-import type { Logger } from "../../../core/logger";
+import { internalBatch, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import type { Env } from "../../../platform/env";
+import type { Clock } from "../../../platform/clock";
+import type { Jobs } from "../../../platform/services";
+import { AppError } from "../../../platform/errors";
+import type { Logger } from "../../../platform/logger";
 import type { NotificationsConfig } from "../config";
-import { enqueueDelivery } from "./outbox";
+import { deliveryMessage } from "./outbox";
+import { deliveryChannelsEnabled } from "./provider";
 import { enforceLimits } from "./rate-limits";
-import { boundedJson, decodeCursor, encodeCursor, isoOrNull, isoTimestamp, rowsOf } from "./rows";
-import { systemBatch } from "./system-scope";
+import { boundedJson, isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
+import { decodeCursor, encodeCursor } from "../../../platform/paging";
 import { invalidateLater, lookupUnread, refillUnread, type CacheChange } from "./unread-cache";
 
 export interface NotificationDeps {
   env: Env;
+  clock: Clock;
+  jobs: Jobs;
   store: TierStore;
   redis: Redis;
   logger: Logger;
@@ -141,7 +146,7 @@ export async function listNotifications(deps: NotificationDeps, scope: TenantSco
 export async function unreadCount(deps: NotificationDeps, scope: TenantScope): Promise<number> {
   let miss: { tv: string | null; uv: string | null } | null = null;
   try {
-    const lookup = await lookupUnread(deps.redis, scope.tenantId, scope.userId);
+    const lookup = await lookupUnread(deps.redis, scope.tenantId, scope.userId, deps.clock.now().getTime());
     if (lookup.hit) return lookup.unread;
     miss = { tv: lookup.tv, uv: lookup.uv };
   } catch (error) {
@@ -153,7 +158,7 @@ export async function unreadCount(deps: NotificationDeps, scope: TenantScope): P
   if (miss) {
     const tokens = miss;
     deps.waitUntil(
-      refillUnread(deps.redis, deps.config, scope, tokens, unread, nextExpiry).catch((error: unknown) =>
+      refillUnread(deps.redis, deps.config, scope, tokens, unread, nextExpiry, deps.clock.now().getTime()).catch((error: unknown) =>
         deps.logger.warn("unread cache refill failed", { error }),
       ),
     );
@@ -301,9 +306,14 @@ export async function createNotification(
 ): Promise<Notification> {
   const tenantId = creator.tenantId;
   const recipient = input.userId ?? null;
-  if (input.expiresAt && Date.parse(input.expiresAt) <= Date.now()) {
+  if (input.expiresAt && Date.parse(input.expiresAt) <= deps.clock.now().getTime()) {
     throw new AppError("VALIDATION_FAILED", "expiresAt must be in the future", {
       details: [{ path: "expiresAt", message: "must be in the future" }],
+    });
+  }
+  if (input.channel !== "in_app" && !deliveryChannelsEnabled(deps.env)) {
+    throw new AppError("VALIDATION_FAILED", `The ${input.channel} channel is disabled in this deployment; use in_app`, {
+      details: [{ path: "channel", message: "disabled in this deployment" }],
     });
   }
   const data = boundedJson(input.data, deps.config.maxNotificationDataBytes, "data");
@@ -326,15 +336,13 @@ export async function createNotification(
     select n.*, (select id from o) as outbox_id from n`;
   const [inserted] =
     creator.role === "system"
-      ? await systemBatch(deps.store, tenantId, (db) => [db.execute(statement)])
+      ? await internalBatch(deps.store, "system", tenantId, (db) => [db.execute(statement)])
       : await tenantBatch(deps.store, creator, (db) => [db.execute(statement)]);
   const row = rowsOf(inserted)[0];
   if (!row) throw new AppError("INTERNAL", "The notification was not stored");
   const notification = toNotification(row);
   if (row.outbox_id) {
-    deps.waitUntil(
-      enqueueDelivery(deps.env, deps.logger, { outboxId: String(row.outbox_id), notificationId: notification.id, tenantId }),
-    );
+    deps.jobs.sendAfterResponse([deliveryMessage(deps.jobs, { outboxId: String(row.outbox_id), notificationId: notification.id, tenantId })]);
   }
   const change: CacheChange = { tenantId, userId: recipient };
   invalidateLater(deps, [change]);

@@ -1,13 +1,11 @@
 // Delivery of email and push notifications: enqueue after commit, claim-before-send in the consumer, relay of stragglers.
 import { sql } from "drizzle-orm";
-import type { TierStore } from "../../../core/db";
-import type { Env } from "../../../core/env";
-import type { Logger } from "../../../core/logger";
-import type { JobMessage } from "../../jobs/messages";
+import { internalBatch, type TierStore } from "../../../platform/db";
+import type { QueuedMessage } from "../../../platform/jobs/enqueue";
+import type { Jobs } from "../../../platform/services";
 import type { NotificationsConfig } from "../config";
 import type { NotificationProvider } from "./provider";
-import { rowsOf } from "./rows";
-import { systemBatch } from "./system-scope";
+import { rowsOf } from "../../../platform/rows";
 
 export interface PendingDelivery {
   outboxId: string;
@@ -15,33 +13,16 @@ export interface PendingDelivery {
   tenantId: string;
 }
 
-export const sendNotificationMessage = (delivery: PendingDelivery): JobMessage => ({
-  jobId: delivery.outboxId,
-  type: "SEND_NOTIFICATION",
-  tenantId: delivery.tenantId,
-  payload: { outboxId: delivery.outboxId, notificationId: delivery.notificationId },
-  enqueuedAt: new Date().toISOString(),
-});
-
 /**
- * Sends the job for a committed outbox row. If this send is lost (the isolate dies, the queue
- * refuses), the row stays pending and the relay sends it again after the grace period.
+ * The SEND_NOTIFICATION message of a committed outbox row (the job's id is the row's). If its send is
+ * lost (the isolate dies, the queue refuses), the row stays pending and the relay sends it again.
  */
-export async function enqueueDelivery(env: Env, logger: Logger, delivery: PendingDelivery): Promise<void> {
-  try {
-    await env.JOBS_NORMAL.send(sendNotificationMessage(delivery), { contentType: "json" });
-  } catch (error) {
-    logger.warn("notification job not enqueued; the outbox relay will retry", { outboxId: delivery.outboxId, error });
-  }
-}
+export const deliveryMessage = (jobs: Jobs, delivery: PendingDelivery): QueuedMessage =>
+  jobs.direct("SEND_NOTIFICATION", delivery.tenantId, { outboxId: delivery.outboxId, notificationId: delivery.notificationId }, delivery.outboxId);
 
 /** Pending rows whose last enqueue is older than the grace period go to the queue again. */
-export async function relayPendingDeliveries(
-  store: TierStore,
-  env: Env,
-  config: NotificationsConfig,
-): Promise<number> {
-  const [result] = await systemBatch(store, null, (db) => [
+export async function relayPendingDeliveries(store: TierStore, jobs: Jobs, config: NotificationsConfig): Promise<number> {
+  const [result] = await internalBatch(store, "system", null, (db) => [
     db.execute(sql`
       update notification_outbox o set enqueued_at = now()
       where o.id in (
@@ -57,9 +38,7 @@ export async function relayPendingDeliveries(
     notificationId: String(r.notification_id),
     tenantId: String(r.tenant_id),
   }));
-  if (deliveries.length > 0) {
-    await env.JOBS_NORMAL.sendBatch(deliveries.map((d) => ({ body: sendNotificationMessage(d), contentType: "json" as const })));
-  }
+  await jobs.send(deliveries.map((d) => deliveryMessage(jobs, d)));
   return deliveries.length;
 }
 
@@ -75,7 +54,7 @@ export async function deliverNotification(
   provider: NotificationProvider,
   delivery: PendingDelivery,
 ): Promise<DeliveryOutcome> {
-  const [claimed] = await systemBatch(store, delivery.tenantId, (db) => [
+  const [claimed] = await internalBatch(store, "system", delivery.tenantId, (db) => [
     db.execute(sql`
       with claim as (
         update notification_outbox set status = 'sent', sent_at = now(), attempts = attempts + 1
@@ -103,7 +82,7 @@ export async function deliverNotification(
     });
     return "sent";
   } catch (error) {
-    await systemBatch(store, delivery.tenantId, (db) => [
+    await internalBatch(store, "system", delivery.tenantId, (db) => [
       db.execute(sql`update notification_outbox set status = 'pending', sent_at = null where id = ${delivery.outboxId} and status = 'sent'`),
     ]);
     throw error;

@@ -1,8 +1,8 @@
 // Over-sending protection with @upstash/ratelimit: notification creation and the auth-email keys.
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
-import { AppError, tierUnavailable } from "../../../core/errors";
-import type { Logger } from "../../../core/logger";
+import { AppError, tierUnavailable } from "../../../platform/errors";
+import type { Logger } from "../../../platform/logger";
 import type { RateLimitSetting } from "../config";
 
 /**
@@ -52,6 +52,7 @@ export async function enforceLimits(redis: Redis, logger: Logger, checks: LimitC
   );
   const refused = outcomes.find((o) => !o.success);
   if (refused) {
+    // @upstash/ratelimit computes `reset` from the runtime's own Date.now(), so the wait is measured on that clock too.
     const retryAfterSeconds = Math.max(1, Math.ceil((refused.reset - Date.now()) / 1000));
     throw new AppError("RATE_LIMITED", `Too many requests (${refused.check.name}); retry in ${retryAfterSeconds} s`, {
       details: { limiter: refused.check.name, retryAfterSeconds },

@@ -1,11 +1,10 @@
 // Retention: hard-deletes expired and old notifications, old system events and sent outbox rows, in short batches.
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql, type SQL } from "drizzle-orm";
-import type { TierStore } from "../../../core/db";
-import type { Logger } from "../../../core/logger";
+import { internalBatch, type TierStore } from "../../../platform/db";
+import type { Logger } from "../../../platform/logger";
 import { systemEventRetentionDays, type NotificationsConfig } from "../config";
-import { rowsOf } from "./rows";
-import { systemBatch } from "./system-scope";
+import { rowsOf } from "../../../platform/rows";
 import { invalidateUnread, type CacheChange } from "./unread-cache";
 
 export interface RetentionReport {
@@ -26,7 +25,7 @@ async function deleteInBatches(
 ): Promise<number> {
   let total = 0;
   for (let batch = 0; batch < config.retention.maxBatchesPerRun; batch++) {
-    const [result] = await systemBatch(store, null, (db) => [db.execute(statement)]);
+    const [result] = await internalBatch(store, "system", null, (db) => [db.execute(statement)]);
     const rows = rowsOf(result);
     total += rows.length;
     await afterBatch(rows);

@@ -1,13 +1,13 @@
 // The admin incident board: create (with de-duplication), list, resolve and reopen system events.
 import { sql, type SQL } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import { internalBatch, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import type { NotificationsConfig } from "../config";
-import type { severities } from "../schema";
-import { boundedJson, decodeCursor, encodeCursor, isoOrNull, isoTimestamp, rowsOf } from "./rows";
-import { systemBatch } from "./system-scope";
+import type { Severity, SystemEventInput } from "../../../platform/emitters";
+import { boundedJson, isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
+import { decodeCursor, encodeCursor } from "../../../platform/paging";
 
-export type Severity = (typeof severities)[number];
+export type { Severity };
 
 export interface SystemEvent {
   id: string;
@@ -43,17 +43,7 @@ const toSystemEvent = (r: Record<string, unknown>): SystemEvent => ({
   lastSeenAt: isoTimestamp(r.last_seen_at),
 });
 
-export interface SystemEventInput {
-  eventType: string;
-  severity: Severity;
-  description: string;
-  details?: Record<string, unknown> | undefined;
-  /** NULL: platform-wide (operators and internal services only). */
-  tenantId?: string | null | undefined;
-  userId?: string | null | undefined;
-  /** Events with the same key (per tenant, or platform-wide) while one is open count as repeats of it. */
-  dedupKey?: string | undefined;
-}
+export type { SystemEventInput };
 
 export interface RaisedEvent {
   event: SystemEvent;
@@ -114,7 +104,7 @@ export async function raiseSystemEvent(
 ): Promise<RaisedEvent> {
   const details = boundedJson(input.details, config.systemEvents.maxDetailsBytes, "details");
   const tenantId = input.tenantId ?? null;
-  const [result] = await systemBatch(store, tenantId, (db) => [db.execute(raiseSql(input, tenantId, details))]);
+  const [result] = await internalBatch(store, "system", tenantId, (db) => [db.execute(raiseSql(input, tenantId, details))]);
   return raisedOf(result);
 }
 

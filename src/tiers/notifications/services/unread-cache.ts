@@ -1,6 +1,6 @@
 // The unread-count cache in Redis: one hash per tenant, versioned so a racing refill can never win over a write.
 import type { Redis } from "@upstash/redis/cloudflare";
-import type { Logger } from "../../../core/logger";
+import type { Logger } from "../../../platform/logger";
 import type { NotificationsConfig } from "../config";
 
 /**
@@ -36,12 +36,12 @@ const asCached = (value: unknown): CachedCount | null => {
 const token = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
 /** One Redis round trip. Throws when Redis is unavailable; callers fall back to Postgres. */
-export async function lookupUnread(redis: Redis, tenantId: string, userId: string): Promise<CacheLookup> {
+export async function lookupUnread(redis: Redis, tenantId: string, userId: string, now: number): Promise<CacheLookup> {
   const fields = await redis.hmget<Record<string, unknown>>(keyOf(tenantId), "tenant", `v:${userId}`, `c:${userId}`);
   const tv = token(fields?.tenant);
   const uv = token(fields?.[`v:${userId}`]);
   const cached = asCached(fields?.[`c:${userId}`]);
-  if (cached && cached.until > Date.now() && cached.tv === tv && cached.uv === uv) return { hit: true, unread: cached.n };
+  if (cached && cached.until > now && cached.tv === tv && cached.uv === uv) return { hit: true, unread: cached.n };
   return { hit: false, tv, uv };
 }
 
@@ -53,8 +53,9 @@ export async function refillUnread(
   miss: { tv: string | null; uv: string | null },
   unread: number,
   nextExpiry: string | null,
+  now: number,
 ): Promise<void> {
-  const ageBound = Date.now() + config.unreadCache.maxAgeSeconds * 1000;
+  const ageBound = now + config.unreadCache.maxAgeSeconds * 1000;
   const until = nextExpiry ? Math.min(ageBound, Date.parse(nextExpiry)) : ageBound;
   const value: CachedCount = { n: unread, until, tv: miss.tv, uv: miss.uv };
   const key = keyOf(target.tenantId);

@@ -1,9 +1,8 @@
 // Incremental ETL of OLTP email events into every daily aggregate: read from one watermark, recompute the touched days, upsert.
 import { sql, type SQL } from "drizzle-orm";
-import type { TierStore } from "../../../core/db";
+import { internalBatch, type TierStore } from "../../../platform/db";
 import { olapConfig } from "../config";
 import { etlWatermarks } from "../schema";
-import { analyticsBatch } from "../services/analytics-scope";
 import { aggregateTables, monthStart } from "../services/partitions";
 
 export const emailEventsSource = "email_events";
@@ -126,7 +125,7 @@ const factColumns = sql`ev.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mai
  * over the new facts feeds every aggregate, and one watermark covers them all.
  */
 export async function aggregateEmailEvents(oltp: TierStore, olap: TierStore): Promise<AggregationRun> {
-  const [marks] = await analyticsBatch(olap, (db) => [
+  const [marks] = await internalBatch(olap, "analytics", null, (db) => [
     db.select({ position: etlWatermarks.position }).from(etlWatermarks).where(sql`${etlWatermarks.source} = ${emailEventsSource}`),
   ]);
   const low = marks[0]?.position ?? 0n;
@@ -165,7 +164,7 @@ async function readSource(oltp: TierStore, facts: SQL, bounds: SQL, range?: { fr
   const today = range
     ? sql`(case when current_date between ${range.from}::date and ${range.to}::date then (now() at time zone 'UTC')::date end)`
     : sql`(now() at time zone 'UTC')::date`;
-  const [read] = await analyticsBatch(oltp, (db) => [
+  const [read] = await internalBatch(oltp, "analytics", null, (db) => [
     db.execute<{ high: string | null; at: string } & AggregateRows>(readAggregates(facts, bounds, today)),
   ]);
   const { high, at, ...rows } = read.rows[0]!;
@@ -244,7 +243,7 @@ async function writeAggregates(
   const tables = aggregateTables;
   const partitions = sql`select sum(olap_ensure_partitions(t, ${days[0] ?? null}::date, ${days[days.length - 1] ?? null}::date))
                          from unnest(${`{${tables.join(",")}}`}::text[]) as t where ${sql.raw(String(days.length > 0))}`;
-  const results = await analyticsBatch(olap, (db) => [
+  const results = await internalBatch(olap, "analytics", null, (db) => [
     db.execute(partitions),
     ...clear.map((statement) => db.execute(statement)),
     db.execute<{ advanced: number }>(write),

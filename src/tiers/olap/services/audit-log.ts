@@ -1,10 +1,9 @@
 // admin_audit_log: the RECORD_AUDIT job's idempotent insert, and the paged read behind analytics.auditLog.
 import { sql, type SQL } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
-import { decodeCursor, encodeCursor } from "../../oltp/services/common";
-import type { AuditPayload } from "./audit";
-import { analyticsBatch } from "./analytics-scope";
+import { internalBatch, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
+import { decodeCursor, encodeCursor } from "../../../platform/paging";
+import type { AuditPayload } from "../jobs";
 import { monthStart } from "./partitions";
 
 /**
@@ -13,7 +12,7 @@ import { monthStart } from "./partitions";
  */
 export async function writeAuditEntry(olap: TierStore, id: string, entry: AuditPayload): Promise<boolean> {
   const month = monthStart(new Date(entry.occurredAt));
-  const [, inserted] = await analyticsBatch(olap, (db) => [
+  const [, inserted] = await internalBatch(olap, "analytics", null, (db) => [
     db.execute(sql`select olap_ensure_partitions('admin_audit_log', ${month}::date, ${month}::date)`),
     db.execute(sql`
       insert into admin_audit_log (id, occurred_at, tenant_id, actor_id, actor_role, actor_tenant_id, action,
@@ -69,7 +68,7 @@ export async function listAuditLog(store: TierStore, scope: TenantScope, filter:
   if (filter.to) conditions.push(sql`occurred_at < ${filter.to}::timestamptz`);
   if (filter.cursor) {
     const position = decodeCursor(filter.cursor);
-    conditions.push(sql`(occurred_at, id) < (${position.createdAt.toISOString()}::timestamptz, ${position.id}::uuid)`);
+    conditions.push(sql`(occurred_at, id) < (${position.t}::timestamptz, ${position.id}::uuid)`);
   }
   const [result] = await tenantBatch(store, scope, (db) => [
     db.execute<Record<string, unknown>>(sql`
@@ -91,6 +90,6 @@ export async function listAuditLog(store: TierStore, scope: TenantScope, filter:
   const last = items.at(-1);
   return {
     items,
-    nextCursor: result.rows.length > filter.limit && last ? encodeCursor({ createdAt: new Date(last.occurredAt), id: last.id }) : null,
+    nextCursor: result.rows.length > filter.limit && last ? encodeCursor(last.occurredAt, last.id) : null,
   };
 }

@@ -1,6 +1,6 @@
 // Campaign performance over a range of days, read from campaign_analytics with the freshness it reflects.
 import { and, asc, between, eq, sql } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { emailEventsSource } from "../etl/email-events";
 import { campaignAnalytics, etlWatermarks } from "../schema";
 

@@ -1,6 +1,6 @@
 // Dashboard reads of the daily aggregates (mailbox health with warmup, lead engagement, sequence funnel, billing usage): 1 OLAP round trip each.
 import { sql, type SQL } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { emailEventsSource, eventCounts } from "../etl/email-events";
 
 export const granularities = ["day", "week", "month"] as const;

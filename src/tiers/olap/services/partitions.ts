@@ -1,8 +1,7 @@
 // Monthly partition maintenance of the OLAP tables: created ahead, dropped after retention.
 import { sql } from "drizzle-orm";
-import type { TierStore } from "../../../core/db";
+import { internalBatch, type TierStore } from "../../../platform/db";
 import { olapConfig } from "../config";
-import { analyticsBatch } from "./analytics-scope";
 
 /** Every month-partitioned OLAP table (the owner's partition functions accept exactly these). */
 export const aggregateTables = [
@@ -23,8 +22,8 @@ export function monthStart(at: Date, offset = 0): string {
 }
 
 /** Makes sure every month from the current one to the horizon has its partition in every table; returns how many were created. */
-export async function ensureAheadPartitions(store: TierStore, now = new Date(), config = olapConfig): Promise<number> {
-  const results = await analyticsBatch(store, (db) => [
+export async function ensureAheadPartitions(store: TierStore, now: Date, config = olapConfig): Promise<number> {
+  const results = await internalBatch(store, "analytics", null, (db) => [
     db.execute<{ created: number }>(sql`
       select coalesce(sum(olap_ensure_partitions(t, ${monthStart(now)}::date, ${monthStart(now, config.partitionsAheadMonths)}::date)), 0)::int as created
       from unnest(${tableArray(partitionedTables)}::text[]) as t`),
@@ -33,8 +32,8 @@ export async function ensureAheadPartitions(store: TierStore, now = new Date(), 
 }
 
 /** Drops the partitions of months wholly older than the retention (the audit log's own, longer one); returns how many. */
-export async function dropExpiredPartitions(store: TierStore, now = new Date(), config = olapConfig): Promise<number> {
-  const results = await analyticsBatch(store, (db) => [
+export async function dropExpiredPartitions(store: TierStore, now: Date, config = olapConfig): Promise<number> {
+  const results = await internalBatch(store, "analytics", null, (db) => [
     db.execute<{ dropped: number }>(sql`
       select (coalesce(sum(olap_drop_partitions_before(t, ${monthStart(now, -config.retentionMonths)}::date)), 0)
               + olap_drop_partitions_before('admin_audit_log', ${monthStart(now, -config.auditRetentionMonths)}::date))::int as dropped

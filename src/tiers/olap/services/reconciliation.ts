@@ -1,12 +1,9 @@
 // Reconciliation: per-campaign totals in OLAP against the source facts in OLTP for a sampled recent window; a mismatch raises a system event.
 import { sql } from "drizzle-orm";
-import type { TierStore } from "../../../core/db";
-import type { Logger } from "../../../core/logger";
-import { notificationsConfig } from "../../notifications/config";
-import { raiseSystemEvent } from "../../notifications/services/system-events";
+import { internalBatch, type TierStore } from "../../../platform/db";
+import type { Services } from "../../../platform/services";
 import { olapConfig } from "../config";
 import { emailEventsSource, eventCounts } from "../etl/email-events";
-import { analyticsBatch } from "./analytics-scope";
 
 type Counts = Record<(typeof eventCounts)[number], number>;
 
@@ -37,18 +34,18 @@ const utcDay = (at: Date, offset = 0) => new Date(at.getTime() + offset * 86_400
 export async function reconcileCampaignTotals(
   oltp: TierStore,
   olap: TierStore,
-  options: { now?: Date; windowDays?: number; sampleCampaigns?: number; tenantId?: string } = {},
+  options: { now: Date; windowDays?: number; sampleCampaigns?: number; tenantId?: string },
 ): Promise<Reconciliation> {
-  const now = options.now ?? new Date();
+  const now = options.now;
   const windowDays = options.windowDays ?? olapConfig.reconciliation.windowDays;
   const from = utcDay(now, -(windowDays - 1));
   const to = utcDay(now);
-  const [marks] = await analyticsBatch(olap, (db) => [
+  const [marks] = await internalBatch(olap, "analytics", null, (db) => [
     db.execute<{ position: string }>(sql`select position::text as position from etl_watermarks where source = ${emailEventsSource}`),
   ]);
   const position = marks.rows[0]?.position ?? "0";
   const counts = (filter: string) => sql.raw(eventCounts.map((t) => `count(*) filter (where ev.type = '${t}'${filter})::int`).join(", "));
-  const [source] = await analyticsBatch(oltp, (db) => [
+  const [source] = await internalBatch(oltp, "analytics", null, (db) => [
     db.execute<{ tenant_id: string; campaign_id: string; aggregated: number[]; now: number[] }>(sql`
       with sample as (
         select * from (
@@ -71,7 +68,7 @@ export async function reconcileCampaignTotals(
   ]);
   const sampled = source.rows;
   if (sampled.length === 0) return { from, to, checkedCampaigns: 0, mismatches: [] };
-  const [totals] = await analyticsBatch(olap, (db) => [
+  const [totals] = await internalBatch(olap, "analytics", null, (db) => [
     db.execute<{ tenant_id: string; campaign_id: string } & Counts>(sql`
       select a.tenant_id, a.campaign_id, ${sql.raw(eventCounts.map((t) => `sum(a."${t}")::int as "${t}"`).join(", "))}
       from campaign_analytics a
@@ -97,11 +94,11 @@ export async function reconcileCampaignTotals(
 }
 
 /** The consistency cron's check: a mismatch raises one platform-wide system event, repeats counted on it while open. */
-export async function reconcileAndRaise(stores: { oltp: TierStore; olap: TierStore; notifications: TierStore }, logger: Logger): Promise<Reconciliation> {
-  const result = await reconcileCampaignTotals(stores.oltp, stores.olap);
+export async function reconcileAndRaise(services: Services): Promise<Reconciliation> {
+  const result = await reconcileCampaignTotals(services.store("oltp"), services.store("olap"), { now: services.clock.now() });
   if (result.mismatches.length > 0) {
-    logger.error("analytics do not match their source facts", { mismatches: result.mismatches.length, from: result.from, to: result.to });
-    await raiseSystemEvent(stores.notifications, notificationsConfig, {
+    services.logger.error("analytics do not match their source facts", { mismatches: result.mismatches.length, from: result.from, to: result.to });
+    await services.systemEvents.raise({
       eventType: "analytics_mismatch",
       severity: "high",
       description: `Campaign analytics differ from their source facts for ${new Set(result.mismatches.map((m) => m.campaignId)).size} campaign(s); an operator rebuild (analytics.rebuild) recomputes them`,

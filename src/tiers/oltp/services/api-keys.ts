@@ -1,11 +1,11 @@
 // API keys: created (secret shown once, SHA-256 stored), listed by prefix, revoked, and resolved to a caller.
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
-import type { Principal } from "../../../core/auth";
-import { auditAction } from "../../olap/services/audit";
-import { mapDbError, tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import type { Principal } from "../../../platform/auth";
+import type { Services } from "../../../platform/services";
+import { batchUnder, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import { apiKeys } from "../schema";
-import { afterCursor, found, toPage, type Page } from "./common";
+import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 /** Every key starts with this, so a bearer credential is told apart from a JWT without parsing it. */
 export const apiKeyMarker = "edp_";
@@ -35,7 +35,7 @@ function randomToken(bytes: number): string {
 
 /** The full key is returned here and nowhere else; only its hash and its public prefix are stored. */
 export async function createApiKey(
-  store: TierStore,
+  services: Services,
   scope: TenantScope,
   input: { name: string; role: "member" | "admin" },
 ): Promise<ApiKey & { key: string }> {
@@ -43,8 +43,8 @@ export async function createApiKey(
   const key = `${prefix}_${randomToken(32)}`;
   const hash = await sha256Hex(key);
   const id = crypto.randomUUID();
-  const audit = auditAction(scope, "apiKey.create", { type: "api_key", id }, { name: input.name, prefix, role: input.role });
-  const [rows] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "apiKey.create", { type: "api_key", id }, { name: input.name, prefix, role: input.role });
+  const [rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db
       .insert(apiKeys)
       .values({ id, tenantId: scope.tenantId, name: input.name, prefix, hash, role: input.role, createdBy: scope.userId })
@@ -78,10 +78,10 @@ export async function listApiKeys(
 }
 
 /** Revoking twice is harmless: the first revocation time is kept. */
-export async function revokeApiKey(store: TierStore, scope: TenantScope, id: string): Promise<ApiKey> {
+export async function revokeApiKey(services: Services, scope: TenantScope, id: string): Promise<ApiKey> {
   const exists = sql`exists (select 1 from ${apiKeys} where ${apiKeys.tenantId} = ${scope.tenantId} and ${apiKeys.id} = ${id})`;
-  const audit = auditAction(scope, "apiKey.revoke", { type: "api_key", id }, {}, exists);
-  const [rows] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "apiKey.revoke", { type: "api_key", id }, {}, exists);
+  const [rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db
       .update(apiKeys)
       .set({ revokedAt: sql`coalesce(${apiKeys.revokedAt}, now())` })
@@ -100,18 +100,15 @@ export async function revokeApiKey(store: TierStore, scope: TenantScope, id: str
  */
 export async function resolveApiKey(store: TierStore, key: string): Promise<Principal> {
   const hash = await sha256Hex(key);
-  let rows: Record<string, unknown>[] = [];
-  try {
-    const results = await store.sql.transaction([
-      store.sql`select set_config('app.api_key_hash', ${hash}, true)`,
-      store.sql`select set_config('app.current_tenant_id', coalesce((select tenant_id::text from api_keys where hash = ${hash} and revoked_at is null), ''), true)`,
-      store.sql`update api_keys set last_used_at = now() where hash = ${hash} and revoked_at is null returning id, tenant_id, role`,
-    ]);
-    rows = results[2] ?? [];
-  } catch (error) {
-    throw mapDbError(store.tier, error);
-  }
-  const row = rows[0];
+  const [, updated] = await batchUnder(store, sql`select set_config('app.api_key_hash', ${hash}, true)`, [
+    store.db.execute(
+      sql`select set_config('app.current_tenant_id', coalesce((select tenant_id::text from api_keys where hash = ${hash} and revoked_at is null), ''), true)`,
+    ),
+    store.db.execute<{ id: string; tenant_id: string; role: string }>(
+      sql`update api_keys set last_used_at = now() where hash = ${hash} and revoked_at is null returning id, tenant_id, role`,
+    ),
+  ]);
+  const row = updated.rows[0];
   if (!row) throw new AppError("AUTH_TOKEN_INVALID", "API key is invalid or revoked");
   return { userId: String(row.id), tenantId: String(row.tenant_id), role: row.role as Principal["role"] };
 }

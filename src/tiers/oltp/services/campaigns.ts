@@ -1,11 +1,11 @@
 // Campaign services: CRUD, the status state machine, the sequence's steps and lead enrolment.
 import { and, asc, count, desc, eq, inArray, sql } from "drizzle-orm";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
-import { auditAction } from "../../olap/services/audit";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import type { Services } from "../../../platform/services";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import { campaignLeads, campaigns, campaignStatuses, leads, sequenceSteps, type StepVariant } from "../schema";
-import { afterCursor, found, toPage, type Page } from "./common";
+import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Campaign = typeof campaigns.$inferSelect;
 export type CampaignStatus = (typeof campaignStatuses)[number];
@@ -123,7 +123,7 @@ export const transitions: Record<CampaignAction, { from: CampaignStatus[]; to: C
  * check; a second statement in the same transaction reads why nothing changed when it did not.
  */
 export async function transitionCampaign(
-  store: TierStore,
+  services: Services,
   scope: TenantScope,
   id: string,
   action: CampaignAction,
@@ -133,8 +133,8 @@ export async function transitionCampaign(
   // Recorded before the update, under the update's own condition.
   const allowed = sql`exists (select 1 from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${id}
     and ${inArray(campaigns.status, rule.from)}${rule.needsSteps ? sql` and ${hasSteps}` : sql``})`;
-  const audit = auditAction(scope, `campaign.${action}`, { type: "campaign", id }, { to: rule.to }, allowed);
-  const [, updated, current, steps] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, `campaign.${action}`, { type: "campaign", id }, { to: rule.to }, allowed);
+  const [, updated, current, steps] = await tenantBatch(services.store("oltp"), scope, (db) => [
     audit.insert(db),
     db
       .update(campaigns)

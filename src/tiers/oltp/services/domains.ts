@@ -1,10 +1,10 @@
 // Sending domains: the DNS records a tenant must publish (SPF, DKIM, DMARC) and their verification status.
 import { and, desc, eq, sql } from "drizzle-orm";
-import { auditAction } from "../../olap/services/audit";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import type { Services } from "../../../platform/services";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import { domains, domainStatuses, mailboxes, type DnsRecord } from "../schema";
-import { afterCursor, found, toPage, type Page } from "./common";
+import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Domain = typeof domains.$inferSelect;
 
@@ -18,11 +18,11 @@ export function expectedDnsRecords(tenantId: string, name: string): DnsRecord[] 
   ];
 }
 
-export async function addDomain(store: TierStore, scope: TenantScope, name: string): Promise<Domain> {
+export async function addDomain(services: Services, scope: TenantScope, name: string): Promise<Domain> {
   const normalized = name.toLowerCase();
   const id = crypto.randomUUID();
-  const audit = auditAction(scope, "domain.add", { type: "domain", id }, { name: normalized });
-  const [rows] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "domain.add", { type: "domain", id }, { name: normalized });
+  const [rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db
       .insert(domains)
       .values({ id, tenantId: scope.tenantId, name: normalized, dnsRecords: expectedDnsRecords(scope.tenantId, normalized) })
@@ -63,11 +63,11 @@ export async function getDomain(store: TierStore, scope: TenantScope, id: string
 }
 
 /** A domain that still has mailboxes is refused: removing it would silently take their history along. */
-export async function removeDomain(store: TierStore, scope: TenantScope, id: string): Promise<{ id: string }> {
+export async function removeDomain(services: Services, scope: TenantScope, id: string): Promise<{ id: string }> {
   const inUse = sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.domainId} = ${id})`;
   const removable = sql`exists (select 1 from ${domains} where ${domains.tenantId} = ${scope.tenantId} and ${domains.id} = ${id} and not ${inUse})`;
-  const audit = auditAction(scope, "domain.remove", { type: "domain", id }, {}, removable);
-  const [, deleted, existing] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "domain.remove", { type: "domain", id }, {}, removable);
+  const [, deleted, existing] = await tenantBatch(services.store("oltp"), scope, (db) => [
     audit.insert(db),
     db
       .delete(domains)

@@ -2,11 +2,11 @@
 import { and, asc, desc, eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
-import { sendEmailJobStatement } from "../../jobs/services/email-outbox";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
+import type { Services } from "../../../platform/services";
 import { emailEvents, emails, emailStatuses, leads, mailboxes } from "../schema";
-import { afterCursor, found, toPage, type Page } from "./common";
+import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Email = typeof emails.$inferSelect;
 export type EmailEvent = typeof emailEvents.$inferSelect;
@@ -30,12 +30,19 @@ export type SameTransaction = (db: NeonHttpDatabase) => BatchItem<"pg">[];
  * Records a queued email, its `queued` event and the month's usage counter in one statement. The
  * insert selects from the lead and the mailbox, so another tenant's ids or a suppressed lead insert
  * nothing; a second statement says which it was. Campaign ids are checked by the composite foreign key.
- * The email's SEND_EMAIL job commits with it (outbox); the caller sends its message after commit.
+ * The email's SEND_EMAIL job (the jobs tier's, under the email's own id) commits with it (outbox) and
+ * is sent after the commit, off the response path; a lost send is relayed.
  */
-export async function createEmail(store: TierStore, scope: TenantScope, input: NewEmail, alsoInTransaction?: SameTransaction): Promise<Email> {
+export async function createEmail(services: Services, scope: TenantScope, input: NewEmail, alsoInTransaction?: SameTransaction): Promise<Email> {
   // The id is chosen here so the read-back can be the batch's last statement: one round trip in all.
   const id = input.id ?? crypto.randomUUID();
-  const [, checks, , ...rest] = await tenantBatch(store, scope, (db) => [
+  // Written only if the email row exists in this transaction: a suppressed lead or a foreign mailbox inserts neither.
+  const sendJob = services.jobs.prepare(
+    scope.tenantId,
+    [{ type: "SEND_EMAIL", id, payload: { emailId: id }, idempotencyKey: `email:${id}` }],
+    sql`exists (select 1 from ${emails} e where e.tenant_id = ${scope.tenantId} and e.id = ${id} and e.status = 'queued')`,
+  );
+  const [, checks, , ...rest] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db.execute(sql`
       with email as (
         insert into ${emails} (id, tenant_id, campaign_id, step_id, lead_id, mailbox_id, subject, content_storage_key)
@@ -61,12 +68,15 @@ export async function createEmail(store: TierStore, scope: TenantScope, input: N
         mailbox: sql<string | null>`(select ${mailboxes.status} from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${input.mailboxId})`,
       })
       .from(sql`(select 1) as one`),
-    sendEmailJobStatement(db, scope.tenantId, id),
+    sendJob.insert(db),
     ...(alsoInTransaction?.(db) ?? []),
     db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, id))),
   ]);
   const created = rest.at(-1) as Email[];
-  if (created[0]) return created[0];
+  if (created[0]) {
+    services.jobs.sendAfterResponse(sendJob.messages);
+    return created[0];
+  }
   const check = checks[0];
   if (!check?.lead) throw new AppError("NOT_FOUND", "Lead not found");
   if (!check.mailbox) throw new AppError("NOT_FOUND", "Mailbox not found");
@@ -133,9 +143,9 @@ export type ReportedEvent = Exclude<EmailStatus, "queued">;
 export async function recordEmailEvent(
   store: TierStore,
   scope: TenantScope,
-  input: { emailId: string; type: ReportedEvent; providerMessageId?: string; occurredAt?: Date },
+  input: { emailId: string; type: ReportedEvent; providerMessageId?: string; occurredAt: Date },
 ): Promise<Email> {
-  const at = (input.occurredAt ?? new Date()).toISOString();
+  const at = input.occurredAt.toISOString();
   const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
   const stamp = sql.identifier(`${input.type}_at`);
   const [, updated] = await tenantBatch(store, scope, (db) => [

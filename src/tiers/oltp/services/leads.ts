@@ -1,9 +1,9 @@
 // Lead services: create, upsert by email (one or in bulk), list with filters, update, bulk delete.
 import { and, desc, eq, getTableColumns, ilike, inArray, isNotNull, isNull, or, sql } from "drizzle-orm";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { campaignLeads, leads, type leadStatuses } from "../schema";
-import { afterCursor, found, toPage, type Page } from "./common";
+import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Lead = typeof leads.$inferSelect;
 type LeadStatus = (typeof leadStatuses)[number];

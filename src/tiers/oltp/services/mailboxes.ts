@@ -1,10 +1,10 @@
 // Mailboxes: sending addresses on a tenant's domains, their daily limits, warmup ramp and health status.
 import { and, count, desc, eq, sql } from "drizzle-orm";
-import { auditAction } from "../../olap/services/audit";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import type { Services } from "../../../platform/services";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import { domains, mailboxes, mailboxStatuses, tenants } from "../schema";
-import { afterCursor, found, toPage, type Page } from "./common";
+import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Mailbox = typeof mailboxes.$inferSelect;
 type MailboxStatus = (typeof mailboxStatuses)[number];
@@ -22,15 +22,15 @@ export interface MailboxSettings {
  * the statements after it (same transaction) say which it was.
  */
 export async function addMailbox(
-  store: TierStore,
+  services: Services,
   scope: TenantScope,
   input: MailboxSettings & { domainId: string; address: string },
 ): Promise<Mailbox> {
   const address = input.address.toLowerCase();
   const domainPart = address.slice(address.indexOf("@") + 1);
   const id = crypto.randomUUID();
-  const audit = auditAction(scope, "mailbox.add", { type: "mailbox", id }, { address }, sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${id})`);
-  const [inserted, domain, usage, created] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "mailbox.add", { type: "mailbox", id }, { address }, sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${id})`);
+  const [inserted, domain, usage, created] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db.execute(sql`
       insert into ${mailboxes} (id, tenant_id, domain_id, address, daily_limit, warmup_enabled, warmup_start, warmup_increment)
       select ${id}, d.tenant_id, d.id, ${address}, ${input.dailyLimit ?? 50}, ${input.warmupEnabled ?? true}, ${input.warmupStart ?? 5}, ${input.warmupIncrement ?? 5}
@@ -92,14 +92,14 @@ export async function getMailbox(store: TierStore, scope: TenantScope, id: strin
 
 /** Tenants may pause and resume; `bounce_protected` is set only by the sending side and is not theirs to clear. */
 export async function updateMailbox(
-  store: TierStore,
+  services: Services,
   scope: TenantScope,
   id: string,
   patch: MailboxSettings & { status?: Exclude<MailboxStatus, "bounce_protected"> },
 ): Promise<Mailbox> {
   const changeable = sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${id}${patch.status ? sql` and ${mailboxes.status} <> 'bounce_protected'` : sql``})`;
-  const audit = auditAction(scope, "mailbox.update", { type: "mailbox", id }, { ...patch }, changeable);
-  const [, updated, existing] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "mailbox.update", { type: "mailbox", id }, { ...patch }, changeable);
+  const [, updated, existing] = await tenantBatch(services.store("oltp"), scope, (db) => [
     audit.insert(db),
     db
       .update(mailboxes)
@@ -120,10 +120,10 @@ export async function updateMailbox(
   throw new AppError("NOT_FOUND", "Mailbox not found");
 }
 
-export async function removeMailbox(store: TierStore, scope: TenantScope, id: string): Promise<{ id: string }> {
+export async function removeMailbox(services: Services, scope: TenantScope, id: string): Promise<{ id: string }> {
   const exists = sql`exists (select 1 from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${id})`;
-  const audit = auditAction(scope, "mailbox.remove", { type: "mailbox", id }, {}, exists);
-  const [, rows] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "mailbox.remove", { type: "mailbox", id }, {}, exists);
+  const [, rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
     audit.insert(db),
     db.delete(mailboxes).where(and(eq(mailboxes.tenantId, scope.tenantId), eq(mailboxes.id, id))).returning({ id: mailboxes.id }),
   ]);

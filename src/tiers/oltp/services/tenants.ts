@@ -1,8 +1,8 @@
 // Tenant services: reads and writes of the tenant row itself, always under the tenant's own context.
 import { desc, eq } from "drizzle-orm";
-import { auditAction } from "../../olap/services/audit";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import type { Services } from "../../../platform/services";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import { subscriptions, tenants, usageCounters } from "../schema";
 
 export type Tenant = typeof tenants.$inferSelect;
@@ -16,9 +16,9 @@ export async function getCurrentTenant(store: TierStore, scope: TenantScope): Pr
   return tenant;
 }
 
-export async function renameTenant(store: TierStore, scope: TenantScope, name: string): Promise<Tenant> {
-  const audit = auditAction(scope, "tenant.rename", { type: "tenant", id: scope.tenantId }, { name });
-  const [rows] = await tenantBatch(store, scope, (db) => [
+export async function renameTenant(services: Services, scope: TenantScope, name: string): Promise<Tenant> {
+  const audit = services.audit.action(scope, "tenant.rename", { type: "tenant", id: scope.tenantId }, { name });
+  const [rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db.update(tenants).set({ name }).where(eq(tenants.id, scope.tenantId)).returning(),
     audit.insert(db),
   ]);

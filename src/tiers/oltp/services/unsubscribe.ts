@@ -1,8 +1,10 @@
 // Unsubscribe links: an HMAC-signed token naming tenant, lead and email; redeeming it needs no login and is idempotent.
 import { sql } from "drizzle-orm";
-import { tenantBatch, type TierStore } from "../../../core/db";
-import type { Env } from "../../../core/env";
-import { AppError } from "../../../core/errors";
+import { tenantBatch, type TierStore } from "../../../platform/db";
+import type { Env } from "../../../platform/env";
+import { AppError } from "../../../platform/errors";
+import { tenantSystemScope } from "../../../platform/services";
+import { base64url, fromBase64url, linkSigner } from "../../../platform/signed-links";
 import { campaignLeads, emailEvents, emails, leads } from "../schema";
 
 export interface UnsubscribeClaims {
@@ -11,24 +13,12 @@ export interface UnsubscribeClaims {
   emailId: string;
 }
 
-const base64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
-const fromBase64url = (text: string) => Uint8Array.from(atob(text.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0));
-
-/**
- * The link is signed with JWT_SECRET under its own label, so an unsubscribe signature can never
- * pass for a token signature or the other way round.
- */
-async function signingKey(env: Env): Promise<CryptoKey> {
-  if (!env.JWT_SECRET) throw new AppError("INTERNAL", "Unsubscribe links need JWT_SECRET to be configured");
-  const material = new TextEncoder().encode(`unsubscribe-link:${env.JWT_SECRET}`);
-  return crypto.subtle.importKey("raw", material, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-}
+/** Signed with JWT_SECRET under the link's own label, so it can never pass for a token's or an export link's signature. */
+const signer = (env: Env) => linkSigner("unsubscribe-link", { shared: env.JWT_SECRET }, new AppError("INTERNAL", "Unsubscribe links need JWT_SECRET to be configured"));
 
 export async function signUnsubscribeToken(env: Env, claims: UnsubscribeClaims): Promise<string> {
   const payload = base64url(new TextEncoder().encode(`${claims.tenantId}.${claims.leadId}.${claims.emailId}`));
-  const signature = await crypto.subtle.sign("HMAC", await signingKey(env), new TextEncoder().encode(payload));
-  return `${payload}.${base64url(new Uint8Array(signature))}`;
+  return `${payload}.${await signer(env).sign(payload)}`;
 }
 
 const uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
@@ -38,21 +28,17 @@ export async function verifyUnsubscribeToken(env: Env, token: string): Promise<U
   const invalid = new AppError("BAD_REQUEST", "This unsubscribe link is invalid");
   const [payload, signature, extra] = token.split(".");
   if (!payload || !signature || extra !== undefined || token.length > 512) throw invalid;
+  if (!(await signer(env).verify(payload, signature))) throw invalid;
   let claims: RegExpExecArray | null;
   try {
-    const valid = await crypto.subtle.verify("HMAC", await signingKey(env), fromBase64url(signature), new TextEncoder().encode(payload));
-    if (!valid) throw invalid;
     claims = claimsPattern.exec(new TextDecoder().decode(fromBase64url(payload)));
-  } catch (error) {
-    if (error instanceof AppError && error.code === "INTERNAL") throw error;
+  } catch {
     throw invalid;
   }
   if (!claims) throw invalid;
   return { tenantId: claims[1]!, leadId: claims[2]!, emailId: claims[3]! };
 }
 
-/** No user is behind a link click; this id marks the statements it runs in the tenant's context. */
-const linkUser = "00000000-0000-0000-0000-000000000000";
 
 /**
  * Marks the lead unsubscribed, stops its enrolments and appends one `unsubscribed` event, all in one
@@ -65,7 +51,8 @@ export async function redeemUnsubscribeToken(
   token: string,
 ): Promise<{ unsubscribed: true; alreadyUnsubscribed: boolean }> {
   const claims = await verifyUnsubscribeToken(env, token);
-  const scope = { tenantId: claims.tenantId, userId: linkUser, role: "member" as const };
+  // No user is behind a link click: the statements run as the tenant's own platform work.
+  const scope = tenantSystemScope(claims.tenantId);
   const [changed, lead] = await tenantBatch(store, scope, (db) => [
     db.execute<{ id: string }>(sql`
       with lead as (

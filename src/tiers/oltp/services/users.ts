@@ -1,10 +1,10 @@
 // Users of a tenant (each row is one membership with its role): list, invite, change role, remove.
 import { and, asc, eq, gt, sql } from "drizzle-orm";
-import { auditAction } from "../../olap/services/audit";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
+import type { Services } from "../../../platform/services";
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
 import { users, userRoles } from "../schema";
-import { found } from "./common";
+import { found } from "../../../platform/paging";
 
 export type User = typeof users.$inferSelect;
 type UserRole = (typeof userRoles)[number];
@@ -41,14 +41,14 @@ export async function listUsers(
 }
 
 export async function addUser(
-  store: TierStore,
+  services: Services,
   scope: TenantScope,
   input: { email: string; name?: string; role: UserRole },
 ): Promise<User> {
   const id = crypto.randomUUID();
   // No email in the entry: the audit log is append-only, so it must hold nothing an erasure would have to remove.
-  const audit = auditAction(scope, "user.add", { type: "user", id }, { role: input.role });
-  const [rows] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "user.add", { type: "user", id }, { role: input.role });
+  const [rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db
       .insert(users)
       .values({ id, tenantId: scope.tenantId, email: input.email.toLowerCase(), name: input.name ?? null, role: input.role })
@@ -63,10 +63,10 @@ export async function addUser(
 const otherAdminExists = (scope: TenantScope, id: string) =>
   sql`exists (select 1 from ${users} o where o.tenant_id = ${scope.tenantId} and o.role = 'admin' and o.id <> ${id})`;
 
-export async function setUserRole(store: TierStore, scope: TenantScope, id: string, role: UserRole): Promise<User> {
+export async function setUserRole(services: Services, scope: TenantScope, id: string, role: UserRole): Promise<User> {
   const changed = sql`exists (select 1 from ${users} u where u.tenant_id = ${scope.tenantId} and u.id = ${id} and u.role = ${role})`;
-  const audit = auditAction(scope, "user.setRole", { type: "user", id }, { role }, changed);
-  const [updated, existing] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "user.setRole", { type: "user", id }, { role }, changed);
+  const [updated, existing] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db
       .update(users)
       .set({ role })
@@ -87,12 +87,12 @@ export async function setUserRole(store: TierStore, scope: TenantScope, id: stri
   throw new AppError("NOT_FOUND", "User not found");
 }
 
-export async function removeUser(store: TierStore, scope: TenantScope, id: string): Promise<{ id: string }> {
+export async function removeUser(services: Services, scope: TenantScope, id: string): Promise<{ id: string }> {
   if (id === scope.userId) throw new AppError("BAD_REQUEST", "You cannot remove yourself; ask another admin");
   // Recorded before the delete, under the delete's own condition: after it, the row is gone either way.
   const removable = sql`exists (select 1 from ${users} u where u.tenant_id = ${scope.tenantId} and u.id = ${id} and (u.role = 'member' or ${otherAdminExists(scope, id)}))`;
-  const audit = auditAction(scope, "user.remove", { type: "user", id }, {}, removable);
-  const [, deleted, existing] = await tenantBatch(store, scope, (db) => [
+  const audit = services.audit.action(scope, "user.remove", { type: "user", id }, {}, removable);
+  const [, deleted, existing] = await tenantBatch(services.store("oltp"), scope, (db) => [
     audit.insert(db),
     db
       .delete(users)

@@ -1,23 +1,21 @@
-// The cross-tier email write: content to R2 first, then email metadata and catalog rows in one OLTP transaction, cleanup if that fails.
+// emails.create with a body, the cross-tier write: content to R2 first (through the content tier), then email metadata and catalog rows in one OLTP transaction, cleanup if that fails.
 import { sql } from "drizzle-orm";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../core/db";
-import { AppError } from "../../../core/errors";
-import type { Logger } from "../../../core/logger";
-import { createEmail, type Email, type NewEmail } from "../../oltp/services/emails";
-import { emails } from "../../oltp/schema";
-import type { ContentConfig } from "../config";
-import { contentObjects, emailContents } from "../schema";
-import { deleteObjects, type ContentBucket } from "./blobs";
-import { catalogStatements, prepareEmailContent, storeContent, type EmailContentInput } from "./writes";
-
-export interface ContentWriteDeps {
-  store: TierStore;
-  bucket: ContentBucket;
-  config: ContentConfig;
-  logger: Logger;
-  /** Queues the search indexing of the new email; a lost send is repaired by the consistency cron. */
-  queueIndexing(tenantId: string, emailId: string): Promise<void>;
-}
+import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { AppError } from "../../../platform/errors";
+import {
+  catalogStatements,
+  contentObjects,
+  type ContentWriteDeps,
+  contentWriteDeps,
+  deleteObjects,
+  type EmailContentInput,
+  emailContents,
+  prepareEmailContent,
+  storeContent,
+} from "../../content";
+import type { Services } from "../../../platform/services";
+import { emails } from "../schema";
+import { createEmail, type Email, type NewEmail } from "./emails";
 
 export type NewEmailWithContent = Omit<NewEmail, "contentStorageKey"> & EmailContentInput & { idempotencyKey?: string | undefined };
 
@@ -71,16 +69,17 @@ async function cleanUp(deps: ContentWriteDeps, scope: TenantScope, createdKeys: 
  * whether it was created now. R2 writes, then exactly one OLTP round trip, then one queue send.
  */
 export async function createEmailWithContent(
-  deps: ContentWriteDeps,
+  services: Services,
   scope: TenantScope,
   input: NewEmailWithContent,
 ): Promise<{ email: Email; created: boolean }> {
+  const deps = contentWriteDeps(services);
   try {
-    return await writeEmailWithContent(deps, scope, input);
+    return await writeEmailWithContent(services, deps, scope, input);
   } catch (error) {
     // The pruning purged a blob this write found in R2 before its commit: once more, and R2 lacks it now.
     if (!isPurgedContent(error)) throw error;
-    return writeEmailWithContent(deps, scope, input);
+    return writeEmailWithContent(services, deps, scope, input);
   }
 }
 
@@ -94,6 +93,7 @@ function isPurgedContent(error: unknown): boolean {
 }
 
 async function writeEmailWithContent(
+  services: Services,
   deps: ContentWriteDeps,
   scope: TenantScope,
   input: NewEmailWithContent,
@@ -105,7 +105,7 @@ async function writeEmailWithContent(
   let email: Email;
   try {
     email = await createEmail(
-      deps.store,
+      services,
       scope,
       { leadId: input.leadId, mailboxId: input.mailboxId, campaignId: input.campaignId, stepId: input.stepId, subject: input.subject, contentStorageKey: emailContentKey(id), id },
       (db) => catalogStatements(db, scope.tenantId, { id, subject: input.subject, idempotencyKey: input.idempotencyKey }, prepared, stored),

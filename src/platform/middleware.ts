@@ -1,16 +1,18 @@
-// Hono middleware factories: environment, structured request log, authentication, role guard.
-import type { MiddlewareHandler } from "hono";
-import { apiKeyMarker, resolveApiKey } from "../tiers/oltp/services/api-keys";
+// Hono middleware factories: environment, structured request log, the services context, authentication, role guard.
+import type { Context as HonoContext, MiddlewareHandler } from "hono";
 import { bearerToken, hasRole, verifyToken, type Principal, type Role } from "./auth";
-import { tierStore } from "./db";
+import type { Clock } from "./clock";
+import type { RequestOrigin } from "./emitters";
 import { parseEnv, type Env } from "./env";
 import { AppError } from "./errors";
 import { createLogger, isLogLevel, type Logger } from "./logger";
+import { createServices, type Services, type Wiring } from "./services";
 
 declare module "hono" {
   interface ContextVariableMap {
     env: Env;
     logger: Logger;
+    services: Services;
     principal: Principal | undefined;
     authError: AppError | undefined;
     /** A more specific route name for the request log (e.g. the tRPC procedure). */
@@ -47,16 +49,53 @@ export const requestLog = (): MiddlewareHandler =>
     else logger.info("request", fields);
   };
 
+const clip = (value: string | null | undefined, max: number) => (value ? value.slice(0, max) : null);
+
+/** Where the request came from, for audit entries: the client address Cloudflare saw, and the user agent. */
+function originOf(c: HonoContext): RequestOrigin {
+  const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+  return {
+    ip: clip(c.req.header("cf-connecting-ip") ?? c.req.header("x-real-ip") ?? forwarded, 64),
+    userAgent: clip(c.req.header("user-agent"), 512),
+  };
+}
+
+/** Builds the request's services context once, after the environment is known; handlers read c.get("services"). */
+export const servicesContext = (wired: Wiring, clock: Clock): MiddlewareHandler =>
+  async function servicesContext(c, next) {
+    c.set(
+      "services",
+      createServices(
+        {
+          env: c.get("env"),
+          requestId: c.get("requestId"),
+          logger: c.get("logger"),
+          clock,
+          origin: originOf(c),
+          waitUntil: (p) => c.executionCtx.waitUntil(p),
+        },
+        wired,
+      ),
+    );
+    await next();
+  };
+
+/** API keys are resolved by the tier that stores them; the platform only recognises them by their marker. */
+export interface ApiKeyResolver {
+  marker: string;
+  resolve(services: Services, key: string): Promise<Principal>;
+}
+
 /**
- * Reads a bearer token when one is sent: a JWT, or an API key (recognised by its marker and
- * resolved against the OLTP tier, where keys live). A bad token is remembered rather than thrown,
- * so public routes still answer; anything that needs a caller reports why the token was refused.
+ * Reads a bearer token when one is sent: a JWT, or an API key (recognised by its marker and resolved
+ * by its owning tier). A bad token is remembered rather than thrown, so public routes still answer;
+ * anything that needs a caller reports why the token was refused.
  */
-export const authenticate = (): MiddlewareHandler =>
+export const authenticate = (apiKeys: ApiKeyResolver): MiddlewareHandler =>
   async function authenticate(c, next) {
     try {
       const token = bearerToken(c.req.header("authorization"));
-      if (token?.startsWith(apiKeyMarker)) c.set("principal", await resolveApiKey(tierStore(c.get("env"), "oltp"), token));
+      if (token?.startsWith(apiKeys.marker)) c.set("principal", await apiKeys.resolve(c.get("services"), token));
       else if (token) c.set("principal", await verifyToken(token, c.get("env")));
     } catch (error) {
       if (!(error instanceof AppError)) throw error;

@@ -1,15 +1,14 @@
 // Dead-letter consumer: jobs whose queue retries ran out are marked dead in the ledger (error kept) and raised to admins.
-import { tierStore } from "../../core/db";
-import type { Env } from "../../core/env";
-import type { Logger } from "../../core/logger";
-import { jobDefinitions, jobMessageSchema } from "./messages";
-import { buryJobs, raiseDeadJobEvents } from "./services/runs";
+import type { Services } from "../services";
+import { jobMessageSchema } from "./define";
+import { buryJobs, raiseDeadJobEvents } from "./ledger";
 
-export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env, logger: Logger): Promise<void> {
+export async function consumeDeadLetters(batch: MessageBatch<unknown>, services: Services): Promise<void> {
+  const { logger } = services;
   const ledgerMessages: Array<{ message: Message<unknown>; jobId: string }> = [];
   for (const message of batch.messages) {
     const parsed = jobMessageSchema.safeParse(message.body);
-    if (parsed.success && jobDefinitions[parsed.data.type].ledger) {
+    if (parsed.success && services.jobs.registry.get(parsed.data.type)?.ledger) {
       ledgerMessages.push({ message, jobId: parsed.data.jobId });
       continue;
     }
@@ -20,12 +19,12 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, env: Env,
   if (ledgerMessages.length === 0) return;
   try {
     const dead = await buryJobs(
-      tierStore(env, "oltp"),
+      services.store("oltp"),
       ledgerMessages.map((m) => m.jobId),
       "The queue's retries were exhausted",
     );
     for (const job of dead) logger.error("job dead", { jobId: job.id, type: job.type, lastError: job.lastError });
-    await raiseDeadJobEvents(tierStore(env, "notifications"), logger, dead);
+    await raiseDeadJobEvents(services.systemEvents, dead);
     for (const { message } of ledgerMessages) message.ack();
   } catch (error) {
     logger.error("dead letters not recorded; retrying", { error });

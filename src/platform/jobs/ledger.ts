@@ -1,13 +1,16 @@
 // The ledger side of running jobs, for the platform ('system' role): claim a batch, record outcomes, bury, relay, prune.
 import { sql } from "drizzle-orm";
-import type { TierStore } from "../../../core/db";
-import type { Logger } from "../../../core/logger";
-import { raiseSystemEvent } from "../../notifications/services/system-events";
-import { rowsOf } from "../../notifications/services/rows";
-import { systemBatch } from "../../notifications/services/system-scope";
-import { notificationsConfig } from "../../notifications/config";
-import type { JobsConfig } from "../config";
-import { idList, rowsOfJobs, type Job } from "./rows";
+import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
+import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
+import { internalBatch, type TierStore } from "../db";
+import type { SystemEvents } from "../emitters";
+import { idList, rowsOf } from "../rows";
+import type { JobRuntimeConfig } from "./config";
+import { rowsOfJobs, type Job } from "./rows";
+
+/** The ledger's statements run as the platform ('system' role), across tenants. */
+const systemBatch = <T extends [BatchItem<"pg">, ...BatchItem<"pg">[]]>(store: TierStore, build: (db: NeonHttpDatabase) => T): Promise<BatchResponse<T>> =>
+  internalBatch(store, "system", null, build);
 
 /**
  * Claims the delivered jobs in one statement. Only a pending job, or a running one whose lease
@@ -20,11 +23,11 @@ import { idList, rowsOfJobs, type Job } from "./rows";
  */
 export async function claimJobs(
   store: TierStore,
-  config: JobsConfig,
+  config: JobRuntimeConfig,
   ids: string[],
   queue: string,
 ): Promise<{ claimed: Job[]; throttled: Job[] }> {
-  const [result] = await systemBatch(store, null, (db) => [
+  const [result] = await systemBatch(store, (db) => [
     db.execute(sql`
       with candidates as (
         select id, tenant_id, priority, created_at from jobs
@@ -76,7 +79,7 @@ export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): 
     delay_seconds: "delaySeconds" in o ? o.delaySeconds : 0,
     progress: "progress" in o ? (o.progress ?? null) : null,
   }));
-  const [result] = await systemBatch(store, null, (db) => [
+  const [result] = await systemBatch(store, (db) => [
     db.execute(sql`
       update jobs j set
         status = case o.outcome when 'succeeded' then 'succeeded' when 'dead' then 'dead' when 'failed' then 'failed' else 'pending' end,
@@ -95,20 +98,12 @@ export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): 
   return rowsOfJobs(result);
 }
 
-/** Saves a running job's progress (e.g. an import's rows done) so jobs.get shows it while it runs. */
-export async function saveProgress(store: TierStore, id: string, progress: Record<string, unknown>): Promise<void> {
-  await systemBatch(store, null, (db) => [
-    db.execute(sql`update jobs set progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
-                   where id = ${id} and status = 'running'`),
-  ]);
-}
-
 /**
  * For the dead-letter consumer: marks jobs dead (keeping their last error, or the given reason when
  * they have none). Jobs already finished are left alone, so a redelivered dead letter changes nothing.
  */
 export async function buryJobs(store: TierStore, ids: string[], reason: string): Promise<Job[]> {
-  const [result] = await systemBatch(store, null, (db) => [
+  const [result] = await systemBatch(store, (db) => [
     db.execute(sql`
       update jobs set status = 'dead', last_error = coalesce(last_error, ${reason}), completed_at = now(), updated_at = now()
       where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb))
@@ -123,26 +118,25 @@ export async function buryJobs(store: TierStore, ids: string[], reason: string):
  * incident whose occurrences grow. A notifications outage must not undo the ledger's record, so
  * it is logged and the ledger (jobs.listDead) remains the source of truth.
  */
-export async function raiseDeadJobEvents(notifications: TierStore, logger: Logger, dead: Job[]): Promise<void> {
+export async function raiseDeadJobEvents(systemEvents: SystemEvents, dead: Job[]): Promise<void> {
   for (const job of dead) {
-    try {
-      await raiseSystemEvent(notifications, notificationsConfig, {
+    await systemEvents.raiseQuietly(
+      {
         eventType: "job_dead",
         severity: "high",
         tenantId: job.tenantId,
         description: `${job.type} jobs are failing permanently`,
         details: { jobId: job.id, type: job.type, attempts: job.attempts, lastError: job.lastError },
         dedupKey: `jobs.dead:${job.type}`,
-      });
-    } catch (error) {
-      logger.error("dead job not raised as a system event", { jobId: job.id, error });
-    }
+      },
+      { jobId: job.id },
+    );
   }
 }
 
 /** Pending jobs overdue by the grace period, and running ones past their lease, are made due again and returned for sending. */
-export async function relayOverdueJobs(store: TierStore, config: JobsConfig): Promise<Job[]> {
-  const [result] = await systemBatch(store, null, (db) => [
+export async function relayOverdueJobs(store: TierStore, config: JobRuntimeConfig): Promise<Job[]> {
+  const [result] = await systemBatch(store, (db) => [
     db.execute(sql`
       update jobs j set status = 'pending', scheduled_at = now(), updated_at = now()
       where j.id in (
@@ -158,8 +152,8 @@ export async function relayOverdueJobs(store: TierStore, config: JobsConfig): Pr
 }
 
 /** Deletes finished jobs past retention: succeeded ones soon, failed and dead ones later (kept for inspection and redrive). */
-export async function pruneJobs(store: TierStore, config: JobsConfig): Promise<number> {
-  const [result] = await systemBatch(store, null, (db) => [
+export async function pruneJobs(store: TierStore, config: JobRuntimeConfig): Promise<number> {
+  const [result] = await systemBatch(store, (db) => [
     db.execute(sql`
       with pruned as (
         delete from jobs where id in (

@@ -38,7 +38,7 @@ async function timed(timeoutMs: number, check: () => Promise<unknown>): Promise<
 
 const pingDb = (env: Env, tier: DbTier, timeoutMs: number) => () => tierStore(env, tier, timeoutMs).sql`select 1`;
 
-export async function checkHealth(env: Env): Promise<HealthReport> {
+export async function checkHealth(env: Env, now: Date): Promise<HealthReport> {
   const t = env.HEALTH_TIMEOUT_MS;
   const [oltp, notifications, olap, redis, content] = await Promise.all([
     timed(t, pingDb(env, "oltp", t)),
@@ -57,7 +57,7 @@ export async function checkHealth(env: Env): Promise<HealthReport> {
   const total = Object.keys(tiers).length;
   return {
     status: up === total ? "ok" : up === 0 ? "down" : "degraded",
-    checkedAt: new Date().toISOString(),
+    checkedAt: now.toISOString(),
     tiers,
   };
 }

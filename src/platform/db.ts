@@ -1,9 +1,8 @@
-// Postgres access for the three Neon databases: clients per request, tenant-scoped transactions, error mapping.
-import { neon, neonConfig, Pool, type NeonQueryFunction } from "@neondatabase/serverless";
+// Postgres access for the three Neon databases: clients per request, tenant-scoped and internal-role transactions, error mapping.
+import { neon, neonConfig, type NeonQueryFunction } from "@neondatabase/serverless";
 import { sql, type SQL } from "drizzle-orm";
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 import { drizzle as drizzleHttp, type NeonHttpDatabase } from "drizzle-orm/neon-http";
-import { drizzle as drizzleWs, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { Role } from "./auth";
 import type { Env } from "./env";
 import { AppError, tierUnavailable, type Tier } from "./errors";
@@ -66,10 +65,13 @@ const setContext = (scope: TenantScope): SQL =>
              set_config('app.current_user_id', ${scope.userId}, true),
              set_config('app.current_role', ${scope.role}, true)`;
 
-type NonEmptyBatch = [BatchItem<"pg">, ...BatchItem<"pg">[]];
+export type NonEmptyBatch = [BatchItem<"pg">, ...BatchItem<"pg">[]];
 
-/** One HTTP round trip: `context` (the set_config statement), then the statements, as one transaction. */
-async function batchUnder<T extends NonEmptyBatch>(store: TierStore, context: SQL, statements: T): Promise<BatchResponse<T>> {
+/**
+ * One HTTP round trip: `context` (the set_config statement), then the statements, as one transaction.
+ * tenantBatch and internalBatch are the two contexts services use; the API-key lookup is the one other.
+ */
+export async function batchUnder<T extends NonEmptyBatch>(store: TierStore, context: SQL, statements: T): Promise<BatchResponse<T>> {
   try {
     const [, ...results] = await store.db.batch([store.db.execute(context), ...statements]);
     return results as BatchResponse<T>;
@@ -91,12 +93,19 @@ export function tenantBatch<T extends NonEmptyBatch>(
   return batchUnder(store, setContext(scope), build(store.db));
 }
 
-/** Roles no token can carry: the platform's own work, admitted by each table's policies by name. */
+/**
+ * Roles no token can carry: the platform's own work, admitted by each table's policies by name.
+ * - system: the job runtime, outboxes, relays, raised events and retention of the notifications database;
+ * - analytics: the OLAP ETL (read-only across tenants in OLTP);
+ * - maintenance: cross-tenant pruning of OLTP rows past retention (email events, unindexed content);
+ * - lifecycle: erasure, consistency checks and content retention, across tenants.
+ */
 export type InternalRole = "system" | "analytics" | "maintenance" | "lifecycle";
 
 /**
  * Like tenantBatch, for code that acts for the platform rather than a caller: the role is an
- * internal one, and the tenant is set only when the work is one tenant's.
+ * internal one, and the tenant is set only when the work is one tenant's. The one way to run SQL
+ * under an internal role: every tier's cron, job and relay goes through it.
  */
 export function internalBatch<T extends NonEmptyBatch>(
   store: TierStore,
@@ -108,31 +117,6 @@ export function internalBatch<T extends NonEmptyBatch>(
                              set_config('app.current_user_id', '', true),
                              set_config('app.current_role', ${role}, true)`;
   return batchUnder(store, context, build(store.db));
-}
-
-/**
- * An interactive transaction over the WebSocket Pool, for work that must read before it
- * writes. The Pool lives and dies inside this call: Workers must not share sockets across requests.
- */
-export async function tenantTransaction<R>(
-  env: Env,
-  tier: DbTier,
-  scope: TenantScope,
-  work: (tx: Parameters<Parameters<NeonDatabase["transaction"]>[0]>[0]) => Promise<R>,
-): Promise<R> {
-  configureNeon(env);
-  const pool = new Pool({ connectionString: env[urlVar[tier]], connectionTimeoutMillis: env.STORE_TIMEOUT_MS });
-  try {
-    const db = drizzleWs({ client: pool });
-    return await db.transaction(async (tx) => {
-      await tx.execute(setContext(scope));
-      return work(tx);
-    });
-  } catch (error) {
-    throw mapDbError(tier, error);
-  } finally {
-    await pool.end().catch(() => undefined);
-  }
 }
 
 /** Postgres SQLSTATE classes that mean "the database is not available", not "the query is wrong". */

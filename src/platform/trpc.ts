@@ -2,10 +2,25 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import { tryGetContext } from "hono/context-storage";
 import { ZodError } from "zod";
-import { hasRole, type Principal, type Role } from "../core/auth";
-import type { TenantScope } from "../core/db";
-import { AppError, type ErrorCode, type Tier } from "../core/errors";
-import type { Context } from "./context";
+import type { Context as HonoContext } from "hono";
+import { hasRole, type Principal, type Role } from "./auth";
+import type { TenantScope } from "./db";
+import { AppError, type ErrorCode, type Tier } from "./errors";
+import type { Services } from "./services";
+
+/** What every procedure receives: the services of this request, and the caller. */
+export interface Context extends Services {
+  principal: Principal | null;
+  /** Why the presented token was refused, surfaced only by procedures that need a caller. */
+  authError: AppError | null;
+  /** The request's URL: where links the caller follows back to this Worker start. */
+  requestUrl: string | null;
+}
+
+/** The procedure context of a Hono request: its services (built once by the services middleware) and its caller. */
+export function contextFromHono(c: HonoContext): Context {
+  return { ...c.get("services"), principal: c.get("principal") ?? null, authError: c.get("authError") ?? null, requestUrl: c.req.url };
+}
 
 /** tRPC's own failures (bad JSON, unknown procedure, wrong method) get our stable codes too. */
 function appCodeOf(error: TRPCError): ErrorCode {
@@ -61,7 +76,7 @@ const t = initTRPC.context<Context>().create({
     const data: ErrorData = {
       code,
       httpStatus: shape.data.httpStatus,
-      // Errors raised before tRPC builds a context (e.g. a bad content type) still get the id.
+      // Errors raised before tRPC builds a context (e.g. a bad content type) still get the id: transport, not a service.
       requestId: ctx?.requestId ?? tryGetContext()?.get("requestId") ?? null,
       path: path ?? null,
     };

@@ -41,7 +41,7 @@ export const envSchema = z
     JOBS_NORMAL: binding<Queue>(["send", "sendBatch"], "a queue producer"),
     JOBS_LOW: binding<Queue>(["send", "sendBatch"], "a queue producer"),
 
-    /** SEND_EMAIL's transactional email API (POST JSON); unset, emails are recorded and not sent (local stack, tests). */
+    /** SEND_EMAIL's transactional email API (POST JSON). Required in production; unset elsewhere, emails are recorded, not sent. */
     EMAIL_PROVIDER_URL: z.url().optional(),
     EMAIL_PROVIDER_API_KEY: z.string().min(1).optional(),
     /** Signs export download links; unset, a key derived from JWT_SECRET is used. */
@@ -59,6 +59,11 @@ export const envSchema = z
   .refine((env) => env.JWT_SECRET || env.JWT_JWKS_URL, {
     message: "one of JWT_SECRET or JWT_JWKS_URL is required",
     path: ["JWT_SECRET"],
+  })
+  // No development stand-in in production: an unconfigured provider is a configuration error, never a silent recorder.
+  .refine((env) => env.ENVIRONMENT !== "production" || env.EMAIL_PROVIDER_URL, {
+    message: "is required in production",
+    path: ["EMAIL_PROVIDER_URL"],
   });
 
 export type Env = z.infer<typeof envSchema>;

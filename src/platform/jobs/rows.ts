@@ -1,7 +1,8 @@
 // The job as clients see it, mapped from raw ledger rows (the Neon HTTP driver hands timestamps back as text).
-import { isoOrNull, isoTimestamp, rowsOf } from "../../notifications/services/rows";
-import type { jobPriorities, jobStatuses } from "../schema";
+import { isoOrNull, isoTimestamp, rowsOf } from "../rows";
+import type { JobQueue } from "./define";
 
+export const jobStatuses = ["pending", "running", "succeeded", "failed", "dead"] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 
 export interface Job {
@@ -9,7 +10,8 @@ export interface Job {
   tenantId: string | null;
   type: string;
   payload: Record<string, unknown>;
-  priority: (typeof jobPriorities)[number];
+  /** The queue that carries it (the ledger calls it priority). */
+  priority: JobQueue;
   status: JobStatus;
   attempts: number;
   maxAttempts: number;
@@ -46,5 +48,3 @@ export const toJob = (r: Record<string, unknown>): Job => ({
 
 export const rowsOfJobs = (result: unknown): Job[] => rowsOf(result).map(toJob);
 
-/** A JSON array of ids as one bound parameter, expanded in SQL: one statement whatever the count. */
-export const idList = (ids: string[]): string => JSON.stringify(ids);

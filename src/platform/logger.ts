@@ -26,6 +26,7 @@ function serializeError(error: unknown, depth = 0): unknown {
 export function createLogger(level: LogLevel = "info", base: Record<string, unknown> = {}): Logger {
   const write = (lvl: LogLevel, msg: string, fields: Record<string, unknown> = {}) => {
     if (rank[lvl] < rank[level]) return;
+    // A log line records when it was written: the runtime's time, not the services clock a test may have moved.
     const entry: Record<string, unknown> = { level: lvl, msg, time: new Date().toISOString(), ...base };
     for (const [key, value] of Object.entries(fields)) entry[key] = serializeError(value);
     const line = JSON.stringify(entry);

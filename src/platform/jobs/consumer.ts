@@ -1,0 +1,165 @@
+// Queue consumer: validates each message, claims its ledger row, runs its job's `run`, and acks or retries it on its own.
+// It knows no tier: the jobs come from the registry the root composed into the services context.
+import { z } from "zod";
+import { AppError } from "../errors";
+import type { Services } from "../services";
+import { jobRuntimeConfig } from "./config";
+import { consumeDeadLetters } from "./dead-letters";
+import { type AnyJob, backoffSeconds, deadLetterQueue, jobMessageSchema, type JobMessage, queues } from "./define";
+import { claimJobs, raiseDeadJobEvents, recordOutcomes, type RunOutcome } from "./ledger";
+import type { Job } from "./rows";
+
+interface Delivery {
+  message: Message<unknown>;
+  job: JobMessage;
+  definition: AnyJob;
+}
+
+const isTierDown = (error: unknown) => error instanceof AppError && error.code === "SERVICE_UNAVAILABLE";
+/** A payload the job refuses can never succeed: retrying it only delays the operator. */
+const isPermanent = (error: unknown) => error instanceof z.ZodError || (error instanceof AppError && error.code === "VALIDATION_FAILED");
+const describe = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
+/**
+ * Puts a job back as a fresh message instead of retry(): an outage must not use up the queue's
+ * own max_retries either. If this send fails too, the ledger row is pending and the relay heals it.
+ */
+async function resendMessage(services: Services, delivery: Delivery, job: JobMessage, delaySeconds: number): Promise<void> {
+  try {
+    await services.env[queues[delivery.definition.queue].binding].send(job, { contentType: "json", delaySeconds });
+    delivery.message.ack();
+  } catch {
+    delivery.message.retry({ delaySeconds });
+  }
+}
+
+async function runJob(services: Services, delivery: Delivery, ledger: Job): Promise<RunOutcome> {
+  const { job, definition } = delivery;
+  const logger = services.logger;
+  try {
+    const payload = definition.payload.parse(ledger.payload);
+    const result = await definition.run({ jobId: ledger.id, tenantId: ledger.tenantId, payload, services, ledger });
+    if (result?.defer) return { id: ledger.id, outcome: "deferred", error: result.defer.reason, delaySeconds: result.defer.seconds };
+    if (result?.continueWith) return { id: ledger.id, outcome: "continued", progress: result.continueWith };
+    return { id: ledger.id, outcome: "succeeded", progress: result?.progress };
+  } catch (error) {
+    const message = describe(error);
+    logger.warn("job attempt failed", { jobId: ledger.id, type: job.type, attempt: ledger.attempts, error });
+    if (isTierDown(error)) {
+      const delaySeconds = backoffSeconds(definition, (job.deferrals ?? 0) + 1);
+      return { id: ledger.id, outcome: "deferred", error: message, delaySeconds };
+    }
+    if (isPermanent(error)) return { id: ledger.id, outcome: "failed", error: message };
+    if (ledger.attempts >= ledger.maxAttempts) return { id: ledger.id, outcome: "dead", error: message };
+    return { id: ledger.id, outcome: "retry", error: message, delaySeconds: backoffSeconds(definition, ledger.attempts) };
+  }
+}
+
+/**
+ * Ledger jobs: one round trip claims the whole batch, the jobs run concurrently, one round
+ * trip records every outcome, then each message is acked, retried or re-sent on its own.
+ */
+async function runLedgerJobs(services: Services, queue: string, items: Delivery[]) {
+  if (items.length === 0) return;
+  const { logger } = services;
+  const store = services.store("oltp");
+  let claimed: Job[];
+  let throttled: Job[];
+  try {
+    ({ claimed, throttled } = await claimJobs(store, jobRuntimeConfig, [...new Set(items.map((i) => i.job.jobId))], queue));
+  } catch (error) {
+    logger.warn("job ledger unavailable; deliveries put back", { error });
+    await Promise.all(
+      items.map((item) => {
+        const deferrals = (item.job.deferrals ?? 0) + 1;
+        return isTierDown(error)
+          ? resendMessage(services, item, { ...item.job, deferrals }, backoffSeconds(item.definition, deferrals))
+          : item.message.retry({ delaySeconds: backoffSeconds(item.definition, item.message.attempts) });
+      }),
+    );
+    return;
+  }
+  const byId = new Map(claimed.map((job) => [job.id, job]));
+  const throttledIds = new Set(throttled.map((job) => job.id));
+  const runs: Array<Delivery & { ledger: Job }> = [];
+  const putBack: Array<Promise<void>> = [];
+  const fairness = jobRuntimeConfig.fairness;
+  for (const item of items) {
+    if (throttledIds.has(item.job.jobId)) {
+      // Its tenant has its share of bulk work running: back later, attempts untouched.
+      throttledIds.delete(item.job.jobId);
+      const delaySeconds = fairness.throttleDelaySeconds + Math.round(Math.random() * fairness.throttleDelaySeconds);
+      putBack.push(resendMessage(services, item, item.job, delaySeconds));
+      continue;
+    }
+    const ledger = byId.get(item.job.jobId);
+    // Nothing to claim (already done, running elsewhere, unknown, or a duplicate in this batch): a no-op.
+    if (!ledger) item.message.ack();
+    else {
+      runs.push({ ...item, ledger });
+      byId.delete(item.job.jobId);
+    }
+  }
+  await Promise.all(putBack);
+  if (runs.length === 0) return;
+  const outcomes = await Promise.all(runs.map((run) => runJob(services, run, run.ledger)));
+  try {
+    const recorded = await recordOutcomes(store, outcomes);
+    await raiseDeadJobEvents(services.systemEvents, recorded.filter((job) => job.status === "dead"));
+  } catch (error) {
+    // The rows stay running; when their lease runs out the relay makes them due again.
+    logger.error("job outcomes not recorded", { error });
+    for (const run of runs) run.message.retry({ delaySeconds: backoffSeconds(run.definition, run.message.attempts) });
+    return;
+  }
+  await Promise.all(
+    runs.map(async (run, index) => {
+      const outcome = outcomes[index]!;
+      switch (outcome.outcome) {
+        case "retry":
+          return run.message.retry({ delaySeconds: outcome.delaySeconds });
+        case "deferred":
+          return resendMessage(services, run, { ...run.job, deferrals: (run.job.deferrals ?? 0) + 1 }, outcome.delaySeconds);
+        case "continued":
+          return resendMessage(services, run, run.job, 0);
+        default:
+          return run.message.ack();
+      }
+    }),
+  );
+}
+
+/** Jobs whose durable record lives in their own tier (SEND_NOTIFICATION's outbox): the queue's attempts count. */
+async function runDirectJobs(services: Services, items: Delivery[]) {
+  await Promise.all(
+    items.map(async ({ message, job, definition }) => {
+      try {
+        const payload = definition.payload.parse(job.payload);
+        await definition.run({ jobId: job.jobId, tenantId: job.tenantId, payload, services });
+        message.ack();
+      } catch (error) {
+        services.logger.warn("job attempt failed", { jobId: job.jobId, type: job.type, attempt: message.attempts, error });
+        message.retry({ delaySeconds: backoffSeconds(definition, message.attempts) });
+      }
+    }),
+  );
+}
+
+export async function consumeQueueBatch(batch: MessageBatch<unknown>, services: Services): Promise<void> {
+  if (batch.queue === deadLetterQueue) return consumeDeadLetters(batch, services);
+  const ledgerItems: Delivery[] = [];
+  const directItems: Delivery[] = [];
+  for (const message of batch.messages) {
+    const parsed = jobMessageSchema.safeParse(message.body);
+    const definition = parsed.success ? services.jobs.registry.get(parsed.data.type) : undefined;
+    if (!parsed.success || !definition) {
+      // A malformed message can never succeed: retry it at once, without backoff, so it reaches
+      // the dead-letter queue (and an operator) quickly instead of being dropped.
+      services.logger.error("malformed job message", { messageId: message.id, issues: parsed.success ? "unknown job type" : parsed.error.issues });
+      message.retry({ delaySeconds: 0 });
+      continue;
+    }
+    (definition.ledger ? ledgerItems : directItems).push({ message, job: parsed.data, definition });
+  }
+  await Promise.all([runLedgerJobs(services, batch.queue, ledgerItems), runDirectJobs(services, directItems)]);
+}

@@ -1,0 +1,19 @@
+// The notifications tier's public face: its routers, job, cron tasks and retention rules, the system-event raiser it
+// implements for every tier, and the unread badge the browser route serves.
+import { notificationsCrons } from "./cron";
+import { notificationsJobs } from "./jobs";
+import { notificationsRetention } from "./retention";
+import { adminRouter, notificationsRouter } from "./router";
+
+export const notifications = {
+  routers: { notifications: notificationsRouter, admin: adminRouter },
+  jobs: notificationsJobs,
+  crons: notificationsCrons,
+  retention: notificationsRetention,
+};
+
+export { notificationsConfig } from "./config";
+export { notificationDeps } from "./deps";
+export { systemEvents } from "./emitter";
+export { unreadCount } from "./services/notifications";
+export { invalidateUnread } from "./services/unread-cache";

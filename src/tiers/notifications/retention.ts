@@ -1,0 +1,35 @@
+// The notifications tier's retention rules: its tables and the Redis key families it owns.
+import type { RetentionRule } from "../../platform/retention";
+import { notificationsConfig } from "./config";
+
+export const notificationsRetention: RetentionRule[] = [
+  {
+    store: "notifications",
+    name: "notifications",
+    rule: `until expires_at, at most ${notificationsConfig.retention.notificationDays} days`,
+    enforcedBy: "notifications.retention",
+    ageColumn: "created_at",
+    maxAgeDays: notificationsConfig.retention.notificationDays,
+  },
+  { store: "notifications", name: "notification_receipts", rule: "go with their notification", enforcedBy: "cascade from notifications" },
+  {
+    store: "notifications",
+    name: "notification_outbox",
+    rule: `sent rows ${notificationsConfig.outbox.sentRetentionDays} days`,
+    enforcedBy: "notifications.retention",
+    ageColumn: "sent_at",
+    maxAgeDays: notificationsConfig.outbox.sentRetentionDays,
+  },
+  {
+    store: "notifications",
+    name: "admin_system_events",
+    rule: `${notificationsConfig.retention.systemEventDays} days`,
+    enforcedBy: "notifications.retention",
+    ageColumn: "created_at",
+    maxAgeDays: notificationsConfig.retention.systemEventDays,
+  },
+  { store: "r2", name: "notification-deliveries/", rule: "local provider's record of sends (development only)", enforcedBy: "not used in production" },
+  { store: "redis", name: "notif:unread:{tenant}", rule: `${notificationsConfig.unreadCache.keyTtlSeconds / 3600} h after the last write (TTL); counts at most ${notificationsConfig.unreadCache.maxAgeSeconds / 60} min`, enforcedBy: "Redis TTL" },
+  { store: "redis", name: "notif:rl:*", rule: "one rate-limit window (TTL set by @upstash/ratelimit)", enforcedBy: "Redis TTL" },
+  { store: "redis", name: "auth:{kind}:{email}:tries:*", rule: "one rate-limit window (1 h); erased with the subject", enforcedBy: "Redis TTL, lifecycle.eraseSubject" },
+];
