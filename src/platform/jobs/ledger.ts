@@ -9,7 +9,7 @@ import type { JobRuntimeConfig } from "./config";
 import { rowsOfJobs, type Job } from "./rows";
 
 /** The ledger's statements run as the platform ('system' role), across tenants. */
-const systemBatch = <T extends [BatchItem<"pg">, ...BatchItem<"pg">[]]>(store: TierStore, build: (db: NeonHttpDatabase) => T): Promise<BatchResponse<T>> =>
+const ledgerBatch = <T extends [BatchItem<"pg">, ...BatchItem<"pg">[]]>(store: TierStore, build: (db: NeonHttpDatabase) => T): Promise<BatchResponse<T>> =>
   internalBatch(store, "system", null, build);
 
 /**
@@ -27,7 +27,7 @@ export async function claimJobs(
   ids: string[],
   queue: string,
 ): Promise<{ claimed: Job[]; throttled: Job[] }> {
-  const [result] = await systemBatch(store, (db) => [
+  const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
       with candidates as (
         select id, tenant_id, priority, created_at from jobs
@@ -79,7 +79,7 @@ export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): 
     delay_seconds: "delaySeconds" in o ? o.delaySeconds : 0,
     progress: "progress" in o ? (o.progress ?? null) : null,
   }));
-  const [result] = await systemBatch(store, (db) => [
+  const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
       update jobs j set
         status = case o.outcome when 'succeeded' then 'succeeded' when 'dead' then 'dead' when 'failed' then 'failed' else 'pending' end,
@@ -103,7 +103,7 @@ export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): 
  * they have none). Jobs already finished are left alone, so a redelivered dead letter changes nothing.
  */
 export async function buryJobs(store: TierStore, ids: string[], reason: string): Promise<Job[]> {
-  const [result] = await systemBatch(store, (db) => [
+  const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
       update jobs set status = 'dead', last_error = coalesce(last_error, ${reason}), completed_at = now(), updated_at = now()
       where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb))
@@ -136,7 +136,7 @@ export async function raiseDeadJobEvents(systemEvents: SystemEvents, dead: Job[]
 
 /** Pending jobs overdue by the grace period, and running ones past their lease, are made due again and returned for sending. */
 export async function relayOverdueJobs(store: TierStore, config: JobRuntimeConfig): Promise<Job[]> {
-  const [result] = await systemBatch(store, (db) => [
+  const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
       update jobs j set status = 'pending', scheduled_at = now(), updated_at = now()
       where j.id in (
@@ -153,7 +153,7 @@ export async function relayOverdueJobs(store: TierStore, config: JobRuntimeConfi
 
 /** Deletes finished jobs past retention: succeeded ones soon, failed and dead ones later (kept for inspection and redrive). */
 export async function pruneJobs(store: TierStore, config: JobRuntimeConfig): Promise<number> {
-  const [result] = await systemBatch(store, (db) => [
+  const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
       with pruned as (
         delete from jobs where id in (
