@@ -33,7 +33,6 @@ const connections = Number(args.connections);
 const corpusDir = path.resolve(projectRoot, args.corpus);
 
 const log = (message: string) => console.error(`[bench] ${message}`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const pct = (part: number, whole: number) => `${((100 * part) / whole).toFixed(2)}%`;
 const saved = (stored: number, raw: number) => `${((100 * (raw - stored)) / raw).toFixed(1)}%`;

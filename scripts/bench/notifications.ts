@@ -6,7 +6,6 @@
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { availableParallelism, loadavg } from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { SQL } from "drizzle-orm";

@@ -31,7 +31,6 @@ const log = (message: string) => console.error(`[bench:olap] ${message}`);
 
 const jwtSecret = randomUUID() + randomUUID();
 const stack = await startStack({ purpose: "test", jwtSecret });
-const embedded = stack.databases.kind === "pglite";
 log(stack.describe());
 
 /** Embedded PGlite is one session held by a TCP connection for its life: connect per statement there. */
