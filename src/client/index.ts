@@ -2,8 +2,8 @@
 // Built by `npm run build:client` into dist-client/ (declarations only reach what clients need: no Worker types).
 import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type TRPCClient } from "@trpc/client";
 import type { TRPC_ERROR_CODE_NUMBER, TRPCBuiltRouter } from "@trpc/server";
-import type { ErrorCode, Tier } from "../platform/errors";
-import type { procedures } from "./procedures";
+import type { ErrorCode, Tier } from "../platform/errors.js";
+import type { procedures } from "./procedures.js";
 
 export type { ErrorCode, Tier };
 

@@ -2,8 +2,8 @@
 // `procedures`' type is computed here and written out structurally by the declaration emit, so the built
 // declarations name no server module: no Worker, database or queue types reach a client's compiler.
 import type { TRPCMutationProcedure, TRPCQueryProcedure } from "@trpc/server";
-import type { appRouter } from "../root";
-import type { ErrorShape } from "./index";
+import type { appRouter } from "../root.js";
+import type { ErrorShape } from "./index.js";
 
 /**
  * A type written out member by member: named server types (a service's row interface) become plain object
