@@ -44,9 +44,11 @@ function walk(dir: string): string[] {
 export function buildClient(): { declarations: number; files: number } {
   rmSync(clientOutDir, { recursive: true, force: true });
   execFileSync(path.join(projectRoot, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.client.json"], { cwd: projectRoot, stdio: "inherit" });
+  // A router shape the public type does not handle would surface as `never`, which compiles but cannot be called.
+  const procedures = readFileSync(path.join(clientOutDir, "client", "procedures.d.ts"), "utf8");
+  if (/\bnever\b/.test(procedures)) throw new Error("dist-client/client/procedures.d.ts has a `never`: a router shape src/client/procedures.ts does not handle");
   const keep = new Set([...closure(`${clientEntry}.d.ts`, ".d.ts"), ...closure(`${clientEntry}.js`, ".js")]);
   for (const file of walk(clientOutDir)) if (!keep.has(file)) rmSync(file);
-  for (const dir of walk(clientOutDir).map((file) => path.dirname(file))) void dir; // directories left empty are harmless
   const declarations = [...keep].filter((file) => file.endsWith(".d.ts")).length;
   return { declarations, files: keep.size };
 }

@@ -31,14 +31,12 @@ type PublicProcedure<P> = P extends TRPCQueryProcedure<infer D>
 
 type ServerRecord = (typeof appRouter)["_def"]["record"];
 
-/** Two levels: `router.procedure` (every router today) or a top-level procedure. */
-declare function publicRecord<R extends ServerRecord>(
-  record: R,
-): {
-  [K in keyof R]: R[K] extends TRPCQueryProcedure<infer _D> | TRPCMutationProcedure<infer _D>
-    ? PublicProcedure<R[K]>
-    : { [P in keyof R[K]]: PublicProcedure<R[K][P]> };
-};
+/** A router's record at any depth (`admin.systemEvents.list`): procedures made public, sub-records expanded. */
+type PublicNode<V> = V extends TRPCQueryProcedure<infer _D> | TRPCMutationProcedure<infer _D>
+  ? PublicProcedure<V>
+  : { [K in keyof V as `${K & string}`]: PublicNode<V[K]> } & {};
+
+declare function publicRecord<R extends ServerRecord>(record: R): PublicNode<R>;
 declare const serverRecord: ServerRecord;
 
 export const procedures = publicRecord(serverRecord);

@@ -50,6 +50,13 @@ describe("createClient", () => {
     expect(isClientError(missing, "AUTH_TOKEN_MISSING")).toBe(true);
   });
 
+  it("reaches procedures at every depth (admin.systemEvents.list) with typed input and output", async () => {
+    const tenant = await createTenant();
+    const { client } = countingClient(tenant.admin.token);
+    const page: { items: Array<{ id: string }>; nextCursor: string | null } = await client.admin.systemEvents.list.query({ limit: 5 });
+    expect(Array.isArray(page.items)).toBe(true);
+  });
+
   it("takes a base URL or the /trpc endpoint", () => {
     expect(trpcUrl("http://127.0.0.1:8787")).toBe("http://127.0.0.1:8787/trpc");
     expect(trpcUrl("https://api.example/trpc/")).toBe("https://api.example/trpc");
