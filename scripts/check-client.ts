@@ -5,7 +5,7 @@
 // type-checks the browser page under strict `lib: ["DOM", "ES2022"]` with no Worker or Node types and the
 // Node script with Node's types, both with `skipLibCheck: false` (every declaration the package ships is
 // checked). With `--run` it also starts the Worker as `npm run dev` does (its own data folder and port) and
-// runs examples/node/flow.ts against it. Fails on any error.
+// runs examples/node/flow.ts and `npm run seed` (2 tenants, 150 leads) against it. Fails on any error.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -56,12 +56,13 @@ async function waitForHealth(url: string, exited: () => boolean, timeoutMs = 120
 }
 
 /** Starts scripts/dev.ts on its own port and data folder, runs `body`, then stops it (and everything it started). */
-async function withDevWorker(dataDir: string, body: (url: string, token: string) => Promise<void>): Promise<void> {
+async function withDevWorker(dataDir: string, body: (url: string, token: string, env: NodeJS.ProcessEnv) => Promise<void>): Promise<void> {
   const port = await freePort();
   const secret = randomBytes(32).toString("hex");
+  const env = { ...process.env, PORT: String(port), EDP_DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: "warn" };
   const dev = spawn(bin("tsx"), ["scripts/dev.ts"], {
     cwd: projectRoot,
-    env: { ...process.env, PORT: String(port), EDP_DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: "warn" },
+    env,
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });
@@ -74,7 +75,7 @@ async function withDevWorker(dataDir: string, body: (url: string, token: string)
     const url = `http://127.0.0.1:${port}`;
     await waitForHealth(`${url}/health`, () => dev.exitCode !== null);
     const token = await mintToken(secret, { sub: demo.admin.id, tenant_id: demo.tenant.id, role: "admin" }, "10m");
-    await body(url, token);
+    await body(url, token, env);
   } catch (error) {
     process.stderr.write(`--- npm run dev (last output) ---\n${log}\n`);
     throw error;
@@ -123,11 +124,14 @@ try {
 
   if (args.run) {
     started = performance.now();
-    await withDevWorker(path.join(work, "dev-data"), async (url, token) => {
+    await withDevWorker(path.join(work, "dev-data"), async (url, token, env) => {
       console.log(`npm run dev answered at ${url} (${elapsed(started)})`);
       const output = run(bin("tsx"), ["node/flow.ts"], app, { ...process.env, EDP_URL: url, EDP_TOKEN: token });
       process.stdout.write(`${output.trimEnd().replace(/^/gm, "  flow | ")}\n`);
       if (!output.includes("flow ok")) throw new Error("examples/node/flow.ts did not finish");
+      // npm run seed against the same Worker: it reads every tenant's leads back and fails on a shortfall.
+      const seeded = run(bin("tsx"), ["scripts/seed.ts", "--tenants", "2", "--leads", "150"], projectRoot, env);
+      process.stdout.write(`${seeded.trimEnd().replace(/^/gm, "  seed | ")}\n`);
     });
     console.log(`flow against npm run dev: ok (${elapsed(started)})`);
   }

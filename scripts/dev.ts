@@ -101,6 +101,8 @@ try {
   console.error(String(error));
   await stop(1);
 }
+// What `npm run seed` needs to provision tenants (the API has no procedure for that: the platform does it).
+writeFileSync(path.join(dataDir, "dev-stack.json"), `${JSON.stringify({ url: base, oltpOwnerUrl: stack.databases.ownerUrls.oltp })}\n`, { mode: 0o600 });
 const adminToken = await mintDevToken({ sub: demo.admin.id, tenant_id: demo.tenant.id, role: "admin" });
 const memberToken = await mintDevToken({ sub: demo.member.id, tenant_id: demo.tenant.id, role: "member" });
 
