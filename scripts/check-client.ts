@@ -55,11 +55,31 @@ async function waitForHealth(url: string, exited: () => boolean, timeoutMs = 120
   throw new Error(`the Worker did not answer ${url} within ${timeoutMs / 1000} s`);
 }
 
+const allowedOrigin = "https://app.example.test";
+
+/** The origin a CORS preflight from `origin` is allowed as, or null. */
+async function corsAllows(url: string, origin: string): Promise<string | null> {
+  const response = await fetch(`${url}/trpc/users.me`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "GET" } });
+  return response.headers.get("access-control-allow-origin");
+}
+
+/** A curl command for `operation` of the OpenAPI document: the method, the path, and the input where the document puts it. */
+function curlFromDocument(doc: OpenApi, url: string, path: string, token: string, input?: unknown): string[] {
+  const [method, operation] = Object.entries(doc.paths[path]!)[0]!;
+  const argv = ["-s", "-w", "\\n%{http_code}", "-X", method.toUpperCase(), "-H", `Authorization: Bearer ${token}`];
+  const query = operation.parameters?.find((p) => p.in === "query");
+  if (input !== undefined && query) argv.push("-G", "--data-urlencode", `${query.name}=${JSON.stringify(input)}`);
+  if (input !== undefined && operation.requestBody) argv.push("-H", `Content-Type: ${Object.keys(operation.requestBody.content)[0]}`, "--data", JSON.stringify(input));
+  return [...argv, `${url}${path}`];
+}
+type OpenApi = { paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string }>; requestBody?: { content: Record<string, unknown> } }>> };
+
 /** Starts scripts/dev.ts on its own port and data folder, runs `body`, then stops it (and everything it started). */
 async function withDevWorker(dataDir: string, body: (url: string, token: string, env: NodeJS.ProcessEnv) => Promise<void>): Promise<void> {
   const port = await freePort();
   const secret = randomBytes(32).toString("hex");
-  const env = { ...process.env, PORT: String(port), EDP_DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: "warn" };
+  // CORS_ORIGINS from the environment: npm run dev must pass it to the Worker instead of its default `*`.
+  const env = { ...process.env, PORT: String(port), EDP_DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: "warn", CORS_ORIGINS: allowedOrigin };
   const dev = spawn(bin("tsx"), ["scripts/dev.ts"], {
     cwd: projectRoot,
     env,
@@ -129,6 +149,18 @@ try {
       const output = run(bin("tsx"), ["node/flow.ts"], app, { ...process.env, EDP_URL: url, EDP_TOKEN: token });
       process.stdout.write(`${output.trimEnd().replace(/^/gm, "  flow | ")}\n`);
       if (!output.includes("flow ok")) throw new Error("examples/node/flow.ts did not finish");
+      // CORS_ORIGINS came from the environment.
+      if ((await corsAllows(url, allowedOrigin)) !== allowedOrigin || (await corsAllows(url, "https://elsewhere.example.test")) !== null) {
+        throw new Error(`npm run dev did not take CORS_ORIGINS=${allowedOrigin} from the environment`);
+      }
+      console.log(`CORS_ORIGINS=${allowedOrigin} from the environment: that origin allowed, another refused`);
+      // A mutation and a query as curl sends them, built from /openapi.json alone.
+      const doc = (await (await fetch(`${url}/openapi.json`)).json()) as OpenApi;
+      const created = run("curl", curlFromDocument(doc, url, "/trpc/campaigns.create", token, { name: "From curl", startsAt: "2027-01-04T09:00:00Z" }), app);
+      const campaign = (JSON.parse(created.replace(/\n200$/, "")) as { result: { data: { id: string; startsAt: string } } }).result.data;
+      const read = run("curl", curlFromDocument(doc, url, "/trpc/campaigns.get", token, { id: campaign.id }), app);
+      if (!read.endsWith("\n200") || !read.includes(campaign.id) || campaign.startsAt !== "2027-01-04T09:00:00.000Z") throw new Error(`curl from /openapi.json: ${created} / ${read}`);
+      console.log("curl calls built from /openapi.json (POST campaigns.create, GET campaigns.get?input=): { result: { data } }");
       // npm run seed against the same Worker: it reads every tenant's leads back and fails on a shortfall.
       const seeded = run(bin("tsx"), ["scripts/seed.ts", "--tenants", "2", "--leads", "150"], projectRoot, env);
       process.stdout.write(`${seeded.trimEnd().replace(/^/gm, "  seed | ")}\n`);
