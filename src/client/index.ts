@@ -34,7 +34,7 @@ interface RootTypes {
 /** The router's type for clients: `createTRPCClient<AppRouter>` or, simpler, `createClient` below. */
 export type AppRouter = TRPCBuiltRouter<RootTypes, typeof procedures>;
 
-/** Calls per batched HTTP request; keep it at or below the server's limit (`TRPC_MAX_BATCH_SIZE`, default 10). */
+/** Calls per batched HTTP request; keep it at or below the server's batch limit (default 10). */
 export const defaultMaxBatchItems = 10;
 
 export interface ClientOptions {
