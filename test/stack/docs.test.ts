@@ -3,6 +3,8 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { envSchema } from "../../src/platform/env";
+import { errorCodes } from "../../src/platform/errors";
 
 const root = path.resolve(import.meta.dirname, "../..");
 
@@ -71,5 +73,13 @@ describe("README and docs/", () => {
     const readme = readFileSync(path.join(root, "README.md"), "utf8");
     const example = readFileSync(path.join(root, "examples", "node", "readme-example.ts"), "utf8").replace(/^\/\/.*\n/, "");
     expect(readme).toContain("```ts\n" + example + "```");
+  });
+
+  it("docs/api.md's error-code table names every code, and docs/configuration.md every Worker variable", () => {
+    const api = readFileSync(path.join(root, "docs", "api.md"), "utf8");
+    const table = api.slice(api.indexOf("## Error codes"));
+    expect(Object.keys(errorCodes).filter((code) => !table.includes(`\`${code}\``))).toEqual([]);
+    const configuration = readFileSync(path.join(root, "docs", "configuration.md"), "utf8");
+    expect(Object.keys(envSchema.shape).filter((name) => !configuration.includes(`\`${name}\``))).toEqual([]);
   });
 });
