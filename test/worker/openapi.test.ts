@@ -1,5 +1,7 @@
 // /openapi.json served by the Worker, and calls built from it (as curl would send them) answering as it says.
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { createApp } from "../../src/app";
 import { createTenant } from "../support/factories";
 import { origin, request } from "../support/worker";
 
@@ -66,5 +68,14 @@ describe("/openapi.json", () => {
     const response = await request("/reference");
     expect(response.status).toBe(200);
     expect(await response.text()).toContain('data-url="/openapi.json"');
+  });
+
+  it("in production there is no reference page (the document stays)", async () => {
+    const production = { ...env, ENVIRONMENT: "production", EMAIL_PROVIDER_URL: "https://mail.example.test/send" };
+    const app = createApp();
+    const page = await app.fetch(new Request(`${origin}/reference`), production);
+    expect(page.status).toBe(404);
+    expect(((await page.json()) as { error: { code: string } }).error.code).toBe("ROUTE_NOT_FOUND");
+    expect((await app.fetch(new Request(`${origin}/openapi.json`), production)).status).toBe(200);
   });
 });
