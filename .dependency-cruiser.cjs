@@ -5,6 +5,8 @@
 //   src/lifecycle/      behaves like a tier; index.ts is its public face
 //   src/platform/       db, job runtime, clock, services, env, errors, logger, auth, tRPC, cron
 //                       registry, signed links, emitter interfaces: imports no tier and no root file
+//   src/client/         the published client entry, above the root: reads the router's type (type
+//                       imports only) and nothing on the server imports it
 //
 // Parsing: the project is on TypeScript 7 (the native port), whose package has no JavaScript
 // compiler API, and dependency-cruiser only uses `typescript` < 7. So .ts files are parsed with
@@ -73,8 +75,24 @@ module.exports = {
       comment:
         "Root files (src/*.ts) compose the app; nothing below src/ (platform, tiers, lifecycle, " +
         "any other folder) may import them.",
-      from: { path: "^src/[^/]+/" },
+      from: { path: "^src/[^/]+/", pathNot: "^src/client/" },
       to: { path: "^src/[^/]+\\.ts$" },
+    },
+    {
+      name: "client-is-a-leaf",
+      severity: "error",
+      comment:
+        "src/client is what apps install: the server never imports it, and it reaches the server " +
+        "only through `import type` (its JavaScript must import nothing but @trpc/client).",
+      from: { path: "^src/", pathNot: "^src/client/" },
+      to: { path: "^src/client/" },
+    },
+    {
+      name: "client-imports-server-types-only",
+      severity: "error",
+      comment: "The client's JavaScript runs in browsers and Node apps: server modules are type imports only.",
+      from: { path: "^src/client/" },
+      to: { path: "^src/", pathNot: "^src/client/", dependencyTypesNot: ["type-only"] },
     },
     {
       name: "not-to-unresolvable",

@@ -5,7 +5,8 @@ import path from "node:path";
 import { mintToken } from "./jwt";
 import { projectRoot } from "./stack";
 
-export const dataDir = path.join(projectRoot, ".data");
+/** Where `npm run dev` keeps its databases, Miniflare state and signing secret: `.data/`, or `EDP_DATA_DIR`. */
+export const dataDir = process.env.EDP_DATA_DIR ? path.resolve(process.env.EDP_DATA_DIR) : path.join(projectRoot, ".data");
 
 /** Fixed ids so tokens minted for the demo tenant keep working across restarts. */
 export const demo = {

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import pg from "pg";
+import { envSchema } from "../src/platform/env";
 import { dataDir, demo, devJwtSecret, mintDevToken } from "./dev-config";
 import { projectRoot, startStack, type Stack } from "./stack";
 
@@ -43,10 +44,22 @@ async function waitForHealth(url: string, child: ReturnType<typeof spawn>, timeo
 const stack = await startStack({ purpose: "dev", dataDir, jwtSecret: devJwtSecret() });
 await seedDemo(stack);
 
+/**
+ * The Worker's vars a developer may set in the environment of `npm run dev` (e.g. `CORS_ORIGINS=http://localhost:5173
+ * npm run dev`): every variable of the env schema except the bindings and what the local stack itself provides.
+ */
+const stackOwned = /^(CONTENT_BUCKET|JOBS_.*|.*_DATABASE_URL|UPSTASH_REDIS_REST_.*|NEON_LOCAL_.*|JWT_SECRET)$/;
+const overrides = Object.fromEntries(
+  Object.keys(envSchema.shape)
+    .filter((name) => !stackOwned.test(name) && process.env[name] !== undefined)
+    .map((name) => [name, process.env[name]!]),
+);
+const workerVars = { ...stack.workerVars, ...overrides };
+
 // wrangler reads the stack's addresses and the secret from an env file kept out of git.
 mkdirSync(dataDir, { recursive: true });
 const envFile = path.join(dataDir, "wrangler.env");
-writeFileSync(envFile, Object.entries(stack.workerVars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
+writeFileSync(envFile, Object.entries(workerVars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
 
 const wrangler = spawn(
   "wrangler",
@@ -88,13 +101,16 @@ try {
   console.error(String(error));
   await stop(1);
 }
+// What `npm run seed` needs to provision tenants (the API has no procedure for that: the platform does it).
+writeFileSync(path.join(dataDir, "dev-stack.json"), `${JSON.stringify({ url: base, oltpOwnerUrl: stack.databases.ownerUrls.oltp })}\n`, { mode: 0o600 });
 const adminToken = await mintDevToken({ sub: demo.admin.id, tenant_id: demo.tenant.id, role: "admin" });
 const memberToken = await mintDevToken({ sub: demo.member.id, tenant_id: demo.tenant.id, role: "member" });
 
 console.log(`
 Edge data platform running at ${base}
   ${stack.describe()}
-  Data kept in ${path.relative(projectRoot, dataDir)}/ (delete it to start over)
+  Data kept in ${path.relative(projectRoot, dataDir) || dataDir}/ (delete it to start over)
+  CORS_ORIGINS=${workerVars.CORS_ORIGINS}${Object.keys(overrides).length ? `; from your environment: ${Object.keys(overrides).join(", ")}` : ""}
 
 Demo tenant "${demo.tenant.name}" (${demo.tenant.id})
   admin  ${demo.admin.email}
@@ -106,6 +122,7 @@ Try:
   curl -s ${base}/health
   curl -s -H "Authorization: Bearer ${adminToken}" ${base}/trpc/tenants.current
 
-More tokens: npm run token -- --role member
+More tokens: npm run token -- --role member (default role: admin)
+Sample data: npm run seed -- --tenants 3 --leads 500
 Ctrl-C stops everything.
 `);

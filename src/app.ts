@@ -10,6 +10,7 @@ import { AppError, errorBody, toAppError } from "./platform/errors";
 import { checkHealth } from "./platform/health";
 import { authenticate, environment, requestLog, requireCaller, servicesContext } from "./platform/middleware";
 import { contextFromHono } from "./platform/trpc";
+import { openApiDocument, referencePage } from "./openapi";
 import { appRouter, wired } from "./root";
 import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } from "./tiers/content";
 import { exportRoutes } from "./tiers/jobs";
@@ -46,6 +47,14 @@ export function createApp(clock: Clock = systemClock): Hono {
   app.get("/health", async (c) => {
     const report = await checkHealth(c.get("env"), c.get("services").clock.now());
     return c.json(report, report.status === "down" ? 503 : 200);
+  });
+
+  // The API described for non-TypeScript clients (generated from the routers' zod schemas), and in
+  // development an interactive reference of it (Scalar, from its CDN).
+  app.get("/openapi.json", (c) => c.json(openApiDocument(new URL(c.req.url).origin)));
+  app.get("/reference", (c) => {
+    if (c.get("env").ENVIRONMENT === "production") throw new AppError("ROUTE_NOT_FOUND", `No route for ${c.req.method} ${c.req.path}`);
+    return c.html(referencePage);
   });
 
   // The browser's unread badge: same auth and CORS as everything else, same service as the tRPC procedure.

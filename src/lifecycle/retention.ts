@@ -1,4 +1,4 @@
-// Retention you can see: every table and store with its rule and the cron task that enforces it, the README table rendered from it, and the operator's size report.
+// Retention you can see: every table and store with its rule and the cron task that enforces it, the docs/lifecycle.md table rendered from it, and the operator's size report.
 import { sql, type SQL } from "drizzle-orm";
 import { internalBatch, type DbTier, type TierStore } from "../platform/db";
 import type { RetentionRule, RetentionStore } from "../platform/retention";
@@ -19,7 +19,7 @@ const storeOrder: RetentionStore[] = ["oltp", "notifications", "olap", "r2", "re
 /** Completed erasure receipts are kept this long (proof of erasure), then deleted by lifecycle.pruneErasureRequests. */
 export const erasureReceiptDays = 3 * 365;
 
-/** Every rule of every tier, in store order (the README table's order). */
+/** Every rule of every tier, in store order (the docs/lifecycle.md table's order). */
 export const retentionRules: RetentionRule[] = [
   ...oltpRetention,
   ...jobsRetention,
@@ -32,7 +32,7 @@ export const retentionRules: RetentionRule[] = [
 export const readmeTableStart = "<!-- retention-table:start -->";
 export const readmeTableEnd = "<!-- retention-table:end -->";
 
-/** The README's retention table, rendered from `retentionRules`; a test keeps the README equal to it. */
+/** The retention table of docs/lifecycle.md, rendered from `retentionRules`; a test keeps the doc equal to it. */
 export function renderRetentionTable(rules = retentionRules): string {
   const lines = ["| store | table / prefix / key family | rule | enforced by |", "| --- | --- | --- | --- |"];
   for (const r of rules) lines.push(`| ${r.store} | \`${r.name}\` | ${r.rule} | ${r.enforcedBy.includes(".") && !r.enforcedBy.includes(" ") ? `\`${r.enforcedBy}\`` : r.enforcedBy} |`);

@@ -43,7 +43,7 @@ export async function campaignWithEmails(emails: number): Promise<CampaignFixtur
 export type ReportedType = "sent" | "delivered" | "bounced" | "opened" | "replied" | "failed";
 
 export async function report(fixture: CampaignFixture, emailId: string, type: ReportedType, occurredAt: Date) {
-  await trpcClient(fixture.tenant.admin.token, { batch: false }).emails.recordEvent.mutate({ emailId, type, occurredAt });
+  await trpcClient(fixture.tenant.admin.token, { batch: false }).emails.recordEvent.mutate({ emailId, type, occurredAt: occurredAt.toISOString() });
 }
 
 export function performance(fixture: CampaignFixture, from = utcDay(-120), to = utcDay(1), token = fixture.tenant.member.token) {

@@ -43,7 +43,7 @@ async function estate(): Promise<Estate> {
   const body = { text: Array.from({ length: 4000 }, () => crypto.randomUUID()).join(" ") };
   const e3 = await admin.emails.create.mutate({ ...base, leadId: leads[0], stepId: steps[1], body });
   const report = (emailId: string, type: "sent" | "delivered" | "opened" | "replied" | "bounced", day = 0) =>
-    admin.emails.recordEvent.mutate({ emailId, type, occurredAt: noonOf(day) });
+    admin.emails.recordEvent.mutate({ emailId, type, occurredAt: noonOf(day).toISOString() });
   for (const e of [e1, e2, e3]) await report(e.id, "sent");
   await report(e1.id, "delivered");
   await report(e3.id, "delivered");

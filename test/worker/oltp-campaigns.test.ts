@@ -27,6 +27,18 @@ describe("campaigns", () => {
     await expectCode(client.campaigns.create.mutate({ name: "X", sendDays: [1, 1] }), "VALIDATION_FAILED");
   });
 
+  it("startsAt is an ISO 8601 instant with an offset: kept to the millisecond, cleared with null, anything else refused", async () => {
+    const client = trpcClient((await createTenant()).member.token);
+    const campaign = await client.campaigns.create.mutate({ name: "Scheduled", startsAt: "2026-12-01T09:30:00.123+02:00" });
+    expect(campaign.startsAt).toBe("2026-12-01T07:30:00.123Z");
+    const cleared = await client.campaigns.update.mutate({ id: campaign.id, startsAt: null });
+    expect(cleared.startsAt).toBeNull();
+    // A bare date, a time with no offset and a number were accepted by the former z.coerce.date(); now each is refused.
+    for (const startsAt of ["2026-12-01", "2026-12-01T09:30:00", 1764581400000 as unknown as string]) {
+      await expectCode(client.campaigns.create.mutate({ name: "X", startsAt }), "VALIDATION_FAILED");
+    }
+  });
+
   it("get returns the campaign with its ordered steps and enrolment count in one round trip", async () => {
     const tenant = await createTenant();
     const campaign = await campaignWithSteps(tenant.member.token, 3);

@@ -123,7 +123,7 @@ describe("email event retention", () => {
     const emails = [];
     for (const setup of [a, b]) {
       const email = await setup.client.emails.create.mutate({ leadId: setup.lead.id, mailboxId: setup.mailbox.id, subject: "s", contentStorageKey: "k" });
-      await setup.client.emails.recordEvent.mutate({ emailId: email.id, type: "sent", occurredAt: old });
+      await setup.client.emails.recordEvent.mutate({ emailId: email.id, type: "sent", occurredAt: old.toISOString() });
       emails.push({ setup, email });
     }
     // The task as the pruning trigger runs it, without the other tiers' tasks of the same trigger.

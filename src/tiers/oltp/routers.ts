@@ -29,6 +29,8 @@ const byId = z.object({ id });
 const name = z.string().trim().min(1).max(200);
 const emailAddress = z.email().max(254);
 const optionalText = z.string().trim().max(200).nullable().optional();
+/** An ISO 8601 instant with an offset (`2026-12-01T09:00:00Z`), as JSON carries it; a Date inside the procedure. */
+const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
 /** Bounded here only loosely, at twice the limits: the content tier answers PAYLOAD_TOO_LARGE above its byte limits. */
 const emailBodyInput = z.object({
   text: z.string().max(contentConfig.maxBodyBytes).default(""),
@@ -144,7 +146,7 @@ const campaignSettings = z.object({
     .refine((days) => new Set(days).size === days.length, "days must not repeat")
     .optional(),
   dailyLimit: z.number().int().min(1).max(100_000).optional(),
-  startsAt: z.coerce.date().nullable().optional(),
+  startsAt: instant.nullable().optional(),
 });
 const sendWindowOrdered = (s: { windowStartMinute?: number; windowEndMinute?: number }) =>
   s.windowStartMinute === undefined || s.windowEndMinute === undefined || s.windowStartMinute < s.windowEndMinute;
@@ -310,7 +312,7 @@ export const emailsRouter = router({
         emailId: id,
         type: z.enum(["sent", "delivered", "bounced", "opened", "replied", "failed"]),
         providerMessageId: z.string().min(1).max(300).optional(),
-        occurredAt: z.coerce.date().optional(),
+        occurredAt: instant.optional(),
       }),
     )
     .mutation(({ ctx, input }) => recordEmailEvent(ctx.store("oltp"), ctx.scope, { ...input, occurredAt: input.occurredAt ?? ctx.clock.now() })),
