@@ -31,6 +31,7 @@ ALTER TABLE "tenants" ADD CONSTRAINT "tenants_limits_check" CHECK ("tenants"."da
 CREATE POLICY "tenants_operator_read" ON "tenants" AS PERMISSIVE FOR SELECT TO public USING ((select current_setting('app.current_role', true)) = 'operator');--> statement-breakpoint
 CREATE POLICY "invitations_tenant_isolation" ON "invitations" AS PERMISSIVE FOR ALL TO public USING ("invitations"."tenant_id" = (select nullif(current_setting('app.current_tenant_id', true), '')::uuid)) WITH CHECK ("invitations"."tenant_id" = (select nullif(current_setting('app.current_tenant_id', true), '')::uuid));--> statement-breakpoint
 CREATE POLICY "invitations_lookup_by_hash" ON "invitations" AS PERMISSIVE FOR SELECT TO public USING ("invitations"."token_hash" = (select current_setting('app.invitation_hash', true)));--> statement-breakpoint
+CREATE POLICY "invitations_retention" ON "invitations" AS PERMISSIVE FOR ALL TO public USING ((select current_setting('app.current_role', true)) = 'maintenance' and coalesce("invitations"."accepted_at", "invitations"."expires_at") < now() - interval '30 days');--> statement-breakpoint
 -- drizzle-kit enables row-level security on invitations but cannot FORCE it; force it, grant it, and give
 -- the lifecycle role its read policy (as 0015 did for every table then).
 ALTER TABLE "invitations" FORCE ROW LEVEL SECURITY;

@@ -1,6 +1,6 @@
 // OLTP area routers, mounted at the top level of the app router: thin procedures, zod at the edge, logic in services/.
 import { z } from "zod";
-import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../platform/trpc";
+import { adminProcedure, authedProcedure, operatorProcedure, publicProcedure, router } from "../../platform/trpc";
 import { planNames } from "./plans";
 import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, tenantStatuses, userRoles } from "./schema";
 import { createApiKey, listApiKeys, revokeApiKey } from "./services/api-keys";
@@ -25,6 +25,7 @@ import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
 import { getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
 import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
+import { acceptInvitation, inviteUser, listInvitations } from "./services/invitations";
 
 const id = z.uuid();
 const byId = z.object({ id });
@@ -88,6 +89,14 @@ export const usersRouter = router({
     .input(z.object({ id, role: z.enum(userRoles) }))
     .mutation(({ ctx, input }) => setUserRole(ctx, ctx.scope, input.id, input.role)),
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeUser(ctx, ctx.scope, input.id)),
+  invite: adminProcedure
+    .input(z.object({ email: emailAddress, role: z.enum(userRoles).default("member") }))
+    .mutation(({ ctx, input }) => inviteUser(ctx, ctx.scope, input)),
+  invitations: adminProcedure.query(({ ctx }) => listInvitations(ctx, ctx.scope)),
+  /** Public: the invitation's token is the invitee's only credential until the identity provider issues one. */
+  acceptInvitation: publicProcedure
+    .input(z.object({ token: z.string().min(20).max(200), name: z.string().trim().min(1).max(200).optional() }))
+    .mutation(({ ctx, input }) => acceptInvitation(ctx, input.token, input.name)),
 });
 
 export const apiKeysRouter = router({

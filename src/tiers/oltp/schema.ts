@@ -114,6 +114,9 @@ export const apiKeys = pgTable(
   ],
 );
 
+/** Accepted or expired invitations (which hold an address) are deleted this long after they closed. */
+export const invitationRetentionDays = 30;
+
 /**
  * An invitation to join a tenant: only the SHA-256 of its token is stored. The invitee does not
  * belong to the tenant yet, so (as for API keys) a transaction that has set `app.invitation_hash`
@@ -143,8 +146,15 @@ export const invitations = pgTable(
       for: "select",
       using: sql`${t.tokenHash} = (select current_setting('app.invitation_hash', true))`,
     }),
+    /** Pruning across tenants, of closed invitations only (oltp.pruneInvitations). */
+    pgPolicy("invitations_retention", {
+      as: "permissive",
+      for: "all",
+      using: sql`${currentRole} = 'maintenance' and coalesce(${t.acceptedAt}, ${t.expiresAt}) < now() - interval '${sql.raw(String(invitationRetentionDays))} days'`,
+    }),
   ],
 );
+
 
 export const domainStatuses = ["pending", "verified", "failed"] as const;
 export const domains = pgTable(

@@ -162,7 +162,7 @@ function decide(credential: Credential, facts: Facts, now: number): Principal {
 
 /**
  * The caller a credential stands for right now. Cache hit: one Redis round trip, no Postgres. Otherwise one
- * OLTP read, cached off the response path unless a change is in flight. Redis down: that OLTP read on every
+ * OLTP read, then cached (one more Redis round trip) unless a change is in flight. Redis down: that OLTP read on every
  * request. OLTP down too, or down with nothing current cached: an entry of an older epoch still answers, and
  * a JWT with no entry at all keeps its own claims (the notifications tier must keep working while OLTP is
  * down); an API key with no entry is refused with 503 naming OLTP.
@@ -196,16 +196,15 @@ export async function authorize(services: Services, credential: Credential): Pro
     }
     throw error;
   }
+  // Awaited (only a miss pays it): the caller's next request then finds the entry, whichever isolate serves it.
   if (found && !found.held) {
-    const redis = services.redis();
-    services.waitUntil(
-      redis
-        .pipeline()
-        .hset(entriesKey(tenantId), { tenant: JSON.stringify(facts.tenant), [field]: JSON.stringify(facts.subject) })
-        .expire(entriesKey(tenantId), accessCache.keyTtlSeconds)
-        .exec()
-        .catch((error: unknown) => services.logger.warn("access cache fill failed", { error })),
-    );
+    await services
+      .redis()
+      .pipeline()
+      .hset(entriesKey(tenantId), { tenant: JSON.stringify(facts.tenant), [field]: JSON.stringify(facts.subject) })
+      .expire(entriesKey(tenantId), accessCache.keyTtlSeconds)
+      .exec()
+      .catch((error: unknown) => services.logger.warn("access cache fill failed", { error }));
   }
   return decide(credential, facts, now);
 }

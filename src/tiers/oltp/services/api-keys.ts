@@ -4,8 +4,8 @@ import type { Credential, Principal } from "../../../platform/auth";
 import type { Services } from "../../../platform/services";
 import { batchUnder, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
-import { apiKeys, tenants } from "../schema";
-import { planOf } from "../plans";
+import { apiKeys } from "../schema";
+import { planNames, plans } from "../plans";
 import { withAccessChange, type KeyScope } from "./access";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
@@ -52,6 +52,10 @@ export async function apiKeyCredential(key: string): Promise<Credential> {
   return { kind: "apiKey", tenantId: match ? tenantOfHex(match[1]!) : null, hash: await sha256Hex(key) };
 }
 
+/** `case t.plan when 'free' then 30 … end`: a plan's API-key days in SQL, unknown plans as the smallest. */
+const planDaysSql = (which: "default" | "max") =>
+  sql`(case t.plan ${sql.join(planNames.map((name) => sql`when ${name} then ${plans[name].apiKeyDays[which]}::int`), sql` `)} else ${plans.free.apiKeyDays[which]}::int end)`;
+
 export interface NewApiKey {
   name: string;
   role: "member" | "admin";
@@ -64,46 +68,52 @@ export interface NewApiKey {
 
 /** The full key is returned here and nowhere else; only its hash and its public prefix are stored. */
 export async function createApiKey(services: Services, scope: TenantScope, input: NewApiKey): Promise<ApiKey & { key: string }> {
-  const store = services.store("oltp");
   const prefix = `${apiKeyMarker}${randomToken(6)}`;
   const key = `${prefix}_${hexOfTenant(scope.tenantId)}${randomToken(32)}`;
   const hash = await sha256Hex(key);
   const id = crypto.randomUUID();
-  const audit = services.audit.action(scope, "apiKey.create", { type: "api_key", id }, {
-    name: input.name,
-    prefix,
-    role: input.role,
-    scope: input.scope,
-    owner: input.owner,
-  });
-  // Key creation is rare: reading the plan first (a second round trip) keeps the limits in one place, plans.ts.
-  const [tenantRows] = await tenantBatch(store, scope, (db) => [db.select({ plan: tenants.plan }).from(tenants).where(eq(tenants.id, scope.tenantId))]);
-  const limits = planOf(tenantRows[0]?.plan ?? "free").apiKeyDays;
-  const days = input.expiresInDays ?? limits.default;
-  if (days > limits.max) {
-    throw new AppError("VALIDATION_FAILED", `API keys on this plan expire within ${limits.max} days`, {
-      details: [{ path: "expiresInDays", message: `at most ${limits.max}`, code: "too_big" }],
-    });
-  }
-  const expiresAt = new Date(services.clock.now().getTime() + days * 86_400_000);
-  const [rows] = await tenantBatch(store, scope, (db) => [
-    db
-      .insert(apiKeys)
-      .values({
-        id,
-        tenantId: scope.tenantId,
-        name: input.name,
-        prefix,
-        hash,
-        role: input.role,
-        scope: input.scope,
-        owner: input.owner,
-        createdBy: scope.userId,
-        expiresAt,
-      })
-      .returning(publicColumns),
+  const audit = services.audit.action(
+    scope,
+    "apiKey.create",
+    { type: "api_key", id },
+    { name: input.name, prefix, role: input.role, scope: input.scope, owner: input.owner },
+    sql`exists (select 1 from ${apiKeys} where ${apiKeys.id} = ${id})`,
+  );
+  // The plan's expiry limits (plans.ts) as SQL over the tenant's plan: one round trip, as every procedure.
+  const [inserted, limits] = await tenantBatch(services.store("oltp"), scope, (db) => [
+    db.execute(sql`insert into api_keys (id, tenant_id, name, prefix, hash, role, scope, owner, created_by, expires_at)
+                   select ${id}, t.id, ${input.name}, ${prefix}, ${hash}, ${input.role}, ${input.scope}, ${input.owner}, ${scope.userId},
+                          now() + make_interval(days => coalesce(${input.expiresInDays ?? null}::int, ${planDaysSql("default")}))
+                   from tenants t
+                   where t.id = ${scope.tenantId} and coalesce(${input.expiresInDays ?? null}::int, 0) <= ${planDaysSql("max")}
+                   returning id, tenant_id, name, prefix, role, scope, owner, created_by, created_at, expires_at, last_used_at, revoked_at`),
+    db.execute(sql`select ${planDaysSql("max")} as max from tenants t where t.id = ${scope.tenantId}`),
     audit.insert(db),
   ]);
+  const row = inserted.rows[0] as Record<string, unknown> | undefined;
+  if (!row) {
+    const max = Number((limits.rows[0] as { max?: unknown } | undefined)?.max);
+    throw new AppError("VALIDATION_FAILED", `API keys on this plan expire within ${max} days`, {
+      details: [{ path: "expiresInDays", message: `at most ${max}`, code: "too_big" }],
+    });
+  }
+  const date = (value: unknown) => (value === null || value === undefined ? null : new Date(value as string));
+  const rows = [
+    {
+      id: String(row.id),
+      tenantId: String(row.tenant_id),
+      name: String(row.name),
+      prefix: String(row.prefix),
+      role: String(row.role),
+      scope: String(row.scope),
+      owner: String(row.owner),
+      createdBy: String(row.created_by),
+      createdAt: date(row.created_at)!,
+      expiresAt: date(row.expires_at),
+      lastUsedAt: date(row.last_used_at),
+      revokedAt: date(row.revoked_at),
+    } satisfies ApiKey,
+  ];
   audit.sendAfterCommit();
   return { ...found(rows[0], "API key"), key };
 }

@@ -7,7 +7,7 @@ import { AppError } from "../../../platform/errors";
 import { afterCursor, toPage, type Page } from "../../../platform/paging";
 import type { Services } from "../../../platform/services";
 import { type PlanName, planOf } from "../plans";
-import { subscriptions, tenants, users } from "../schema";
+import { tenants, users } from "../schema";
 import { withAccessChange } from "./access";
 
 export type Tenant = typeof tenants.$inferSelect;
