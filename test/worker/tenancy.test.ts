@@ -174,6 +174,25 @@ describe("memberships take effect on the next request", () => {
   });
 });
 
+describe("while Redis is down", () => {
+  it("requests are authorized from OLTP, and a change that narrows access is refused before it commits", async () => {
+    const { admin, result } = await provisioned();
+    const member = await addMember(admin, result.tenant.id);
+    await member.client.leads.list.query({});
+    await setRedisFault("down");
+    try {
+      expect((await member.client.leads.list.query({})).items).toEqual([]);
+      expect(await refusal(admin.users.remove.mutate({ id: member.user.id }))).toBe("SERVICE_UNAVAILABLE");
+    } finally {
+      await setRedisFault("none");
+    }
+    // Nothing was committed: the member still works, until the removal goes through.
+    expect((await member.client.leads.list.query({})).items).toEqual([]);
+    await admin.users.remove.mutate({ id: member.user.id });
+    expect(await refusal(member.client.leads.list.query({}))).toBe("NOT_A_MEMBER");
+  });
+});
+
 describe("API keys", () => {
   it("a key expires, defaults to the plan's expiry, and cannot outlive the plan's maximum", async () => {
     const { admin } = await provisioned("free");
