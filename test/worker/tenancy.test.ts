@@ -257,7 +257,6 @@ describe("API keys", () => {
 describe("a suspended tenant sends nothing", () => {
   it("SEND_EMAIL defers a suspended tenant's email and sends it once the tenant is reactivated", async () => {
     const { admin, result, operator, adminToken } = await provisioned();
-    void admin;
     const worker = clockedWorker(clockAtUtc("12:00"));
     const client = worker.client(adminToken);
     const box = await sendingMailbox(adminToken);
@@ -267,5 +266,8 @@ describe("a suspended tenant sends nothing", () => {
     expect(await ledgerRow(email.id)).toMatchObject({ status: "pending", attempts: 0, last_error: "The tenant is suspended" });
     await operator.tenants.reactivate.mutate({ id: result.tenant.id });
     expect((await admin.emails.get.query({ id: email.id })).status).toBe("queued");
+    // The deferral went back to the queue; delivered again, the email is sent.
+    expect(await worker.deliver("JOBS_HIGH", queueNames.high)).toBe(1);
+    expect((await admin.emails.get.query({ id: email.id })).status).toBe("sent");
   });
 });
