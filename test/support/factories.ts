@@ -22,6 +22,11 @@ export interface TestTenant {
 /** The app's own store wiring (local endpoint, timeouts), so factories exercise the production path. */
 export const oltpSql = () => tierStore(parseEnv(env), "oltp").sql;
 
+/**
+ * A tenant with no history, arranged in SQL: what no procedure can set up, since provisioning records its own
+ * audit entries, ledger rows and subscription, and the suites that count a tenant's audit entries, jobs and round
+ * trips from zero build on this. A tenant as a customer gets one is `provisionTenant()` (tenants.create).
+ */
 export async function createTenant(name = `Tenant ${crypto.randomUUID().slice(0, 8)}`): Promise<TestTenant> {
   const sql = oltpSql();
   const id = crypto.randomUUID();
