@@ -8,13 +8,13 @@
 // runs examples/node/flow.ts and `npm run seed` (2 tenants, 150 leads) against it. Fails on any error.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { buildClient } from "./build-client";
-import { demo } from "./dev-config";
+import type { Demo } from "./dev-config";
 import { mintToken } from "./jwt";
 import { projectRoot } from "./stack";
 
@@ -94,6 +94,13 @@ async function withDevWorker(dataDir: string, body: (url: string, token: string,
   try {
     const url = `http://127.0.0.1:${port}`;
     await waitForHealth(`${url}/health`, () => dev.exitCode !== null);
+    // `npm run dev` provisions the demo tenant through the API once healthy, then records its ids in its data folder.
+    const demoFile = path.join(dataDir, "demo.json");
+    for (const deadline = Date.now() + 60_000; !existsSync(demoFile); ) {
+      if (Date.now() > deadline || dev.exitCode !== null) throw new Error("npm run dev did not provision its demo tenant");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const demo = JSON.parse(readFileSync(demoFile, "utf8")) as Demo;
     const token = await mintToken(secret, { sub: demo.admin.id, tenant_id: demo.tenant.id, role: "admin" }, "10m");
     await body(url, token, env);
   } catch (error) {

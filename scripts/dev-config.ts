@@ -8,12 +8,30 @@ import { projectRoot } from "./stack";
 /** Where `npm run dev` keeps its databases, Miniflare state and signing secret: `.data/`, or `EDP_DATA_DIR`. */
 export const dataDir = process.env.EDP_DATA_DIR ? path.resolve(process.env.EDP_DATA_DIR) : path.join(projectRoot, ".data");
 
-/** Fixed ids so tokens minted for the demo tenant keep working across restarts. */
-export const demo = {
-  tenant: { id: "00000000-0000-4000-8000-00000000d001", name: "Demo Outreach Co" },
-  admin: { id: "00000000-0000-4000-8000-00000000a001", email: "admin@demo.example", role: "admin" as const },
-  member: { id: "00000000-0000-4000-8000-00000000b001", email: "member@demo.example", role: "member" as const },
+/** The demo tenant `npm run dev` provisions through the Worker's own procedures (its ids are the Worker's). */
+export const demoSeed = {
+  tenant: { name: "Demo Outreach Co", plan: "pro" as const, clientKey: "npm-run-dev-demo-tenant" },
+  admin: { email: "admin@demo.example" },
+  member: { email: "member@demo.example" },
 };
+
+export interface Demo {
+  tenant: { id: string; name: string };
+  admin: { id: string; email: string; role: "admin" };
+  member: { id: string; email: string; role: "member" };
+}
+
+const demoFile = path.join(dataDir, "demo.json");
+
+/** The ids of the last seed, kept in .data so `npm run token` mints tokens for the same members. */
+export function readDemo(): Demo | null {
+  return existsSync(demoFile) ? (JSON.parse(readFileSync(demoFile, "utf8")) as Demo) : null;
+}
+
+export function writeDemo(demo: Demo): void {
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(demoFile, JSON.stringify(demo, null, 2));
+}
 
 /** JWT_SECRET from the environment, else one generated on first run and kept in .data (git-ignored). */
 export function devJwtSecret(): string {

@@ -3,27 +3,53 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import pg from "pg";
 import { envSchema } from "../src/platform/env";
-import { dataDir, demo, devJwtSecret, mintDevToken } from "./dev-config";
-import { projectRoot, startStack, type Stack } from "./stack";
+import { dataDir, type Demo, demoSeed, devJwtSecret, mintDevToken, writeDemo } from "./dev-config";
+import { projectRoot, startStack } from "./stack";
 
 const port = Number(process.env.PORT ?? 8787);
 
-async function seedDemo(stack: Stack): Promise<void> {
-  const client = new pg.Client({ connectionString: stack.databases.ownerUrls.oltp });
-  await client.connect();
-  try {
-    await client.query("insert into tenants (id, name) values ($1, $2) on conflict (id) do nothing", [demo.tenant.id, demo.tenant.name]);
-    for (const user of [demo.admin, demo.member]) {
-      await client.query(
-        "insert into users (id, tenant_id, email, role) values ($1, $2, $3, $4) on conflict (id) do nothing",
-        [user.id, demo.tenant.id, user.email, user.role],
-      );
-    }
-  } finally {
-    await client.end();
-  }
+/** Calls a tRPC procedure of the running Worker over HTTP, as any client would. */
+async function callProcedure<T>(base: string, token: string, procedure: string, input?: unknown): Promise<T> {
+  const query = input === undefined;
+  const response = await fetch(`${base}/trpc/${procedure}`, {
+    method: query ? "GET" : "POST",
+    headers: { authorization: `Bearer ${token}`, ...(query ? {} : { "content-type": "application/json" }) },
+    ...(query ? {} : { body: JSON.stringify(input) }),
+  });
+  const body = (await response.json()) as { result?: { data: T }; error?: { message: string } };
+  if (!body.result) throw new Error(`${procedure}: ${body.error?.message ?? response.status}`);
+  return body.result.data;
+}
+
+/**
+ * The demo tenant, provisioned as an operator would: tenants.create (idempotent by its client key, so a restart
+ * finds the same tenant), then its admin adds the member. No owner SQL.
+ */
+async function seedDemo(base: string): Promise<Demo> {
+  const operator = await mintDevToken({ sub: crypto.randomUUID(), tenant_id: crypto.randomUUID(), role: "operator" });
+  const { tenant, admin } = await callProcedure<{ tenant: { id: string; name: string }; admin: { id: string; email: string } }>(
+    base,
+    operator,
+    "tenants.create",
+    { name: demoSeed.tenant.name, plan: demoSeed.tenant.plan, admin: demoSeed.admin, clientKey: demoSeed.tenant.clientKey },
+  );
+  const adminToken = await mintDevToken({ sub: admin.id, tenant_id: tenant.id, role: "admin" });
+  const members = await callProcedure<{ items: { id: string; email: string }[] }>(
+    base,
+    adminToken,
+    `users.list?input=${encodeURIComponent(JSON.stringify({ role: "member", limit: 100 }))}`,
+  );
+  const member =
+    members.items.find((u) => u.email === demoSeed.member.email) ??
+    (await callProcedure<{ id: string; email: string }>(base, adminToken, "users.add", { email: demoSeed.member.email, role: "member" }));
+  const demo: Demo = {
+    tenant: { id: tenant.id, name: tenant.name },
+    admin: { id: admin.id, email: admin.email, role: "admin" },
+    member: { id: member.id, email: member.email, role: "member" },
+  };
+  writeDemo(demo);
+  return demo;
 }
 
 async function waitForHealth(url: string, child: ReturnType<typeof spawn>, timeoutMs = 90_000): Promise<void> {
@@ -42,7 +68,6 @@ async function waitForHealth(url: string, child: ReturnType<typeof spawn>, timeo
 }
 
 const stack = await startStack({ purpose: "dev", dataDir, jwtSecret: devJwtSecret() });
-await seedDemo(stack);
 
 /**
  * The Worker's vars a developer may set in the environment of `npm run dev` (e.g. `CORS_ORIGINS=http://localhost:5173
@@ -101,8 +126,12 @@ try {
   console.error(String(error));
   await stop(1);
 }
-// What `npm run seed` needs to provision tenants (the API has no procedure for that: the platform does it).
+// What `npm run seed` needs: the running Worker's address and the OLTP owner connection for its checks.
 writeFileSync(path.join(dataDir, "dev-stack.json"), `${JSON.stringify({ url: base, oltpOwnerUrl: stack.databases.ownerUrls.oltp })}\n`, { mode: 0o600 });
+const demo = await seedDemo(base).catch((error: unknown) => {
+  console.error(`seeding the demo tenant failed: ${String(error)}`);
+  return stop(1);
+});
 const adminToken = await mintDevToken({ sub: demo.admin.id, tenant_id: demo.tenant.id, role: "admin" });
 const memberToken = await mintDevToken({ sub: demo.member.id, tenant_id: demo.tenant.id, role: "member" });
 

@@ -14,8 +14,8 @@ import { openApiDocument, referencePage } from "./openapi";
 import { appRouter, wired } from "./root";
 import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } from "./tiers/content";
 import { exportRoutes } from "./tiers/jobs";
-import { notificationDeps, unreadCount } from "./tiers/notifications";
-import { apiKeys, unsubscribeRoutes } from "./tiers/oltp";
+import { notificationDeps, unreadCount, unreadLookup } from "./tiers/notifications";
+import { callers, unsubscribeRoutes } from "./tiers/oltp";
 
 /** The Hono app of a Worker whose services read `clock` (the system clock in production; tests set another). */
 export function createApp(clock: Clock = systemClock): Hono {
@@ -42,7 +42,7 @@ export function createApp(clock: Clock = systemClock): Hono {
       maxAge: 600,
     }),
   );
-  app.use("*", authenticate(apiKeys));
+  app.use("*", authenticate(callers, { "/v1/notifications/unread-count": (services, caller) => unreadLookup(notificationDeps(services), caller) }));
 
   app.get("/health", async (c) => {
     const report = await checkHealth(c.get("env"), c.get("services").clock.now());
@@ -60,7 +60,9 @@ export function createApp(clock: Clock = systemClock): Hono {
   // The browser's unread badge: same auth and CORS as everything else, same service as the tRPC procedure.
   app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
     const { tenantId, userId, role } = c.get("principal")!;
-    const unread = await unreadCount(notificationDeps(c.get("services")), { tenantId, userId, role });
+    // The cache read was sent beside the caller's authorization (authenticate's prefetch): one Redis round trip.
+    const started = c.get("prefetched") as ReturnType<typeof unreadLookup> | undefined;
+    const unread = await unreadCount(notificationDeps(c.get("services")), { tenantId, userId, role }, started);
     return c.json({ unread });
   });
 

@@ -19,7 +19,15 @@ export interface Principal {
   userId: string;
   tenantId: string;
   role: Role;
+  /** An API key with the read scope: queries only. */
+  readOnly?: boolean;
 }
+
+/** A credential checked locally (a JWT's signature and claims, an API key's format), before its membership is. */
+export type Credential =
+  | { kind: "token"; claims: Principal }
+  /** tenantId null: a key issued before keys carried their tenant. */
+  | { kind: "apiKey"; tenantId: string | null; hash: string };
 
 const jwksCache = new Map<string, JWTVerifyGetKey>();
 
@@ -62,6 +70,7 @@ export async function verifyToken(token: string, env: Env): Promise<Principal> {
     const options = {
       algorithms: env.JWT_JWKS_URL ? ["RS256", "ES256", "EdDSA"] : ["HS256"],
       requiredClaims: ["exp"],
+      clockTolerance: env.JWT_CLOCK_SKEW_SECONDS,
       ...(env.JWT_ISSUER ? { issuer: env.JWT_ISSUER } : {}),
       ...(env.JWT_AUDIENCE ? { audience: env.JWT_AUDIENCE } : {}),
     };
@@ -71,6 +80,12 @@ export async function verifyToken(token: string, env: Env): Promise<Principal> {
       throw new AppError("AUTH_TOKEN_EXPIRED", "Token has expired", { cause: error });
     }
     throw new AppError("AUTH_TOKEN_INVALID", "Token is invalid", { cause: error });
+  }
+  // jose checks `iat` only against a maximum age; a token issued in the future (beyond the skew) is forged or
+  // minted on a broken clock either way. Token times are the issuer's real time, so this reads the real clock too.
+  const iat = (payload as { iat?: unknown }).iat;
+  if (typeof iat === "number" && iat > Date.now() / 1000 + env.JWT_CLOCK_SKEW_SECONDS) {
+    throw new AppError("AUTH_TOKEN_INVALID", "Token is invalid: issued in the future");
   }
   const claims = claimsSchema.safeParse(payload);
   if (!claims.success) {

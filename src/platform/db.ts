@@ -42,6 +42,11 @@ export interface TierStore {
   /** Drizzle over HTTP. */
   db: NeonHttpDatabase;
   connectionString: string;
+  /**
+   * Set when this context already found the tier unreachable and chose to carry on without it (authorization
+   * falling back to a token's claims): later statements fail at once instead of waiting out a second timeout.
+   */
+  unavailable?: AppError;
 }
 
 /**
@@ -72,6 +77,7 @@ export type NonEmptyBatch = [BatchItem<"pg">, ...BatchItem<"pg">[]];
  * tenantBatch and internalBatch are the two contexts services use; the API-key lookup is the one other.
  */
 export async function batchUnder<T extends NonEmptyBatch>(store: TierStore, context: SQL, statements: T): Promise<BatchResponse<T>> {
+  if (store.unavailable) throw store.unavailable;
   try {
     const [, ...results] = await store.db.batch([store.db.execute(context), ...statements]);
     return results as BatchResponse<T>;

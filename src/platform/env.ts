@@ -28,6 +28,8 @@ export const envSchema = z
     JWT_JWKS_URL: z.url().optional(),
     JWT_ISSUER: z.string().optional(),
     JWT_AUDIENCE: z.string().optional(),
+    /** How far token times (exp, nbf, iat) may disagree with this Worker's clock. */
+    JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
 
     OLTP_DATABASE_URL: postgresUrl,
     NOTIFICATIONS_DATABASE_URL: postgresUrl,
@@ -60,6 +62,9 @@ export const envSchema = z
     message: "one of JWT_SECRET or JWT_JWKS_URL is required",
     path: ["JWT_SECRET"],
   })
+  // An identity provider shared with other apps would make their tokens valid here: production pins both.
+  .refine((env) => env.ENVIRONMENT !== "production" || env.JWT_ISSUER, { message: "is required in production", path: ["JWT_ISSUER"] })
+  .refine((env) => env.ENVIRONMENT !== "production" || env.JWT_AUDIENCE, { message: "is required in production", path: ["JWT_AUDIENCE"] })
   // No development stand-in in production: an unconfigured provider is a configuration error, never a silent recorder.
   .refine((env) => env.ENVIRONMENT !== "production" || env.EMAIL_PROVIDER_URL, {
     message: "is required in production",

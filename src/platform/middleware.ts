@@ -1,6 +1,6 @@
 // Hono middleware factories: environment, structured request log, the services context, authentication, role guard.
 import type { Context as HonoContext, MiddlewareHandler } from "hono";
-import { bearerToken, hasRole, verifyToken, type Principal, type Role } from "./auth";
+import { bearerToken, hasRole, verifyToken, type Credential, type Principal, type Role } from "./auth";
 import type { Clock } from "./clock";
 import type { RequestOrigin } from "./emitters";
 import { parseEnv, type Env } from "./env";
@@ -15,6 +15,8 @@ declare module "hono" {
     services: Services;
     principal: Principal | undefined;
     authError: AppError | undefined;
+    /** What a route asked to read from Redis beside the caller's authorization (see `authenticate`). */
+    prefetched: Promise<unknown> | undefined;
     /** A more specific route name for the request log (e.g. the tRPC procedure). */
     routeName: string | undefined;
   }
@@ -80,23 +82,45 @@ export const servicesContext = (wired: Wiring, clock: Clock): MiddlewareHandler 
     await next();
   };
 
-/** API keys are resolved by the tier that stores them; the platform only recognises them by their marker. */
-export interface ApiKeyResolver {
+/**
+ * Memberships and API keys live in a tier; the platform verifies a JWT itself and asks the owning tier who the
+ * credential stands for right now (role, membership, tenant status, key revocation and expiry).
+ */
+export interface CallerResolver {
+  /** Every API key starts with this, so it is told apart from a JWT without parsing. */
   marker: string;
-  resolve(services: Services, key: string): Promise<Principal>;
+  /** The credential an API key presents (its hash, the tenant it names): no I/O. */
+  apiKeyCredential(key: string): Promise<Credential>;
+  authorize(services: Services, credential: Credential): Promise<Principal>;
 }
 
+/** A Redis read a route needs anyway, started beside the authorization so both travel in one pipeline. */
+export type Prefetch = (services: Services, identity: { tenantId: string; userId: string }) => Promise<unknown>;
+
 /**
- * Reads a bearer token when one is sent: a JWT, or an API key (recognised by its marker and resolved
- * by its owning tier). A bad token is remembered rather than thrown, so public routes still answer;
- * anything that needs a caller reports why the token was refused.
+ * Reads a bearer token when one is sent: a JWT, or an API key (recognised by its marker), then has the owning
+ * tier authorize it. A bad token is remembered rather than thrown, so public routes still answer; anything that
+ * needs a caller reports why the token was refused. `prefetch` (by path) starts a route's own Redis read in the
+ * same tick as the authorization's, so the client sends them together; it is used only once authorized.
  */
-export const authenticate = (apiKeys: ApiKeyResolver): MiddlewareHandler =>
+export const authenticate = (callers: CallerResolver, prefetch: Record<string, Prefetch> = {}): MiddlewareHandler =>
   async function authenticate(c, next) {
     try {
       const token = bearerToken(c.req.header("authorization"));
-      if (token?.startsWith(apiKeys.marker)) c.set("principal", await apiKeys.resolve(c.get("services"), token));
-      else if (token) c.set("principal", await verifyToken(token, c.get("env")));
+      if (token) {
+        const credential: Credential = token.startsWith(callers.marker)
+          ? await callers.apiKeyCredential(token)
+          : { kind: "token", claims: await verifyToken(token, c.get("env")) };
+        const services = c.get("services");
+        const authorized = callers.authorize(services, credential);
+        const early = prefetch[c.req.path];
+        if (early && credential.kind === "token") {
+          const read = early(services, credential.claims);
+          read.catch(() => undefined);
+          c.set("prefetched", read);
+        }
+        c.set("principal", await authorized);
+      }
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       c.set("authError", error);
@@ -112,5 +136,6 @@ export const requireCaller = (role: Role = "member"): MiddlewareHandler =>
       throw c.get("authError") ?? new AppError("AUTH_TOKEN_MISSING", "Authentication required: send 'Authorization: Bearer <token>'");
     }
     if (!hasRole(principal, role)) throw new AppError("FORBIDDEN", `This action requires the ${role} role`);
+    if (principal.readOnly && !["GET", "HEAD"].includes(c.req.method)) throw new AppError("FORBIDDEN", "This API key is read-only");
     await next();
   };

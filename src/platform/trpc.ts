@@ -145,11 +145,12 @@ const storableInput = t.middleware(async ({ getRawInput, next }) => {
 
 export const publicProcedure = t.procedure.use(domainErrors).use(storableInput);
 
-export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
+export const authedProcedure = publicProcedure.use(({ ctx, type, next }) => {
   if (!ctx.principal) {
     throw ctx.authError ?? new AppError("AUTH_TOKEN_MISSING", "Authentication required: send 'Authorization: Bearer <token>'");
   }
   const principal: Principal = ctx.principal;
+  if (principal.readOnly && type !== "query") throw new AppError("FORBIDDEN", "This API key is read-only");
   const scope: TenantScope = { tenantId: principal.tenantId, userId: principal.userId, role: principal.role };
   return next({ ctx: { ...ctx, principal, scope } });
 });

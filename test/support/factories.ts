@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { parseEnv } from "../../src/platform/env";
 import { tierStore } from "../../src/platform/db";
 import { mintToken } from "./tokens";
+import { trpcClient } from "./worker";
 
 export interface TestUser {
   id: string;
@@ -21,6 +22,11 @@ export interface TestTenant {
 /** The app's own store wiring (local endpoint, timeouts), so factories exercise the production path. */
 export const oltpSql = () => tierStore(parseEnv(env), "oltp").sql;
 
+/**
+ * A tenant with no history, arranged in SQL: what no procedure can set up, since provisioning records its own
+ * audit entries, ledger rows and subscription, and the suites that count a tenant's audit entries, jobs and round
+ * trips from zero build on this. A tenant as a customer gets one is `provisionTenant()` (tenants.create).
+ */
 export async function createTenant(name = `Tenant ${crypto.randomUUID().slice(0, 8)}`): Promise<TestTenant> {
   const sql = oltpSql();
   const id = crypto.randomUUID();
@@ -28,7 +34,8 @@ export async function createTenant(name = `Tenant ${crypto.randomUUID().slice(0,
   const member = { id: crypto.randomUUID(), email: `member-${id.slice(0, 8)}@example.test` };
   await sql.transaction([
     sql`select set_config('app.current_tenant_id', ${id}, true), set_config('app.current_user_id', ${admin.id}, true)`,
-    sql`insert into tenants (id, name) values (${id}, ${name})`,
+    // Seats enough for the tests that add and invite many users; the other limits keep their defaults.
+    sql`insert into tenants (id, name, max_seats) values (${id}, ${name}, 50)`,
     sql`insert into users (id, tenant_id, email, role) values (${admin.id}, ${id}, ${admin.email}, 'admin'),
                                                            (${member.id}, ${id}, ${member.email}, 'member')`,
   ]);
@@ -40,3 +47,24 @@ export async function createTenant(name = `Tenant ${crypto.randomUUID().slice(0,
   };
 }
 
+
+export interface ProvisionedTenant {
+  id: string;
+  name: string;
+  admin: TestUser;
+}
+
+/** A tenant as a customer gets one: an operator provisions it through tenants.create; its first admin signs in. */
+export async function provisionTenant(
+  options: { name?: string; plan?: "free" | "starter" | "pro" } = {},
+): Promise<ProvisionedTenant> {
+  const operator = trpcClient(await mintToken({ sub: crypto.randomUUID(), tenant_id: crypto.randomUUID(), role: "operator" }), { batch: false });
+  const name = options.name ?? `Tenant ${crypto.randomUUID().slice(0, 8)}`;
+  const email = `admin-${crypto.randomUUID().slice(0, 8)}@example.test`;
+  const { tenant, admin } = await operator.tenants.create.mutate({ name, plan: options.plan ?? "pro", admin: { email } });
+  return {
+    id: tenant.id,
+    name,
+    admin: { id: admin.id, email, role: "admin", token: await mintToken({ sub: admin.id, tenant_id: tenant.id, role: "admin" }) },
+  };
+}

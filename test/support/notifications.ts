@@ -1,9 +1,11 @@
-// Notifications-tier test helpers: tenants as tokens only (no OLTP), raw SQL as the app role, recorded deliveries.
+// Notifications-tier test helpers: provisioned tenants, raw SQL as the app role, recorded deliveries.
 import { env } from "cloudflare:workers";
 import { parseEnv } from "../../src/platform/env";
 import { tierStore } from "../../src/platform/db";
 import { recordedDeliveriesPrefix } from "../../src/tiers/notifications/services/provider";
+import { provisionTenant } from "./factories";
 import { mintToken } from "./tokens";
+import { trpcClient } from "./worker";
 
 export interface Caller {
   id: string;
@@ -19,16 +21,18 @@ export interface NotificationsTenant {
 }
 
 /**
- * The notifications tier needs only the ids in the token, not OLTP rows, so tests stay valid
- * while OLTP is down and never touch another tier's tables.
+ * A tenant provisioned by an operator, with two members its admin added: every request is authorized
+ * against its memberships. Tests that take OLTP down after this keep working: a JWT whose membership
+ * cannot be read while OLTP is down keeps its own claims (README, "Authorization").
  */
 export async function notificationsTenant(): Promise<NotificationsTenant> {
-  const id = crypto.randomUUID();
-  const caller = async (role: "admin" | "member") => {
-    const sub = crypto.randomUUID();
-    return { id: sub, token: await mintToken({ sub, tenant_id: id, role }) };
+  const { id, admin } = await provisionTenant();
+  const adminClient = trpcClient(admin.token, { batch: false });
+  const member = async (): Promise<Caller> => {
+    const user = await adminClient.users.add.mutate({ email: `member-${crypto.randomUUID().slice(0, 8)}@example.test` });
+    return { id: user.id, token: await mintToken({ sub: user.id, tenant_id: id, role: "member" }) };
   };
-  return { id, admin: await caller("admin"), member: await caller("member"), other: await caller("member") };
+  return { id, admin, member: await member(), other: await member() };
 }
 
 export async function operator(): Promise<Caller> {

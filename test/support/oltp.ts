@@ -60,6 +60,8 @@ export interface Estate {
   apiKeyId: string;
   apiKey: string;
   extraUserId: string;
+  invitationId: string;
+  invitationToken: string;
 }
 
 export async function buildEstate(): Promise<Estate> {
@@ -82,6 +84,7 @@ export async function buildEstate(): Promise<Estate> {
   await admin.content.setRetention.mutate({ retentionDays: 30 });
   const key = await admin.apiKeys.create.mutate({ name: "B key" });
   const user = await admin.users.add.mutate({ email: `extra-${crypto.randomUUID().slice(0, 8)}@example.test` });
+  const invitation = await admin.users.invite.mutate({ email: `invited-${crypto.randomUUID().slice(0, 8)}@example.test` });
   return {
     tenant,
     leadId: lead.id,
@@ -95,5 +98,7 @@ export async function buildEstate(): Promise<Estate> {
     apiKeyId: key.id,
     apiKey: key.key,
     extraUserId: user.id,
+    invitationId: invitation.id,
+    invitationToken: invitation.token,
   };
 }

@@ -11,12 +11,12 @@ export interface TokenClaims {
 
 export async function mintToken(
   claims: TokenClaims,
-  options: { expiresIn?: string | number; secret?: string; extra?: Record<string, unknown> } = {},
+  options: { expiresIn?: string | number; issuedAt?: number; secret?: string; extra?: Record<string, unknown> } = {},
 ): Promise<string> {
   const jwt = new SignJWT({ tenant_id: claims.tenant_id, role: claims.role, ...options.extra })
     .setProtectedHeader({ alg: "HS256" })
     .setSubject(claims.sub)
-    .setIssuedAt();
+    .setIssuedAt(options.issuedAt);
   jwt.setExpirationTime(options.expiresIn ?? "1h");
   return jwt.sign(new TextEncoder().encode(options.secret ?? env.JWT_SECRET));
 }

@@ -32,6 +32,21 @@ describe("authentication", () => {
     expect(error?.data.code).toBe("AUTH_TOKEN_EXPIRED");
   });
 
+  it("a token issued in the future beyond the clock skew is refused; within the skew it passes", async () => {
+    const tenant = await createTenant();
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: tenant.admin.id, tenant_id: tenant.id, role: "admin" } as const;
+    const future = await mintToken(claims, { issuedAt: now + 600, expiresIn: now + 3600 });
+    const { status, error } = await currentTenantWith(`Bearer ${future}`);
+    expect(status).toBe(401);
+    expect(error?.data.code).toBe("AUTH_TOKEN_INVALID");
+    const skewed = await mintToken(claims, { issuedAt: now + 10, expiresIn: now + 3600 });
+    expect((await currentTenantWith(`Bearer ${skewed}`)).status).toBe(200);
+    // Expired by less than the skew still passes; by more, it is expired.
+    expect((await currentTenantWith(`Bearer ${await mintToken(claims, { expiresIn: now - 10 })}`)).status).toBe(200);
+    expect((await currentTenantWith(`Bearer ${await mintToken(claims, { expiresIn: now - 60 })}`)).error?.data.code).toBe("AUTH_TOKEN_EXPIRED");
+  });
+
   it("a token signed with another secret is refused with 401 AUTH_TOKEN_INVALID", async () => {
     const token = await mintToken(
       { sub: crypto.randomUUID(), tenant_id: crypto.randomUUID(), role: "admin" },

@@ -37,6 +37,17 @@ describe("environment validation", () => {
     expect(JSON.stringify(error.details)).not.toContain("secret-host");
   });
 
+  it("production requires JWT_ISSUER and JWT_AUDIENCE: a shared identity provider's other tokens must not pass", () => {
+    const production = { ...env, ENVIRONMENT: "production", EMAIL_PROVIDER_URL: "https://mail.example.test/send" };
+    const error = envError({ ...production, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined });
+    expect(error.code).toBe("ENV_INVALID");
+    expect(error.message).toContain("JWT_ISSUER");
+    expect(error.message).toContain("JWT_AUDIENCE");
+    expect(envError({ ...production, JWT_ISSUER: "https://idp.example.test/" }).message).toContain("JWT_AUDIENCE");
+    expect(parseEnv({ ...production, JWT_ISSUER: "https://idp.example.test/", JWT_AUDIENCE: "edp" }).JWT_AUDIENCE).toBe("edp");
+    expect(envError({ ...env, JWT_CLOCK_SKEW_SECONDS: "3600" }).message).toContain("JWT_CLOCK_SKEW_SECONDS");
+  });
+
   it("needs a way to verify tokens", () => {
     const error = envError({ ...env, JWT_SECRET: undefined });
     expect(error.message).toContain("JWT_SECRET");

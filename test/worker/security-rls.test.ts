@@ -128,4 +128,28 @@ describe("row-level security on every tenant-scoped OLTP table", () => {
     expect(rows.map((r) => r.id)).toEqual([b.apiKeyId]);
     expect(revoked).toEqual([]);
   });
+
+  it("an invitation's token hash reveals only that invitation, and only for reading", async () => {
+    const sql = oltpSql();
+    const hash = await sha256Hex(b.invitationToken);
+    const [, , rows = [], accepted = []] = await sql.transaction([
+      sql`select set_config('app.invitation_hash', ${hash}, true)`,
+      sql`select set_config('app.current_tenant_id', ${a.tenant.id}, true)`,
+      sql`select id, tenant_id from invitations where tenant_id = ${b.tenant.id}`,
+      sql`update invitations set accepted_at = now() where tenant_id = ${b.tenant.id} returning 1`,
+    ]);
+    expect(rows.map((r) => r.id)).toEqual([b.invitationId]);
+    expect(accepted).toEqual([]);
+  });
+
+  it("an operator context reads every tenant row and writes none", async () => {
+    const sql = oltpSql();
+    const [, rows = [], renamed = []] = await sql.transaction([
+      sql`select set_config('app.current_role', 'operator', true), set_config('app.current_tenant_id', ${a.tenant.id}, true)`,
+      sql`select id from tenants where id in (${a.tenant.id}, ${b.tenant.id}) order by id`,
+      sql`update tenants set name = 'taken' where id = ${b.tenant.id} returning 1`,
+    ]);
+    expect(rows.map((r) => r.id)).toEqual([a.tenant.id, b.tenant.id].sort());
+    expect(renamed).toEqual([]);
+  });
 });

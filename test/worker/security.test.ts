@@ -21,7 +21,7 @@ const guards = { authed: guardOf(authedProcedure), admin: guardOf(adminProcedure
 const has = (procedure: ProcedureDef, guard: unknown) => procedure._def.middlewares.includes(guard);
 
 /** Procedures anyone may call. Adding one here is a deliberate, reviewed decision. */
-const publicProcedures = new Set<string>();
+const publicProcedures = new Set<string>(["users.acceptInvitation"]);
 
 /** Areas the issue reserves for tenant admins: a procedure here without the admin guard fails the suite. */
 const adminAreas = [/^apiKeys\./, /^users\.(add|setRole|remove)$/, /^domains\.(add|remove)$/, /^mailboxes\.(add|update|remove)$/, /^tenants\.(rename|billing)$/];
@@ -39,6 +39,8 @@ function untypedClient(token?: string) {
 }
 
 type Outcome = { ok: true; data: unknown } | { ok: false; code: string; httpStatus: number; body: string };
+
+const procedureOf = (path: string) => appRouter._def.procedures[path as keyof typeof appRouter._def.procedures] as unknown as ProcedureDef;
 
 async function call(token: string | undefined, path: string, input: unknown): Promise<Outcome> {
   const procedure = appRouter._def.procedures[path as keyof typeof appRouter._def.procedures] as unknown as ProcedureDef;
@@ -87,6 +89,11 @@ describe.each(procedures)("%s", (path, procedure) => {
     expect(await call(forged, path, {})).toMatchObject({ ok: false, httpStatus: 401, code: "AUTH_TOKEN_INVALID" });
   });
 
+  if (publicProcedures.has(path)) it("is public: answers without a token, and never with 401 or a 5xx", async () => {
+    const outcome = await call(undefined, path, {});
+    expect(outcome.ok || (outcome.httpStatus !== 401 && outcome.httpStatus < 500), JSON.stringify(outcome)).toBe(true);
+  });
+
   if (adminOnly || operatorOnly) it("answers 403 to a member", async () => {
     expect(await call(tenant.member.token, path, {})).toMatchObject({ ok: false, httpStatus: 403, code: "FORBIDDEN" });
   });
@@ -96,7 +103,7 @@ describe.each(procedures)("%s", (path, procedure) => {
   });
 });
 
-type Expectation = "NOT_FOUND" | "own";
+type Expectation = "NOT_FOUND" | "LINK_INVALID" | "own";
 interface Probe {
   input: (b: Estate, a: Estate) => unknown;
   expect: Expectation;
@@ -128,6 +135,10 @@ const probes: Record<string, Probe[]> = {
   "users.remove": [{ input: (b) => ({ id: b.extraUserId }), expect: "NOT_FOUND" }],
   "apiKeys.list": [{ input: () => ({ includeRevoked: true, limit: 100 }), expect: "own", check: (d, _b, a) => expectOnly(d, a) }],
   "apiKeys.create": [{ input: () => ({ name: "A key" }), expect: "own" }],
+  "users.invite": [{ input: () => ({ email: `invitee-${crypto.randomUUID().slice(0, 8)}@example.test` }), expect: "own" }],
+  "users.invitations": [{ input: () => undefined, expect: "own" }],
+  // B's token would make the caller a member of B, by design: the token is the credential. A forged one finds nothing.
+  "users.acceptInvitation": [{ input: () => ({ token: "f".repeat(43) }), expect: "LINK_INVALID" }],
   "apiKeys.revoke": [{ input: (b) => ({ id: b.apiKeyId }), expect: "NOT_FOUND" }],
   "domains.list": [{ input: () => ({ limit: 100 }), expect: "own", check: (d, _b, a) => expectOnly(d, a) }],
   "domains.get": [{ input: (b) => ({ id: b.domainId }), expect: "NOT_FOUND" }],
@@ -190,7 +201,8 @@ describe("tenant isolation, procedure by procedure", () => {
   });
 
   it("every OLTP procedure has an isolation probe", () => {
-    const missing = procedures.map(([path]) => path).filter((path) => isOltp(path) && !probes[path]);
+    // Operator procedures act across tenants by design; the role tests above keep tenant callers out of them.
+    const missing = procedures.map(([path, p]) => [path, p] as const).filter(([path, p]) => isOltp(path) && !probes[path] && !has(p, guards.operator)).map(([path]) => path);
     expect(missing).toEqual([]);
   });
 
@@ -203,6 +215,8 @@ describe("tenant isolation, procedure by procedure", () => {
     const cases = probes[path] ?? [];
     if (cases.length > 0) it.each(cases.map((probe, i) => [i, probe] as const))("probe %i: tenant B's ids are not found, nothing of B leaks, one round trip", async (_i, probe) => {
       const input = probe.input(b, a);
+      // Warm the caller's access cache (a change in an earlier probe moved A's epoch): the probe measures the procedure.
+      await call(a.tenant.admin.token, "tenants.current", undefined);
       await resetRoundTrips();
       const outcome = await call(a.tenant.admin.token, path, input);
       // Every OLTP procedure, read or write, found or not, costs exactly one round trip.
@@ -210,10 +224,18 @@ describe("tenant isolation, procedure by procedure", () => {
       expect(leaks(outcome)).toEqual([]);
       if (probe.expect === "NOT_FOUND") {
         expect(outcome).toMatchObject({ ok: false, code: "NOT_FOUND", httpStatus: 404 });
+      } else if (probe.expect === "LINK_INVALID") {
+        expect(outcome).toMatchObject({ ok: false, code: "LINK_INVALID", httpStatus: 403 });
       } else {
         expect(outcome, JSON.stringify(outcome)).toMatchObject({ ok: true });
         await probe.check?.((outcome as { data: unknown }).data, b, a);
       }
+    });
+
+    if (isOltp(path) && cases.length === 0 && has(procedureOf(path), guards.operator)) it("operator procedure: tenant A's admin is refused, nothing of B leaks", async () => {
+      const outcome = await call(a.tenant.admin.token, path, { id: b.tenant.id });
+      expect(outcome).toMatchObject({ ok: false, code: "FORBIDDEN", httpStatus: 403 });
+      expect(leaks(outcome)).toEqual([]);
     });
 
     if (!isOltp(path) && cases.length === 0) it("generic probe: a tenant admin's call answers no 5xx and nothing of another tenant", async () => {

@@ -15,5 +15,6 @@ export const notifications = {
 export { notificationsConfig } from "./config";
 export { notificationDeps } from "./deps";
 export { systemEvents } from "./emitter";
-export { unreadCount } from "./services/notifications";
+export { unreadCount, unreadLookup } from "./services/notifications";
+export { allowAuthEmail } from "./services/rate-limits";
 export { invalidateUnread } from "./services/unread-cache";

@@ -1,9 +1,9 @@
-// OLTP tier tasks run by the cron triggers: email event retention.
+// OLTP tier tasks run by the cron triggers: email event and invitation retention.
 import { sql } from "drizzle-orm";
 import { defineCron } from "../../platform/cron";
 import { internalBatch } from "../../platform/db";
 import { rowsOf } from "../../platform/rows";
-import { emailEventRetentionDays } from "./schema";
+import { emailEventRetentionDays, invitationRetentionDays } from "./schema";
 
 /** Bounds one run's work; a backlog drains over successive nights. */
 const pruneBatch = 50_000;
@@ -27,6 +27,21 @@ export const oltpCrons = [
                        select count(*)::int as deleted from pruned`),
       ]);
       services.logger.info("pruned email events", { deleted: rowsOf(result)[0]?.deleted ?? 0, retentionDays: emailEventRetentionDays });
+    },
+  }),
+  /** Closed invitations (accepted or expired) hold an address: deleted once past retention, in every tenant. */
+  defineCron({
+    name: "oltp.pruneInvitations",
+    schedule: "pruning",
+    async run(services) {
+      const [result] = await internalBatch(services.store("oltp"), "maintenance", null, (db) => [
+        db.execute(sql`with pruned as (
+                         delete from invitations
+                         where coalesce(accepted_at, expires_at) < now() - make_interval(days => ${invitationRetentionDays})
+                         returning 1)
+                       select count(*)::int as deleted from pruned`),
+      ]);
+      services.logger.info("pruned invitations", { deleted: rowsOf(result)[0]?.deleted ?? 0, retentionDays: invitationRetentionDays });
     },
   }),
 ];

@@ -1,11 +1,12 @@
 // The OLTP tier's public face: its area routers, cron task and retention rules, the unsubscribe routes, API-key
 // resolution for the platform's authentication, and what the jobs tier and lifecycle use of its entities.
 import type { AnyJob } from "../../platform/jobs/define";
-import type { ApiKeyResolver } from "../../platform/middleware";
+import type { CallerResolver } from "../../platform/middleware";
 import { oltpCrons } from "./cron";
 import { oltpRetention } from "./retention";
 import { apiKeysRouter, campaignsRouter, domainsRouter, emailsRouter, leadsRouter, mailboxesRouter, tenantsRouter, usersRouter } from "./routers";
-import { apiKeyMarker, resolveApiKey } from "./services/api-keys";
+import { authorize } from "./services/access";
+import { apiKeyCredential, apiKeyMarker, resolveLegacyApiKey } from "./services/api-keys";
 
 export const oltp = {
   routers: {
@@ -23,8 +24,15 @@ export const oltp = {
   retention: oltpRetention,
 };
 
-/** API keys live here; the platform's authentication resolves them through this. */
-export const apiKeys: ApiKeyResolver = { marker: apiKeyMarker, resolve: (services, key) => resolveApiKey(services.store("oltp"), key) };
+/** Memberships, tenants and API keys live here; the platform's authentication asks this who a credential is. */
+export const callers: CallerResolver = {
+  marker: apiKeyMarker,
+  apiKeyCredential,
+  authorize: (services, credential) =>
+    credential.kind === "apiKey" && credential.tenantId === null
+      ? resolveLegacyApiKey(services.store("oltp"), credential.hash)
+      : authorize(services, credential as Parameters<typeof authorize>[1]),
+};
 
 export { leadStatuses } from "./schema";
 export { recordEmailEvent } from "./services/emails";

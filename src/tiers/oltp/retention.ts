@@ -1,6 +1,8 @@
 // The OLTP tier's retention rules: what each of its tables keeps, and what enforces it.
 import type { RetentionRule } from "../../platform/retention";
-import { emailEventRetentionDays } from "./schema";
+import { accessCache } from "./services/access";
+import { invitationLifetimeDays } from "./services/invitations";
+import { emailEventRetentionDays, invitationRetentionDays } from "./schema";
 
 const tenantLifetime = "kept while the tenant exists; a subject's rows are erased on request";
 const onErasure = "lifecycle.eraseSubject (on request)";
@@ -8,6 +10,14 @@ const onErasure = "lifecycle.eraseSubject (on request)";
 export const oltpRetention: RetentionRule[] = [
   { store: "oltp", name: "tenants", rule: "kept while the tenant is a customer", enforcedBy: "platform offboarding (manual)", ageColumn: "created_at" },
   { store: "oltp", name: "users", rule: tenantLifetime, enforcedBy: onErasure, ageColumn: "created_at" },
+  {
+    store: "oltp",
+    name: "invitations",
+    rule: `open for 7 days; ${invitationRetentionDays} days after acceptance or expiry`,
+    enforcedBy: "oltp.pruneInvitations",
+    ageColumn: "created_at",
+    maxAgeDays: invitationLifetimeDays + invitationRetentionDays,
+  },
   { store: "oltp", name: "api_keys", rule: "kept while the tenant exists; revoked keys stay for audit", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
   { store: "oltp", name: "domains", rule: "kept while the tenant exists", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
   { store: "oltp", name: "mailboxes", rule: "kept while the tenant exists", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
@@ -19,4 +29,10 @@ export const oltpRetention: RetentionRule[] = [
   { store: "oltp", name: "email_events", rule: `${emailEventRetentionDays} days`, enforcedBy: "oltp.pruneEmailEvents", ageColumn: "occurred_at", maxAgeDays: emailEventRetentionDays },
   { store: "oltp", name: "subscriptions", rule: "kept while the tenant exists (billing records)", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
   { store: "oltp", name: "usage_counters", rule: "monthly counts, kept for billing (no personal data)", enforcedBy: "tenant offboarding", ageColumn: "period_start" },
+  {
+    store: "redis",
+    name: "auth:{tenant}, auth:{tenant}:ctl",
+    rule: `${accessCache.keyTtlSeconds / 3600} h after the last write (TTL); an entry answers for at most ${accessCache.maxAgeMs / 60_000} min`,
+    enforcedBy: "Redis TTL",
+  },
 ];

@@ -1,7 +1,8 @@
 // OLTP area routers, mounted at the top level of the app router: thin procedures, zod at the edge, logic in services/.
 import { z } from "zod";
-import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
-import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, userRoles } from "./schema";
+import { adminProcedure, authedProcedure, operatorProcedure, publicProcedure, router } from "../../platform/trpc";
+import { planNames } from "./plans";
+import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, tenantStatuses, userRoles } from "./schema";
 import { createApiKey, listApiKeys, revokeApiKey } from "./services/api-keys";
 import {
   campaignActions,
@@ -21,8 +22,10 @@ import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from
 import { createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
 import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
 import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
+import { getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
 import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
+import { acceptInvitation, inviteUser, listInvitations } from "./services/invitations";
 
 const id = z.uuid();
 const byId = z.object({ id });
@@ -54,6 +57,26 @@ export const tenantsRouter = router({
     .input(z.object({ name }))
     .mutation(({ ctx, input }) => renameTenant(ctx, ctx.scope, input.name)),
   billing: adminProcedure.query(({ ctx }) => getBilling(ctx.store("oltp"), ctx.scope)),
+  // Platform staff: provisioning and the lifecycle of any tenant.
+  create: operatorProcedure
+    .input(
+      z.object({
+        name,
+        plan: z.enum(planNames).default("free"),
+        admin: z.object({ email: emailAddress, name: z.string().trim().min(1).max(200).optional() }),
+        /** Send the same key again (a retry) to get the tenant it created instead of a second one. */
+        clientKey: z.string().trim().min(8).max(200).optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => provisionTenant(ctx, ctx.scope, { ...input, clientKey: input.clientKey ?? crypto.randomUUID() })),
+  list: operatorProcedure
+    .input(z.object({ status: z.enum(tenantStatuses).optional(), ...pageInput }))
+    .query(({ ctx, input }) => listTenants(ctx, ctx.scope, input)),
+  get: operatorProcedure.input(byId).query(({ ctx, input }) => getTenant(ctx, ctx.scope, input.id)),
+  suspend: operatorProcedure
+    .input(z.object({ id, reason: z.string().trim().max(500).optional() }))
+    .mutation(({ ctx, input }) => setTenantStatus(ctx, ctx.scope, input.id, "suspended", input.reason)),
+  reactivate: operatorProcedure.input(byId).mutation(({ ctx, input }) => setTenantStatus(ctx, ctx.scope, input.id, "active")),
 });
 
 export const usersRouter = router({
@@ -68,6 +91,14 @@ export const usersRouter = router({
     .input(z.object({ id, role: z.enum(userRoles) }))
     .mutation(({ ctx, input }) => setUserRole(ctx, ctx.scope, input.id, input.role)),
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeUser(ctx, ctx.scope, input.id)),
+  invite: adminProcedure
+    .input(z.object({ email: emailAddress, role: z.enum(userRoles).default("member") }))
+    .mutation(({ ctx, input }) => inviteUser(ctx, ctx.scope, input)),
+  invitations: adminProcedure.query(({ ctx }) => listInvitations(ctx, ctx.scope)),
+  /** Public: the invitation's token is the invitee's only credential until the identity provider issues one. */
+  acceptInvitation: publicProcedure
+    .input(z.object({ token: z.string().min(20).max(200), name: z.string().trim().min(1).max(200).optional() }))
+    .mutation(({ ctx, input }) => acceptInvitation(ctx, input.token, input.name)),
 });
 
 export const apiKeysRouter = router({
@@ -75,7 +106,15 @@ export const apiKeysRouter = router({
     .input(z.object({ includeRevoked: z.boolean().default(false), ...pageInput }))
     .query(({ ctx, input }) => listApiKeys(ctx.store("oltp"), ctx.scope, input)),
   create: adminProcedure
-    .input(z.object({ name, role: z.enum(userRoles).default("member") }))
+    .input(
+      z.object({
+        name,
+        role: z.enum(userRoles).default("member"),
+        scope: z.enum(["read", "read_write"]).default("read_write"),
+        owner: z.enum(["user", "tenant"]).default("user"),
+        expiresInDays: z.number().int().min(1).max(3650).optional(),
+      }),
+    )
     .mutation(({ ctx, input }) => createApiKey(ctx, ctx.scope, input)),
   revoke: adminProcedure.input(byId).mutation(({ ctx, input }) => revokeApiKey(ctx, ctx.scope, input.id)),
 });

@@ -34,12 +34,20 @@ export const tenants = pgTable(
     /** Sending limits across all of the tenant's mailboxes; set by the platform, not by the tenant. */
     dailySendLimit: integer("daily_send_limit").notNull().default(500),
     maxMailboxes: integer("max_mailboxes").notNull().default(5),
+    /** Members (users plus pending invitations) the plan allows. */
+    maxSeats: integer("max_seats").notNull().default(5),
+    /** The operator's idempotency key of the provisioning call that created the tenant. */
+    provisioningKey: text("provisioning_key"),
+    statusChangedAt: timestamp("status_changed_at", { withTimezone: true, precision: 3 }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
+    uniqueIndex("tenants_provisioning_key").on(t.provisioningKey),
     check("tenants_status_check", sql`${t.status} in ('active', 'suspended', 'closed')`),
-    check("tenants_limits_check", sql`${t.dailySendLimit} >= 0 and ${t.maxMailboxes} >= 0`),
+    check("tenants_limits_check", sql`${t.dailySendLimit} >= 0 and ${t.maxMailboxes} >= 0 and ${t.maxSeats} >= 1`),
     tenantIsolation("tenants", t.id),
+    /** Platform staff (the operator role of a verified token) list and inspect every tenant. */
+    pgPolicy("tenants_operator_read", { as: "permissive", for: "select", using: sql`${currentRole} = 'operator'` }),
   ],
 );
 
@@ -79,15 +87,24 @@ export const apiKeys = pgTable(
     prefix: text("prefix").notNull(),
     hash: text("hash").notNull(),
     role: text("role").notNull().default("member"),
+    /** read: queries only; read_write: queries and mutations. */
+    scope: text("scope").notNull().default("read_write"),
+    /** user: revoked with its creator's membership; tenant: outlives its creator, shown as the tenant's. */
+    owner: text("owner").notNull().default("user"),
     createdBy: uuid("created_by").notNull(),
     createdAt: createdAt(),
+    /** NULL only for keys created before expiry existed. */
+    expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }),
     lastUsedAt: timestamp("last_used_at", { withTimezone: true, precision: 3 }),
     revokedAt: timestamp("revoked_at", { withTimezone: true, precision: 3 }),
   },
   (t) => [
     uniqueIndex("api_keys_hash_key").on(t.hash),
     index("api_keys_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    index("api_keys_tenant_creator_idx").on(t.tenantId, t.createdBy),
     check("api_keys_role_check", sql`${t.role} in ('member', 'admin')`),
+    check("api_keys_scope_check", sql`${t.scope} in ('read', 'read_write')`),
+    check("api_keys_owner_check", sql`${t.owner} in ('user', 'tenant')`),
     tenantIsolation("api_keys", t.tenantId),
     pgPolicy("api_keys_lookup_by_hash", {
       as: "permissive",
@@ -96,6 +113,48 @@ export const apiKeys = pgTable(
     }),
   ],
 );
+
+/** Accepted or expired invitations (which hold an address) are deleted this long after they closed. */
+export const invitationRetentionDays = 30;
+
+/**
+ * An invitation to join a tenant: only the SHA-256 of its token is stored. The invitee does not
+ * belong to the tenant yet, so (as for API keys) a transaction that has set `app.invitation_hash`
+ * sees exactly the one invitation with that hash, and takes its tenant as its context.
+ */
+export const invitations = pgTable(
+  "invitations",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    email: text("email").notNull(),
+    role: text("role").notNull().default("member"),
+    tokenHash: text("token_hash").notNull(),
+    invitedBy: uuid("invited_by").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, precision: 3 }).notNull(),
+    acceptedAt: timestamp("accepted_at", { withTimezone: true, precision: 3 }),
+    acceptedUserId: uuid("accepted_user_id"),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex("invitations_token_hash_key").on(t.tokenHash),
+    index("invitations_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    check("invitations_role_check", sql`${t.role} in ('member', 'admin')`),
+    tenantIsolation("invitations", t.tenantId),
+    pgPolicy("invitations_lookup_by_hash", {
+      as: "permissive",
+      for: "select",
+      using: sql`${t.tokenHash} = (select current_setting('app.invitation_hash', true))`,
+    }),
+    /** Pruning across tenants, of closed invitations only (oltp.pruneInvitations). */
+    pgPolicy("invitations_retention", {
+      as: "permissive",
+      for: "all",
+      using: sql`${currentRole} = 'maintenance' and coalesce(${t.acceptedAt}, ${t.expiresAt}) < now() - interval '${sql.raw(String(invitationRetentionDays))} days'`,
+    }),
+  ],
+);
+
 
 export const domainStatuses = ["pending", "verified", "failed"] as const;
 export const domains = pgTable(

@@ -85,6 +85,7 @@ interface SendContext {
   window_start_minute: number | null;
   window_end_minute: number | null;
   send_days: number[] | null;
+  tenant_status: string;
 }
 
 /** The email with everything its send depends on: one statement. */
@@ -95,8 +96,9 @@ async function sendContext(store: TierStore, scope: TenantScope, emailId: string
              l.email as lead_email, (l.unsubscribed_at is not null or l.bounced_at is not null) as lead_suppressed,
              coalesce(l.custom_fields->>'timezone', l.custom_fields->>'time_zone') as lead_time_zone,
              c.id as campaign_id, c.status as campaign_status, c.daily_limit as campaign_daily_limit, c.time_zone as campaign_time_zone,
-             c.window_start_minute, c.window_end_minute, c.send_days
+             c.window_start_minute, c.window_end_minute, c.send_days, t.status as tenant_status
       from emails e
+      join tenants t on t.id = e.tenant_id
       join leads l on l.tenant_id = e.tenant_id and l.id = e.lead_id
       join mailboxes m on m.tenant_id = e.tenant_id and m.id = e.mailbox_id
       left join campaigns c on c.tenant_id = e.tenant_id and c.id = e.campaign_id
@@ -244,6 +246,9 @@ export const sendEmailJob = defineJob({
   const context = await sendContext(store, scope, emailId);
   if (!context) return { progress: { outcome: "email_deleted" } };
   if (context.status !== "queued") return { progress: { outcome: "already_" + context.status } };
+  // A suspended tenant sends nothing until an operator reactivates it; a closed one never again.
+  if (context.tenant_status === "closed") return { progress: { outcome: "tenant_closed" } };
+  if (context.tenant_status !== "active") return defer(config.inactiveMailboxRetrySeconds, `The tenant is ${context.tenant_status}`);
   if (context.lead_suppressed) {
     await recordEmailEvent(store, scope, { emailId, type: "failed", occurredAt: services.clock.now() });
     return { progress: { outcome: "lead_suppressed" } };

@@ -13,7 +13,7 @@ import { deliveryChannelsEnabled } from "./provider";
 import { enforceLimits } from "./rate-limits";
 import { boundedJson, isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
 import { decodeCursor, encodeCursor } from "../../../platform/paging";
-import { invalidateLater, lookupUnread, refillUnread, type CacheChange } from "./unread-cache";
+import { type CacheLookup, invalidateLater, lookupUnread, refillUnread, type CacheChange } from "./unread-cache";
 
 export interface NotificationDeps {
   env: Env;
@@ -143,10 +143,15 @@ export async function listNotifications(deps: NotificationDeps, scope: TenantSco
  * From the cache when it holds a valid count (1 Redis round trip, 0 Postgres). On a miss or a
  * Redis failure, 1 Postgres round trip; the refill happens after the response.
  */
-export async function unreadCount(deps: NotificationDeps, scope: TenantScope): Promise<number> {
+/** The cache read of unreadCount on its own, for a caller that starts it beside its authorization (one pipeline). */
+export const unreadLookup = (deps: NotificationDeps, caller: { tenantId: string; userId: string }): Promise<CacheLookup> =>
+  lookupUnread(deps.redis, caller.tenantId, caller.userId, deps.clock.now().getTime());
+
+/** `started`: the cache read, already sent by the caller (unreadLookup); otherwise it is sent here. */
+export async function unreadCount(deps: NotificationDeps, scope: TenantScope, started?: Promise<CacheLookup>): Promise<number> {
   let miss: { tv: string | null; uv: string | null } | null = null;
   try {
-    const lookup = await lookupUnread(deps.redis, scope.tenantId, scope.userId, deps.clock.now().getTime());
+    const lookup = await (started ?? unreadLookup(deps, scope));
     if (lookup.hit) return lookup.unread;
     miss = { tv: lookup.tv, uv: lookup.uv };
   } catch (error) {
