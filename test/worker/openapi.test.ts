@@ -71,7 +71,8 @@ describe("/openapi.json", () => {
   });
 
   it("in production there is no reference page (the document stays)", async () => {
-    const production = { ...env, ENVIRONMENT: "production", EMAIL_PROVIDER_URL: "https://mail.example.test/send" };
+    // What production requires besides: a real email provider and the identity provider's issuer and audience.
+    const production = { ...env, ENVIRONMENT: "production", EMAIL_PROVIDER_URL: "https://mail.example.test/send", JWT_ISSUER: "https://idp.example.test", JWT_AUDIENCE: "edge-data-platform" };
     const app = createApp();
     const page = await app.fetch(new Request(`${origin}/reference`), production);
     expect(page.status).toBe(404);
