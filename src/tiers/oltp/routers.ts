@@ -308,7 +308,7 @@ export const emailsRouter = router({
     .input(
       z.object({
         emailId: id,
-        type: z.enum(["sent", "delivered", "bounced", "opened", "replied", "failed"]),
+        type: z.enum(["sent", "delivered", "bounced", "opened", "replied", "failed", "clicked", "complained", "unsubscribed"]),
         providerMessageId: z.string().min(1).max(300).optional(),
         occurredAt: z.coerce.date().optional(),
       }),
