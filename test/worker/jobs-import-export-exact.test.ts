@@ -21,7 +21,7 @@ async function importCsv(tenant: TestTenant, csv: string) {
   for (let delivery = 0; delivery < 20; delivery++) {
     await deliver(queueNames.low, [{ jobId: job.id, type: "IMPORT_LEADS", tenantId: tenant.id, payload: {}, enqueuedAt: new Date().toISOString() }]);
     const now = await client(tenant.admin.token).jobs.get.query({ id: job.id });
-    if (now.status !== "pending" && now.status !== "running") return now;
+    if (now.status !== "pending" && now.status !== "running") return { ...now, uploaded: job };
   }
   throw new Error("the import did not finish");
 }
@@ -84,10 +84,11 @@ describe("lead imports", () => {
     expect(lead).toMatchObject({ firstName: "Sam", company: "Acme; Ltd" });
   });
 
-  it("a file without an email column under any delimiter is refused by name", async () => {
-    const done = await importCsv(tenant, "name|company\nx|y\n");
-    expect(done.status).toBe("failed");
-    expect(done.lastError).toMatch(/no 'email' column.*commas, semicolons or tabs/);
+  it("a file without an email column under any delimiter is refused on upload, by name", async () => {
+    await expect(client(tenant.admin.token).jobs.importLeads.mutate({ fileName: "pipes.csv", csv: "name|company\nx|y\n" })).rejects.toMatchObject({
+      data: { code: "VALIDATION_FAILED", httpStatus: 400 },
+      message: expect.stringMatching(/no 'email' column.*commas, semicolons or tabs/),
+    });
   });
 
   it("a file over the limit is the documented 413 PAYLOAD_TOO_LARGE", async () => {
@@ -110,6 +111,8 @@ describe("lead imports", () => {
       "new2@example.test,N2",
     ].join("\n");
     const done = await importCsv(fresh, csv);
+    // The upload's answer already carries the row total, before any delivery.
+    expect(done.uploaded.progress).toMatchObject({ rowsTotal: 6, rowsDone: 0 });
     expect(done.progress).toMatchObject({ rowsTotal: 6, created: 2, updated: 1, duplicate: 2, invalid: 1, imported: 3, errorCount: 1 });
     expect(await client(fresh.admin.token).leads.count.query()).toEqual({ count: 3 });
   });

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { tenantBatch, type TenantScope } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import { defineJob } from "../../../platform/jobs/define";
-import type { Job } from "../../../platform/jobs/rows";
+import { rowsOfJobs, type Job } from "../../../platform/jobs/rows";
 import { rowsOf } from "../../../platform/rows";
 import type { Services } from "../../../platform/services";
 import { type LeadFields, upsertLeadsStatement } from "../../oltp";
@@ -49,7 +49,16 @@ const leadRow = z.object({
   customFields: z.record(z.string().max(64), z.string().max(1000)).refine((f) => Object.keys(f).length <= 50, "at most 50 custom fields"),
 });
 
-/** Stores the uploaded file and enqueues its import: the file first, then the job that refers to it. */
+const startingProgress = (rowsTotal: number): ImportProgress => ({
+  rowsTotal, rowsDone: 0, imported: 0, created: 0, updated: 0, duplicate: 0, invalid: 0, errorCount: 0, rowErrors: [],
+});
+
+/**
+ * Reads the file once on upload: a file without an email column is refused at once, and the job's
+ * ledger row carries the row total from the start (the low queue may take its 30 s batch window to
+ * deliver it). Then the file is stored, and the job that refers to it is recorded with that progress
+ * in one round trip and sent after the response.
+ */
 export async function startLeadImport(
   services: Services,
   scope: TenantScope,
@@ -60,16 +69,26 @@ export async function startLeadImport(
   if (bytes > config.import.maxFileBytes) {
     throw new AppError("PAYLOAD_TOO_LARGE", `The file is ${bytes} bytes; the limit is ${config.import.maxFileBytes}`, { tier: "jobs" });
   }
+  const rowsTotal = parseLeadsCsv(input.csv).length;
   const storageKey = `imports/${scope.tenantId}/${crypto.randomUUID()}.csv`;
   try {
     await services.env.CONTENT_BUCKET.put(storageKey, input.csv, { httpMetadata: { contentType: "text/csv" } });
   } catch (error) {
     throw new AppError("SERVICE_UNAVAILABLE", "The content tier is unavailable; try again shortly", { tier: "content", cause: error });
   }
-  const [job] = await services.jobs.enqueue(scope, [
+  const prepared = services.jobs.prepare(scope.tenantId, [
     { type: importLeadsJob.type, payload: { storageKey, fileName: input.fileName, requestedBy: scope.userId } },
   ]);
+  const id = prepared.ids[0]!;
+  const [, , recorded] = await tenantBatch(services.store("oltp"), scope, (db) => [
+    prepared.insert(db),
+    db.execute(sql`update jobs set progress = ${JSON.stringify(startingProgress(rowsTotal))}::jsonb
+                   where tenant_id = ${scope.tenantId} and id = ${id} and progress is null`),
+    db.execute(sql`select * from jobs where tenant_id = ${scope.tenantId} and id = ${id}`),
+  ]);
+  const job = rowsOfJobs(recorded)[0];
   if (!job) throw new AppError("INTERNAL", "The import job was not recorded", { tier: "jobs" });
+  services.jobs.sendAfterResponse(prepared.messages);
   return job;
 }
 
@@ -196,9 +215,7 @@ export const importLeadsJob = defineJob({
   const rows = parseLeadsCsv(await object.text());
   const config = jobsConfig.import;
   const saved = ledger.progress as ImportProgress | null;
-  const progress: ImportProgress = saved ?? {
-    rowsTotal: rows.length, rowsDone: 0, imported: 0, created: 0, updated: 0, duplicate: 0, invalid: 0, errorCount: 0, rowErrors: [],
-  };
+  const progress: ImportProgress = saved ? { ...startingProgress(rows.length), ...saved } : startingProgress(rows.length);
   const scope: TenantScope = { tenantId, userId: payload.requestedBy, role: "member" };
   const store = services.store("oltp");
   const end = Math.min(rows.length, progress.rowsDone + config.rowsPerInvocation);
