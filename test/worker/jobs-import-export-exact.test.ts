@@ -137,6 +137,15 @@ describe("lead exports and counts", () => {
     expect(byEmail["gone@example.test"]!.unsubscribed_at).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(byEmail["gone@example.test"]!.bounced_at).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(plain.id).toBe(byEmail["plain@example.test"]!.id);
+
+    // The exported file imported into another tenant gives the cells back as they were, without the quote.
+    const other = await createTenant();
+    const header = Object.keys(rows[0]!);
+    const csv = [header.join(","), ...rows.map((r) => header.map((h) => `"${String(r[h]).replaceAll('"', '""')}"`).join(","))].join("\n");
+    expect((await importCsv(other, csv)).progress).toMatchObject({ created: 2, invalid: 0 });
+    const back = (await client(other.admin.token).leads.list.query({ limit: 10 })).items;
+    expect(back.find((l) => l.email === "plain@example.test")).toMatchObject({ firstName: "=HYPERLINK(\"http://evil\")", company: "@SUM(A1)" });
+    expect(back.find((l) => l.email === "gone@example.test")).toMatchObject({ lastName: "-2+3", company: "+cmd" });
   });
 
   it("the tenant learns how many leads it has, or match a filter, in one call", async () => {
