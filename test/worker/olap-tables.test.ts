@@ -12,7 +12,7 @@ import { campaignWithSteps, expectCode, fakeEmail, mailboxFor } from "../support
 import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
 import { trpcClient } from "../support/worker";
 
-const zero = { queued: 0, sent: 0, delivered: 0, opened: 0, replied: 0, bounced: 0, failed: 0, unsubscribed: 0 };
+const zero = { queued: 0, sent: 0, delivered: 0, opened: 0, replied: 0, bounced: 0, failed: 0, unsubscribed: 0, clicked: 0, complained: 0 };
 const range = { from: utcDay(-40), to: utcDay(1) };
 
 interface Estate {

@@ -167,6 +167,10 @@ const probes: Record<string, Probe[]> = {
     { input: (b) => ({ campaignId: b.campaignId }), expect: "own", check: (d) => expect((d as { items: unknown[] }).items).toEqual([]) },
     { input: () => ({ search: "Secret" }), expect: "own", check: (d, _b, a) => expectOnly(d, a) },
   ],
+  "leads.count": [
+    { input: (b) => ({ campaignId: b.campaignId }), expect: "own", check: (d) => expect(d).toEqual({ count: 0 }) },
+    { input: () => ({ search: "Secret" }), expect: "own", check: (d) => expect((d as { count: number }).count).toBeGreaterThan(0) },
+  ],
   "leads.get": [{ input: (b) => ({ id: b.leadId }), expect: "NOT_FOUND" }],
   "leads.create": [{ input: (b) => ({ email: b.leadEmail }), expect: "own" }],
   "leads.upsert": [

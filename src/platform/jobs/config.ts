@@ -8,6 +8,12 @@ export interface JobRuntimeConfig {
   };
   /** A running job not finished after this long is presumed crashed: claimable again and relayed. */
   leaseSeconds: number;
+  /**
+   * A chunked job (one that asks to continue) runs its next chunk in the same delivery while this
+   * long has not passed since the delivery began, instead of waiting for a fresh delivery (the low
+   * queue's batch window is 30 s). Far below leaseSeconds, so a running chunk is never claimed twice.
+   */
+  continueWithinSeconds: number;
   retention: {
     succeededDays: number;
     failedDays: number;
@@ -25,6 +31,7 @@ export interface JobRuntimeConfig {
 export const jobRuntimeConfig: JobRuntimeConfig = {
   relay: { graceSeconds: 120, batchSize: 500 },
   leaseSeconds: 900,
+  continueWithinSeconds: 60,
   retention: { succeededDays: 7, failedDays: 30, batchSize: 10_000 },
   fairness: { maxRunningBulkPerTenant: 2, throttleDelaySeconds: 30 },
 };

@@ -33,15 +33,23 @@ async function resendMessage(services: Services, delivery: Delivery, job: JobMes
   }
 }
 
+/**
+ * Runs the job; a job that asks to continue runs its next chunk at once, from the progress it returned,
+ * while the delivery's time allows (its claim holds, and a crash resumes from the last progress recorded).
+ */
 async function runJob(services: Services, delivery: Delivery, ledger: Job): Promise<RunOutcome> {
   const { job, definition } = delivery;
   const logger = services.logger;
+  const deadline = services.clock.now().getTime() + jobRuntimeConfig.continueWithinSeconds * 1000;
   try {
     const payload = definition.payload.parse(ledger.payload);
-    const result = await definition.run({ jobId: ledger.id, tenantId: ledger.tenantId, payload, services, ledger });
-    if (result?.defer) return { id: ledger.id, outcome: "deferred", error: result.defer.reason, delaySeconds: result.defer.seconds };
-    if (result?.continueWith) return { id: ledger.id, outcome: "continued", progress: result.continueWith };
-    return { id: ledger.id, outcome: "succeeded", progress: result?.progress };
+    for (let current = ledger; ; ) {
+      const result = await definition.run({ jobId: ledger.id, tenantId: ledger.tenantId, payload, services, ledger: current });
+      if (result?.defer) return { id: ledger.id, outcome: "deferred", error: result.defer.reason, delaySeconds: result.defer.seconds };
+      if (!result?.continueWith) return { id: ledger.id, outcome: "succeeded", progress: result?.progress };
+      if (services.clock.now().getTime() >= deadline) return { id: ledger.id, outcome: "continued", progress: result.continueWith };
+      current = { ...current, progress: result.continueWith };
+    }
   } catch (error) {
     const message = describe(error);
     logger.warn("job attempt failed", { jobId: ledger.id, type: job.type, attempt: ledger.attempts, error });

@@ -59,6 +59,12 @@ export interface JobDefinition<P = unknown> {
    * tier (SEND_NOTIFICATION's outbox, an unindexed email) and the queue's own retries count.
    */
   ledger: boolean;
+  /**
+   * Who may read the job's payload in the ledger (jobs.get, jobs.list): everyone of the tenant by
+   * default; "admin" keeps it from members (an audit entry's actor, address and details are no more
+   * theirs to read through the ledger than through the audit log).
+   */
+  payloadReadableBy?: "member" | "admin";
   /** Failed attempts before the job is dead; at most its queue's max_retries + 1 (checked against wrangler.toml). */
   maxAttempts: number;
   /** Exponential backoff with full jitter: a retry waits up to min(maxSeconds, baseSeconds * 2^attempt). */
@@ -89,6 +95,12 @@ export class JobRegistry {
 
   get all(): AnyJob[] {
     return [...this.#byType.values()];
+  }
+
+  /** The job as the caller may read it: a payload its role may not read comes back empty. */
+  readableBy<J extends { type: string; payload: Record<string, unknown> }>(role: string, job: J): J {
+    const definition = this.#byType.get(job.type);
+    return definition?.payloadReadableBy === "admin" && role !== "admin" && role !== "operator" ? { ...job, payload: {} } : job;
   }
 }
 

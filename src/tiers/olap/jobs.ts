@@ -32,6 +32,8 @@ export type AuditPayload = z.infer<typeof auditPayload>;
 export const recordAuditJob = defineJob({
   type: "RECORD_AUDIT",
   payload: auditPayload,
+  // Members are refused the audit log; its entries must not reach them through the ledger either.
+  payloadReadableBy: "admin",
   queue: "normal",
   ledger: true,
   maxAttempts: 6,

@@ -21,7 +21,7 @@ const granularity = z.object({ granularity: z.enum(granularities).default("day")
 
 export const analyticsRouter = router({
   campaignPerformance: authedProcedure
-    .input(z.object({ campaignId: z.uuid() }).and(dayRange))
+    .input(z.object({ campaignId: z.uuid() }).and(granularity).and(dayRange))
     .query(({ ctx, input }) => campaignPerformance(ctx.store("olap"), ctx.scope, input)),
   mailboxHealth: authedProcedure
     .input(z.object({ mailboxId: z.uuid().optional() }).and(granularity).and(dayRange))

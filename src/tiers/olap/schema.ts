@@ -40,6 +40,8 @@ const eventCountColumns = () => ({
   bounced: integer("bounced").notNull().default(0),
   failed: integer("failed").notNull().default(0),
   unsubscribed: integer("unsubscribed").notNull().default(0),
+  clicked: integer("clicked").notNull().default(0),
+  complained: integer("complained").notNull().default(0),
 });
 
 /** A daily aggregate keyed by tenant, `keys` and UTC day, month-partitioned like campaign_analytics. */
@@ -72,11 +74,17 @@ function dailyAggregate<K extends Record<string, PgColumnBuilderBase>, C extends
  */
 export const campaignAnalytics = dailyAggregate("campaign_analytics", { campaignId: uuid("campaign_id").notNull() }, eventCountColumns());
 export const mailboxAnalytics = dailyAggregate("mailbox_analytics", { mailboxId: uuid("mailbox_id").notNull() }, eventCountColumns());
-export const leadAnalytics = dailyAggregate("lead_analytics", { leadId: uuid("lead_id").notNull() }, eventCountColumns());
+/** Per lead and day; the lead's address and name are copied at aggregation so a dashboard needs no OLTP read (erasure deletes the rows). */
+export const leadAnalytics = dailyAggregate(
+  "lead_analytics",
+  { leadId: uuid("lead_id").notNull() },
+  { ...eventCountColumns(), leadEmail: text("lead_email"), leadName: text("lead_name") },
+);
+/** Per step and day; the step's position and first subject are copied at aggregation (null once the step is gone). */
 export const sequenceStepAnalytics = dailyAggregate(
   "sequence_step_analytics",
   { campaignId: uuid("campaign_id").notNull(), stepId: uuid("step_id").notNull() },
-  eventCountColumns(),
+  { ...eventCountColumns(), stepPosition: integer("step_position"), stepSubject: text("step_subject") },
 );
 
 /**

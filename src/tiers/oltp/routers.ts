@@ -19,7 +19,7 @@ import { addDomain, getDomain, listDomains, removeDomain } from "./services/doma
 import { contentConfig, releaseStatements } from "../content";
 import { createEmailWithContent } from "./services/email-writes";
 import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from "./services/emails";
-import { createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
+import { countLeads, createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
 import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
 import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
 import { getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
@@ -50,6 +50,13 @@ const attachmentInput = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   disposition: z.enum(["attachment", "inline"]).default("attachment"),
 }).refine((a) => (a.content === undefined) !== (a.sha256 === undefined), { message: "give content or sha256", path: ["content"] });
+
+const leadFilter = z.object({
+  status: z.enum(leadStatuses).optional(),
+  search: z.string().trim().min(1).max(100).optional(),
+  campaignId: id.optional(),
+  suppressed: z.boolean().optional(),
+});
 
 export const tenantsRouter = router({
   current: authedProcedure.query(({ ctx }) => getCurrentTenant(ctx.store("oltp"), ctx.scope)),
@@ -254,15 +261,13 @@ const newLead = z.object({ email: emailAddress, ...leadFields });
 export const leadsRouter = router({
   list: authedProcedure
     .input(
-      z.object({
-        status: z.enum(leadStatuses).optional(),
-        search: z.string().trim().min(1).max(100).optional(),
-        campaignId: id.optional(),
-        suppressed: z.boolean().optional(),
-        ...pageInput,
-      }),
+      leadFilter.extend(pageInput),
     )
     .query(({ ctx, input }) => listLeads(ctx.store("oltp"), ctx.scope, input)),
+  /** How many leads the tenant has, or how many match the same filters as list. */
+  count: authedProcedure
+    .input(leadFilter.default({}))
+    .query(({ ctx, input }) => countLeads(ctx.store("oltp"), ctx.scope, input)),
   get: authedProcedure.input(byId).query(({ ctx, input }) => getLead(ctx.store("oltp"), ctx.scope, input.id)),
   create: authedProcedure
     .input(newLead.extend({ status: z.enum(leadStatuses).optional() }))
@@ -349,7 +354,7 @@ export const emailsRouter = router({
     .input(
       z.object({
         emailId: id,
-        type: z.enum(["sent", "delivered", "bounced", "opened", "replied", "failed"]),
+        type: z.enum(["sent", "delivered", "bounced", "opened", "replied", "failed", "clicked", "complained", "unsubscribed"]),
         providerMessageId: z.string().min(1).max(300).optional(),
         occurredAt: instant.optional(),
       }),

@@ -364,7 +364,7 @@ export const emails = pgTable(
  * time: the pruning cron deletes old events under the `maintenance` role context, which the
  * second policy admits for old rows only.
  */
-export const emailEventTypes = ["queued", "sent", "delivered", "bounced", "opened", "replied", "failed", "unsubscribed"] as const;
+export const emailEventTypes = ["queued", "sent", "delivered", "bounced", "opened", "replied", "failed", "unsubscribed", "clicked", "complained"] as const;
 export const emailEventRetentionDays = 180;
 export const emailEvents = pgTable(
   "email_events",
@@ -381,7 +381,7 @@ export const emailEvents = pgTable(
     index("email_events_tenant_occurred_idx").on(t.tenantId, t.occurredAt),
     index("email_events_occurred_idx").on(t.occurredAt),
     foreignKey({ name: "email_events_email_fk", columns: [t.tenantId, t.emailId], foreignColumns: [emails.tenantId, emails.id] }).onDelete("cascade"),
-    check("email_events_type_check", sql`${t.type} in ('queued', 'sent', 'delivered', 'bounced', 'opened', 'replied', 'failed', 'unsubscribed')`),
+    check("email_events_type_check", sql`${t.type} in ('queued', 'sent', 'delivered', 'bounced', 'opened', 'replied', 'failed', 'unsubscribed', 'clicked', 'complained')`),
     tenantIsolation("email_events", t.tenantId),
     pgPolicy("email_events_retention", {
       as: "permissive",

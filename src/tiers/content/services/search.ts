@@ -36,19 +36,31 @@ export interface SearchHit {
   highlight: string;
 }
 
-/** Every word must match; the last may be a prefix ("invo" finds "invoice"), as users type. */
-export function toPrefixQuery(query: string): string | null {
-  const words = query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-  if (words.length === 0) return null;
-  return words.map((w, i) => (i === words.length - 1 ? `${w}:*` : w)).join(" & ");
+/** An address as Postgres's text parser keeps it: one `email` token, never split into words. */
+const addressPattern = /[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/gu;
+
+/**
+ * The words and addresses of a query. Every one must match; the last word may be a prefix ("invo"
+ * finds "invoice"), as users type. Addresses are taken whole, as the index holds them (to_tsvector
+ * makes `ada@example.org` one lexeme), instead of being split into words that the index never holds.
+ */
+export function parseSearchQuery(query: string): { prefix: string | null; addresses: string[] } {
+  const lower = query.toLowerCase();
+  const addresses = [...new Set(lower.match(addressPattern) ?? [])];
+  const words = lower.replace(addressPattern, " ").match(/[\p{L}\p{N}]+/gu) ?? [];
+  const prefix = words.length === 0 ? null : words.map((w, i) => (i === words.length - 1 ? `${w}:*` : w)).join(" & ");
+  return { prefix, addresses };
 }
 
 export async function searchEmails(store: TierStore, scope: TenantScope, input: { query: string; limit: number }): Promise<SearchHit[]> {
-  const tsquery = toPrefixQuery(input.query);
-  if (!tsquery) return [];
+  const { prefix, addresses } = parseSearchQuery(input.query);
+  if (!prefix && addresses.length === 0) return [];
+  // plainto_tsquery runs an address through the same parser as the index: one lexeme, whatever it contains.
+  const parts = [...(prefix ? [sql`to_tsquery('english', ${prefix})`] : []), ...addresses.map((a) => sql`plainto_tsquery('english', ${a})`)];
+  const query = sql.join(parts, sql` && `);
   const [rows] = await tenantBatch(store, scope, (db) => [
     db.execute<{ email_id: string; subject: string; rank: number; highlight: string }>(sql`
-      with q as (select to_tsquery('english', ${tsquery}) as q)
+      with q as (select ${query} as q)
       select e.email_id, e.subject, ts_rank(e.search, q.q) as rank,
              ts_headline('english', e.subject || ' — ' || coalesce(e.snippet, ''), q.q,
                          'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2') as highlight

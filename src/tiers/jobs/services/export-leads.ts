@@ -21,7 +21,8 @@ const exportPayload = z
   .strict();
 type ExportPayload = z.infer<typeof exportPayload>;
 
-export const exportColumns = ["id", "email", "first_name", "last_name", "company", "status", "custom_fields", "created_at"] as const;
+/** The lead's fields, and its suppression: when it unsubscribed (or complained) and when it bounced, empty if never. */
+export const exportColumns = ["id", "email", "first_name", "last_name", "company", "status", "custom_fields", "created_at", "unsubscribed_at", "bounced_at"] as const;
 
 export interface ExportProgress {
   rowsDone: number;
@@ -71,16 +72,29 @@ async function leadPage(store: TierStore, scope: TenantScope, payload: ExportPay
   const [result] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
       select l.id, l.email, l.first_name, l.last_name, l.company, l.status, l.custom_fields,
-             to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at
+             to_char(l.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
+             to_char(l.unsubscribed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as unsubscribed_at,
+             to_char(l.bounced_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as bounced_at
       from leads l where ${sql.join(conditions, sql` and `)}
       order by l.id limit ${limit}`),
   ]);
   return rowsOf(result);
 }
 
+/**
+ * A cell a spreadsheet would run as a formula (it starts with =, +, -, @, tab or carriage return) is
+ * prefixed with a single quote, as OWASP's CSV injection guidance recommends; the import drops that quote again.
+ */
+export const neutraliseFormula = (value: string): string => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
+
 const csvRows = (rows: Record<string, unknown>[], header: boolean): string =>
   stringify(
-    rows.map((r) => [r.id, r.email, r.first_name ?? "", r.last_name ?? "", r.company ?? "", r.status, JSON.stringify(r.custom_fields ?? {}), r.created_at]),
+    rows.map((r) =>
+      [
+        r.id, r.email, r.first_name ?? "", r.last_name ?? "", r.company ?? "", r.status, JSON.stringify(r.custom_fields ?? {}), r.created_at,
+        r.unsubscribed_at ?? "", r.bounced_at ?? "",
+      ].map((value) => neutraliseFormula(String(value))),
+    ),
     { header, columns: header ? [...exportColumns] : undefined },
   );
 

@@ -5,7 +5,8 @@ import { z } from "zod";
 import { tenantBatch, type TenantScope } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import { defineJob } from "../../../platform/jobs/define";
-import type { Job } from "../../../platform/jobs/rows";
+import { rowsOfJobs, type Job } from "../../../platform/jobs/rows";
+import { rowsOf } from "../../../platform/rows";
 import type { Services } from "../../../platform/services";
 import { type LeadFields, upsertLeadsStatement } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
@@ -13,10 +14,18 @@ import { jobsConfig, type JobsConfig } from "../config";
 export interface ImportProgress {
   rowsTotal: number;
   rowsDone: number;
-  /** Rows upserted (new or merged into an existing lead). */
+  /** Leads written: created + updated (an address repeated in the file is written once). */
   imported: number;
+  /** New leads. */
+  created: number;
+  /** Leads that existed before this file and took its fields. */
+  updated: number;
+  /** Valid rows whose address an earlier row of the file already had: merged into that lead, not counted again. */
+  duplicate: number;
+  /** Rows refused (bad address, broken CSV): each one in errorCount, the first ones in rowErrors. */
+  invalid: number;
   errorCount: number;
-  /** The first errors, with the file's line numbers; errorCount counts them all. */
+  /** The first errors, with the file's line numbers (where the row starts); errorCount counts them all. */
   rowErrors: Array<{ line: number; message: string }>;
 }
 
@@ -40,7 +49,16 @@ const leadRow = z.object({
   customFields: z.record(z.string().max(64), z.string().max(1000)).refine((f) => Object.keys(f).length <= 50, "at most 50 custom fields"),
 });
 
-/** Stores the uploaded file and enqueues its import: the file first, then the job that refers to it. */
+const startingProgress = (rowsTotal: number): ImportProgress => ({
+  rowsTotal, rowsDone: 0, imported: 0, created: 0, updated: 0, duplicate: 0, invalid: 0, errorCount: 0, rowErrors: [],
+});
+
+/**
+ * Reads the file once on upload: a file without an email column is refused at once, and the job's
+ * ledger row carries the row total from the start (the low queue may take its 30 s batch window to
+ * deliver it). Then the file is stored, and the job that refers to it is recorded with that progress
+ * in one round trip and sent after the response.
+ */
 export async function startLeadImport(
   services: Services,
   scope: TenantScope,
@@ -51,50 +69,108 @@ export async function startLeadImport(
   if (bytes > config.import.maxFileBytes) {
     throw new AppError("PAYLOAD_TOO_LARGE", `The file is ${bytes} bytes; the limit is ${config.import.maxFileBytes}`, { tier: "jobs" });
   }
+  const rowsTotal = parseLeadsCsv(input.csv).length;
   const storageKey = `imports/${scope.tenantId}/${crypto.randomUUID()}.csv`;
   try {
     await services.env.CONTENT_BUCKET.put(storageKey, input.csv, { httpMetadata: { contentType: "text/csv" } });
   } catch (error) {
     throw new AppError("SERVICE_UNAVAILABLE", "The content tier is unavailable; try again shortly", { tier: "content", cause: error });
   }
-  const [job] = await services.jobs.enqueue(scope, [
+  const prepared = services.jobs.prepare(scope.tenantId, [
     { type: importLeadsJob.type, payload: { storageKey, fileName: input.fileName, requestedBy: scope.userId } },
   ]);
+  const id = prepared.ids[0]!;
+  const [, , recorded] = await tenantBatch(services.store("oltp"), scope, (db) => [
+    prepared.insert(db),
+    db.execute(sql`update jobs set progress = ${JSON.stringify(startingProgress(rowsTotal))}::jsonb
+                   where tenant_id = ${scope.tenantId} and id = ${id} and progress is null`),
+    db.execute(sql`select * from jobs where tenant_id = ${scope.tenantId} and id = ${id}`),
+  ]);
+  const job = rowsOfJobs(recorded)[0];
   if (!job) throw new AppError("INTERNAL", "The import job was not recorded", { tier: "jobs" });
+  services.jobs.sendAfterResponse(prepared.messages);
   return job;
 }
 
-interface ParsedRow {
-  line: number;
-  record: Record<string, string>;
+/** A data row with the file line it starts on: its record, or why it could not be read as CSV. */
+type ParsedRow = { line: number; record: Record<string, string> } | { line: number; error: string };
+
+const delimiters = [",", ";", "\t"] as const;
+
+/**
+ * The delimiter whose header has an email column: a comma first, then what Excel writes in many locales
+ * (semicolon) and tab. A header with none of them is refused, naming what was looked for.
+ */
+function detectDelimiter(headerLine: string): (typeof delimiters)[number] {
+  for (const delimiter of delimiters) {
+    if (headerLine.split(delimiter).some((cell) => normaliseHeader(cell.replace(/^"|"$/g, "")) === "email")) return delimiter;
+  }
+  throw new AppError(
+    "VALIDATION_FAILED",
+    "The file has no 'email' column (looked for a header separated by commas, semicolons or tabs)",
+    { tier: "jobs" },
+  );
 }
 
-/** The whole file's rows with their line numbers; a file without an email column is refused as a whole. */
+/** Line breaks inside a record's raw text: csv-parse counts lines up to its end, and its raw may start with skipped empty lines. */
+const newlinesWithin = (raw: string | undefined) => (raw ?? "").replace(/^\n+/, "").replace(/\n$/, "").split("\n").length - 1;
+
+/**
+ * The file's data rows, each with the line it starts on. Line endings are made LF first (a BOM, CRLF
+ * and quoted newlines then count as the file shows them). A row csv-parse cannot read (a stray quote)
+ * is reported and skipped; a quote left open would swallow the rest of the file, so reading starts
+ * again on the line after the one it opened on. A file without an email column is refused as a whole.
+ */
 function parseLeadsCsv(text: string): ParsedRow[] {
-  let rows: Array<{ record: Record<string, string>; info: { lines: number } }>;
-  try {
-    rows = parse(text, {
-      columns: (header: string[]) => header.map(normaliseHeader),
-      bom: true,
+  const lines = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n").split("\n");
+  const headerAt = lines.findIndex((line) => line.trim() !== "");
+  if (headerAt < 0) return [];
+  const delimiter = detectDelimiter(lines[headerAt]!);
+  const columns = parse(lines[headerAt]!, { delimiter, relax_column_count: true })[0]?.map(normaliseHeader) ?? [];
+  const rows: ParsedRow[] = [];
+  // Reads lines[from..] (0-based), numbering rows by file line; returns where to start again after an unclosed quote, if any.
+  const readFrom = (from: number): number | null => {
+    let restartAt: number | null = null;
+    const found: Array<{ record: Record<string, string>; info: { lines: number; raw?: string } }> = parse(lines.slice(from).join("\n"), {
+      columns,
+      delimiter,
       skip_empty_lines: true,
       relax_column_count: true,
       info: true,
+      raw: true,
+      skip_records_with_error: true,
+      on_skip: (error: (Error & { code?: string; lines?: number }) | undefined, raw?: string) => {
+        if (restartAt !== null || !error) return;
+        const line = from + (error.lines ?? 1) - (error.code === "CSV_QUOTE_NOT_CLOSED" ? newlinesWithin(raw) : 0);
+        rows.push({ line, error: `is not valid CSV: ${error.message.replace(/ at line \d+/, "")}` });
+        // An unclosed quote read to the end of the file: everything after its own line is read again.
+        if (error.code === "CSV_QUOTE_NOT_CLOSED" || error.code === "CSV_INVALID_CLOSING_QUOTE") restartAt = line;
+      },
     });
-  } catch (error) {
-    throw new AppError("VALIDATION_FAILED", `The file is not valid CSV: ${(error as Error).message}`, { tier: "jobs" });
+    for (const { record, info } of found) {
+      const line = from + info.lines - newlinesWithin(info.raw);
+      if (restartAt !== null && line > restartAt) break;
+      rows.push({ line, record });
+    }
+    return restartAt;
+  };
+  for (let from: number | null = headerAt + 1; from !== null && from < lines.length; ) {
+    const restartAt: number | null = readFrom(from);
+    from = restartAt;
   }
-  if (rows.length > 0 && !("email" in rows[0]!.record)) {
-    throw new AppError("VALIDATION_FAILED", "The file has no 'email' column", { tier: "jobs" });
-  }
-  return rows.map((r) => ({ line: r.info.lines, record: r.record }));
+  return rows.sort((a, b) => a.line - b.line);
 }
+
+/** A cell the export neutralised against formula injection ('=…, '+…) reads back as it was. */
+const unneutralise = (value: string) => (/^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value);
 
 function toLead(record: Record<string, string>): unknown {
   const lead: Record<string, unknown> = { customFields: {} };
   for (const [column, value] of Object.entries(record)) {
     const field = knownColumns[column];
-    if (field) lead[field] = value;
-    else if (column !== "" && value !== "") (lead.customFields as Record<string, string>)[column] = value;
+    const cell = unneutralise(value);
+    if (field) lead[field] = cell;
+    else if (column !== "" && cell !== "") (lead.customFields as Record<string, string>)[column] = cell;
   }
   return lead;
 }
@@ -139,32 +215,69 @@ export const importLeadsJob = defineJob({
   const rows = parseLeadsCsv(await object.text());
   const config = jobsConfig.import;
   const saved = ledger.progress as ImportProgress | null;
-  const progress: ImportProgress = saved ?? { rowsTotal: rows.length, rowsDone: 0, imported: 0, errorCount: 0, rowErrors: [] };
+  const progress: ImportProgress = saved ? { ...startingProgress(rows.length), ...saved } : startingProgress(rows.length);
   const scope: TenantScope = { tenantId, userId: payload.requestedBy, role: "member" };
   const store = services.store("oltp");
   const end = Math.min(rows.length, progress.rowsDone + config.rowsPerInvocation);
+  // Addresses of the rows before this delivery's: a later row with one of them is a duplicate, not a new lead.
+  const seen = new Set<string>();
+  for (const row of rows.slice(0, progress.rowsDone)) {
+    const lead = "record" in row ? leadRow.safeParse(toLead(row.record)) : undefined;
+    if (lead?.success) seen.add(lead.data.email);
+  }
 
   for (let start = progress.rowsDone; start < end; start += config.rowsPerBatch) {
     const valid: Array<Omit<LeadFields, "status">> = [];
+    const firsts: string[] = [];
+    const reject = (line: number, message: string) => {
+      progress.invalid += 1;
+      progress.errorCount += 1;
+      if (progress.rowErrors.length < config.maxReportedErrors) progress.rowErrors.push({ line, message });
+    };
     for (const row of rows.slice(start, Math.min(end, start + config.rowsPerBatch))) {
+      if ("error" in row) {
+        reject(row.line, row.error);
+        continue;
+      }
       const parsed = leadRow.safeParse(toLead(row.record));
-      if (parsed.success) valid.push(parsed.data);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        reject(row.line, `${issue?.path.join(".") || "row"} ${issue?.message ?? "is invalid"}`);
+        continue;
+      }
+      valid.push(parsed.data);
+      if (seen.has(parsed.data.email)) progress.duplicate += 1;
       else {
-        progress.errorCount += 1;
-        if (progress.rowErrors.length < config.maxReportedErrors) {
-          const issue = parsed.error.issues[0];
-          progress.rowErrors.push({ line: row.line, message: `${issue?.path.join(".") || "row"} ${issue?.message ?? "is invalid"}` });
-        }
+        seen.add(parsed.data.email);
+        firsts.push(parsed.data.email);
       }
     }
     const leads = mergeByEmail(valid);
-    progress.imported += valid.length;
     progress.rowsDone = Math.min(end, start + config.rowsPerBatch);
-    const record = sql`update jobs set progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
-                       where tenant_id = ${tenantId} and id = ${ledger.id} and status = 'running'`;
-    await tenantBatch(store, scope, (db) =>
-      leads.length > 0 ? [upsertLeadsStatement(db, scope, leads), db.execute(record)] : [db.execute(record)],
-    );
+    // The upsert says which leads it created; the progress takes the counts in the same statement (one round trip).
+    const written = leads.length > 0
+      ? (db: Parameters<typeof upsertLeadsStatement>[0]) => sql`${upsertLeadsStatement(db, scope, leads)}` // drizzle parenthesises it
+      : () => sql`(select null::text as email, false as created where false)`;
+    const [result] = await tenantBatch(store, scope, (db) => [
+      db.execute(sql`
+        with up as ${written(db)},
+        counted as (
+          select count(*) filter (where created)::int as created, count(*) filter (where not created)::int as updated
+          from up where email in (select value from jsonb_array_elements_text(${JSON.stringify(firsts)}::jsonb))
+        )
+        update jobs set progress = ${JSON.stringify(progress)}::jsonb || jsonb_build_object(
+            'created', ${progress.created}::int + counted.created,
+            'updated', ${progress.updated}::int + counted.updated,
+            'imported', ${progress.created + progress.updated}::int + counted.created + counted.updated),
+          updated_at = now()
+        from counted
+        where tenant_id = ${tenantId} and id = ${ledger.id} and status = 'running'
+        returning progress`),
+    ]);
+    const recorded = rowsOf(result)[0]?.progress as ImportProgress | undefined;
+    // A claim lost meanwhile (the lease ran out): another delivery owns the job now.
+    if (!recorded) throw new Error("The import's claim was lost; its current holder continues");
+    Object.assign(progress, { created: recorded.created, updated: recorded.updated, imported: recorded.imported });
   }
   return progress.rowsDone < rows.length ? { continueWith: { ...progress } } : { progress: { ...progress } };
   },

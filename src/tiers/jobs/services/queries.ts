@@ -51,8 +51,8 @@ export interface JobFilter {
   cursor?: string | undefined;
 }
 
-export function listJobs(store: TierStore, scope: TenantScope, filter: JobFilter): Promise<JobPage> {
-  const conditions = [sql`tenant_id = ${scope.tenantId}`];
+export function listJobs(store: TierStore, scope: TenantScope, filter: JobFilter, tenantId = scope.tenantId): Promise<JobPage> {
+  const conditions = [sql`tenant_id = ${tenantId}`];
   if (filter.status) conditions.push(sql`status = ${filter.status}`);
   if (filter.type) conditions.push(sql`type = ${filter.type}`);
   return page(store, scope, conditions, filter.limit, filter.cursor);
@@ -69,6 +69,10 @@ export function listDeadJobs(
   if (filter.tenantId) conditions.push(sql`tenant_id = ${filter.tenantId}`);
   return page(store, scope, conditions, filter.limit, filter.cursor);
 }
+
+/** Operators: one tenant's jobs, any type and status (the operator policy admits reads across tenants). */
+export const listTenantJobs = (store: TierStore, scope: TenantScope, filter: JobFilter & { tenantId: string }): Promise<JobPage> =>
+  listJobs(store, scope, filter, filter.tenantId);
 
 /**
  * Operators: dead or failed jobs start over (attempts reset, error kept until the next one) and
@@ -99,10 +103,11 @@ export interface JobStats {
   oldestPendingAgeSeconds: number | null;
 }
 
-export async function jobStats(store: TierStore, scope: TenantScope): Promise<JobStats> {
+export async function jobStats(store: TierStore, scope: TenantScope, tenantId?: string): Promise<JobStats> {
+  const only = tenantId ? sql`and tenant_id = ${tenantId}` : sql``;
   const [counts, oldest] = await tenantBatch(store, scope, (db) => [
-    db.execute(sql`select type, status, count(*)::int as count from jobs group by type, status order by type, status`),
-    db.execute(sql`select extract(epoch from now() - min(scheduled_at))::float8 as age from jobs where status = 'pending'`),
+    db.execute(sql`select type, status, count(*)::int as count from jobs where true ${only} group by type, status order by type, status`),
+    db.execute(sql`select extract(epoch from now() - min(scheduled_at))::float8 as age from jobs where status = 'pending' ${only}`),
   ]);
   const age = rowsOf(oldest)[0]?.age;
   return {

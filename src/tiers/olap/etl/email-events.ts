@@ -7,15 +7,32 @@ import { aggregateTables, monthStart } from "../services/partitions";
 
 export const emailEventsSource = "email_events";
 
-export const eventCounts = ["queued", "sent", "delivered", "opened", "replied", "bounced", "failed", "unsubscribed"] as const;
+/**
+ * Each count is of emails, not of facts: an email counts once per kind, on the UTC day of its first
+ * fact of that kind. A provider repeating a fact (a webhook retried, a recordEvent re-sent) adds nothing.
+ */
+export const eventCounts = ["queued", "sent", "delivered", "opened", "clicked", "replied", "bounced", "failed", "unsubscribed", "complained"] as const;
 
 /** The aggregates fed by email events, each with its key columns (taken from the fact's email). */
 const dimensions = {
-  campaign: { table: "campaign_analytics", keys: ["campaign_id"] },
-  mailbox: { table: "mailbox_analytics", keys: ["mailbox_id"] },
-  lead: { table: "lead_analytics", keys: ["lead_id"] },
-  sequenceStep: { table: "sequence_step_analytics", keys: ["campaign_id", "step_id"] },
+  campaign: { table: "campaign_analytics", keys: ["campaign_id"], labels: [] },
+  mailbox: { table: "mailbox_analytics", keys: ["mailbox_id"], labels: [] },
+  lead: { table: "lead_analytics", keys: ["lead_id"], labels: ["lead_email", "lead_name"] },
+  sequenceStep: { table: "sequence_step_analytics", keys: ["campaign_id", "step_id"], labels: ["step_position", "step_subject"] },
 } as const;
+/**
+ * What a dashboard shows beside a lead's or a step's numbers, copied from OLTP when the row is
+ * recomputed: a dashboard read stays one OLAP round trip, and OLAP stays off every live path. The
+ * lead's copy goes with its per-lead rows when the person is erased (lifecycle erasure deletes them).
+ */
+const labelSources: Record<Dimension, SQL> = {
+  campaign: sql``,
+  mailbox: sql``,
+  lead: sql`, l.email as lead_email, nullif(concat_ws(' ', l.first_name, l.last_name), '') as lead_name
+    from dim d left join leads l on l.tenant_id = d.tenant_id and l.id = d.lead_id`,
+  sequenceStep: sql`, s.position as step_position, s.variants->0->>'subject' as step_subject
+    from dim d left join sequence_steps s on s.tenant_id = d.tenant_id and s.id = d.step_id`,
+};
 type Dimension = keyof typeof dimensions;
 const warmupColumns = ["warmup_day", "allowance", "daily_limit"] as const;
 const billingCounts = ["emails_sent", "emails_delivered", "emails_bounced"] as const;
@@ -27,17 +44,22 @@ const billingCounts = ["emails_sent", "emails_delivered", "emails_bounced"] as c
 type Row = Array<string | number | null>;
 type Output = Dimension | "warmup" | "billing";
 export type AggregateRows = Record<Output, Row[]>;
-type Column = [name: string, type: "uuid" | "date" | "int" | "numeric"];
+type Column = [name: string, type: "uuid" | "date" | "int" | "numeric" | "text"];
 const countLayout: Column[] = eventCounts.map((c) => [c, "int"]);
 const layouts: Record<Output, Column[]> = {
   campaign: [["tenant_id", "uuid"], ["campaign_id", "uuid"], ["day", "date"], ...countLayout],
   mailbox: [["tenant_id", "uuid"], ["mailbox_id", "uuid"], ["day", "date"], ...countLayout],
-  lead: [["tenant_id", "uuid"], ["lead_id", "uuid"], ["day", "date"], ...countLayout],
-  sequenceStep: [["tenant_id", "uuid"], ["campaign_id", "uuid"], ["step_id", "uuid"], ["day", "date"], ...countLayout],
+  lead: [["tenant_id", "uuid"], ["lead_id", "uuid"], ["day", "date"], ...countLayout, ["lead_email", "text"], ["lead_name", "text"]],
+  sequenceStep: [
+    ["tenant_id", "uuid"], ["campaign_id", "uuid"], ["step_id", "uuid"], ["day", "date"], ...countLayout, ["step_position", "int"], ["step_subject", "text"],
+  ],
   warmup: [["tenant_id", "uuid"], ["mailbox_id", "uuid"], ["day", "date"], ...countLayout, ["warmup_day", "int"], ["allowance", "int"], ["daily_limit", "int"]],
   billing: [["tenant_id", "uuid"], ["day", "date"], ["emails_sent", "int"], ["emails_delivered", "int"], ["emails_bounced", "int"], ["storage_mb", "numeric"]],
 };
 const dayOf = (output: Output, row: Row) => String(row[layouts[output].findIndex(([name]) => name === "day")]);
+const countPositions = (output: Output) => layouts[output].flatMap(([name], i) => ((eventCounts as readonly string[]).includes(name) ? [i] : []));
+/** A recomputed key with no email to count (only repeats of facts counted on another day). */
+const isEmpty = (output: Output, row: Row) => countPositions(output).every((i) => Number(row[i]) === 0);
 
 export interface AggregationRun {
   /** (tenant, campaign, day) keys recomputed from the source. */
@@ -51,7 +73,7 @@ export interface AggregationRun {
 
 const ident = (name: string) => sql.identifier(name);
 const list = (names: readonly string[], prefix = "") => sql.raw(names.map((n) => `${prefix}"${n}"`).join(", "));
-const countColumns = sql.raw(eventCounts.map((type) => `count(*) filter (where f.type = '${type}')::int as "${type}"`).join(", "));
+const countColumns = sql.raw(eventCounts.map((type) => `count(distinct f.email_id) filter (where f.type = '${type}')::int as "${type}"`).join(", "));
 
 /**
  * The OLTP read, one statement. `facts` selects (tenant_id, campaign_id, step_id, lead_id, mailbox_id, day)
@@ -59,28 +81,45 @@ const countColumns = sql.raw(eventCounts.map((type) => `count(*) filter (where f
  * rebuild. Every fact of each touched (tenant, day) is read once (the tenant's index on occurred_at) and
  * joined to its email; each aggregate then groups those facts, keeping only its touched keys. So a run
  * costs the touched tenant-days, not the entities' whole history, and a full run is one pass over the facts.
+ *
+ * Counts are of emails per kind: only an email's first fact of a kind (by time, then id) is counted, on
+ * its own day. A repeated fact therefore counts nowhere, and a late fact that occurred before the one
+ * counted so far moves the count to its own day: so the days of every fact of the same email and kind
+ * as a new fact are touched too (`touched`), and recomputing them takes the count off the old day.
  */
 function readAggregates(facts: SQL, bounds: SQL, today: SQL) {
   const dimension = (name: Dimension) => {
     const { keys } = dimensions[name];
-    // Group first, then keep the touched keys: the groups are far fewer than the facts.
-    return sql`select g.* from (
+    const present = sql.raw(keys.map((k) => `f."${k}" is not null`).join(" and "));
+    // Group first, then keep the touched keys: the groups are far fewer than the facts. A touched key
+    // with nothing left to count (its only fact was a repeat) comes back as zeros, and is removed.
+    return sql`select k.tenant_id, ${list(keys, "k.")}, k.day,
+        ${sql.raw(eventCounts.map((c) => `coalesce(g."${c}", 0) as "${c}"`).join(", "))}
+      from (select distinct f.tenant_id, ${list(keys, "f.")}, f.day from facts f where ${present}) k
+      left join (
         select f.tenant_id, ${list(keys, "f.")}, f.day, ${countColumns}
-        from day_facts f where ${sql.raw(keys.map((k) => `f."${k}" is not null`).join(" and "))}
+        from day_facts f where ${present}
         group by f.tenant_id, ${list(keys, "f.")}, f.day
-      ) g
-      where (g.tenant_id, ${list(keys, "g.")}, g.day) in (select distinct tenant_id, ${list(keys)}, day from facts)`;
+      ) g on g.tenant_id = k.tenant_id and ${sql.raw(keys.map((k) => `g."${k}" = k."${k}"`).join(" and "))} and g.day = k.day`;
   };
+  const labelled = (name: Dimension) => sql`with dim as (${dimension(name)}) select d.*${labelSources[name]}`;
   const json = (output: Output, query: SQL) =>
     sql`(select coalesce(json_agg(json_build_array(${sql.raw(layouts[output].map(([name]) => `x."${name}"`).join(", "))})), '[]'::json) from (${query}) x)`;
   return sql`
-    with ${bounds}, facts as materialized (${facts}),
+    with ${bounds}, new_facts as materialized (${facts}),
+    facts as materialized (
+      select tenant_id, campaign_id, step_id, lead_id, mailbox_id, day from new_facts
+      union
+      select f.tenant_id, f.campaign_id, f.step_id, f.lead_id, f.mailbox_id, (s.occurred_at at time zone 'UTC')::date
+      from (select distinct tenant_id, campaign_id, step_id, lead_id, mailbox_id, email_id, type from new_facts) f
+      join email_events s on s.tenant_id = f.tenant_id and s.email_id = f.email_id and s.type = f.type
+    ),
     tenant_days as (
       select distinct tenant_id, day from facts
       union select distinct tenant_id, ${today} from facts where ${today} is not null
     ),
     day_facts as materialized (
-      select ev.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, td.day, ev.type
+      select ev.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, td.day, ev.type, ev.email_id
       from tenant_days td
       join email_events ev on ev.tenant_id = td.tenant_id
         and ev.occurred_at >= td.day::timestamp at time zone 'UTC' and ev.occurred_at < (td.day + 1)::timestamp at time zone 'UTC'
@@ -88,22 +127,26 @@ function readAggregates(facts: SQL, bounds: SQL, today: SQL) {
         -- testing each against every day of its tenant; a small run still takes the index range per day.
         and (ev.occurred_at at time zone 'UTC')::date = td.day
       join emails m on m.tenant_id = ev.tenant_id and m.id = ev.email_id
+      where not exists (
+        select 1 from email_events p
+        where p.tenant_id = ev.tenant_id and p.email_id = ev.email_id and p.type = ev.type
+          and (p.occurred_at, p.id) < (ev.occurred_at, ev.id))
     ),
     mailbox_days as materialized (${dimension("mailbox")})
     select (select high::text from bounds) as high, now() as at,
       ${json("campaign", dimension("campaign"))} as campaign,
       ${json("mailbox", sql`select * from mailbox_days`)} as mailbox,
-      ${json("lead", dimension("lead"))} as lead,
-      ${json("sequenceStep", dimension("sequenceStep"))} as "sequenceStep",
+      ${json("lead", labelled("lead"))} as lead,
+      ${json("sequenceStep", labelled("sequenceStep"))} as "sequenceStep",
       ${json("warmup", sql`
         select d.*, mb.warmup_day, least(mb.daily_limit, mb.warmup_start + mb.warmup_day * mb.warmup_increment) as allowance, mb.daily_limit
         from mailbox_days d join mailboxes mb on mb.tenant_id = d.tenant_id and mb.id = d.mailbox_id
         where mb.warmup_enabled`)} as warmup,
       ${json("billing", sql`
         select td.tenant_id, td.day,
-               count(f.type) filter (where f.type = 'sent')::int as emails_sent,
-               count(f.type) filter (where f.type = 'delivered')::int as emails_delivered,
-               count(f.type) filter (where f.type = 'bounced')::int as emails_bounced,
+               count(distinct f.email_id) filter (where f.type = 'sent')::int as emails_sent,
+               count(distinct f.email_id) filter (where f.type = 'delivered')::int as emails_delivered,
+               count(distinct f.email_id) filter (where f.type = 'bounced')::int as emails_bounced,
                case when td.day = ${today} then
                  (select round(coalesce(sum(o.stored_size), 0) / 1048576.0, 3) from content_objects o where o.tenant_id = td.tenant_id)
                end as storage_mb
@@ -112,7 +155,7 @@ function readAggregates(facts: SQL, bounds: SQL, today: SQL) {
 }
 
 /** The source columns of facts: the fact's email gives every key, its own time gives the day. */
-const factColumns = sql`ev.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, (ev.occurred_at at time zone 'UTC')::date as day`;
+const factColumns = sql`ev.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, (ev.occurred_at at time zone 'UTC')::date as day, ev.email_id, ev.type`;
 
 /**
  * One incremental run: 3 round trips whatever the volume (OLAP watermark, OLTP read, OLAP write).
@@ -226,10 +269,22 @@ async function writeAggregates(
         estimated_cost = round(storage_mb * ${price.perMbDay}::numeric, 4), updated_at = now()
       where tenant_id = ${tenantId} and day between ${from}::date and ${to}::date`);
   }
-  for (const [name, { table, keys }] of Object.entries(dimensions)) {
-    parts.push(sql`${ident(`upserted_${name}`)} as (${upsert(name as Dimension, table, keys, counts, rows[name as Dimension], gate)})`);
+  // A key whose day has nothing left to count goes (disjoint from the upserted rows, so one statement holds both).
+  const outputs: Array<[Exclude<Output, "billing">, string, readonly string[], readonly string[]]> = [
+    ...(Object.entries(dimensions) as [Dimension, { table: string; keys: readonly string[]; labels: readonly string[] }][]).map(
+      ([name, { table, keys, labels }]) => [name, table, keys, [...counts, ...labels]] as [Dimension, string, readonly string[], readonly string[]],
+    ),
+    ["warmup", "warmup_analytics", ["mailbox_id"], [...counts, ...warmupColumns]],
+  ];
+  for (const [name, table, keys, values] of outputs) {
+    const empty = rows[name].filter((r) => isEmpty(name, r));
+    parts.push(sql`${ident(`upserted_${name}`)} as (${upsert(name, table, keys, values, rows[name].filter((r) => !isEmpty(name, r)), gate)})`);
+    if (empty.length > 0) {
+      parts.push(sql`${ident(`emptied_${name}`)} as (
+        delete from ${ident(table)} t using ${recordset(name, empty)}
+        where ${gate} and t.tenant_id = r.tenant_id and t.day = r.day and ${sql.raw(keys.map((k) => `t."${k}" = r."${k}"`).join(" and "))})`);
+    }
   }
-  parts.push(sql`upserted_warmup as (${upsert("warmup", "warmup_analytics", ["mailbox_id"], [...counts, ...warmupColumns], rows.warmup, gate)})`);
   parts.push(sql`upserted_billing as (
     insert into billing_analytics (tenant_id, day, ${list(billingCounts)}, storage_mb, estimated_cost)
     select r.tenant_id, r.day, ${list(billingCounts, "r.")}, s.mb, round(r.emails_sent * ${price.perEmail}::numeric + s.mb * ${price.perMbDay}::numeric, 4)

@@ -3,6 +3,7 @@ import { and, asc, between, eq, sql } from "drizzle-orm";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { emailEventsSource } from "../etl/email-events";
 import { campaignAnalytics, etlWatermarks } from "../schema";
+import type { Granularity } from "./dashboards";
 
 export interface DayCounts {
   day: string;
@@ -14,6 +15,8 @@ export interface DayCounts {
   bounced: number;
   failed: number;
   unsubscribed: number;
+  clicked: number;
+  complained: number;
 }
 
 export interface CampaignPerformance {
@@ -22,11 +25,23 @@ export interface CampaignPerformance {
   to: string;
   /** Only days with facts; a day with none is absent rather than a row of zeros. */
   days: DayCounts[];
+  /** The same counts rolled up by the requested granularity, each row keyed by its period's first day (as the other dashboards). */
+  granularity: Granularity;
+  periods: Array<{ period: string } & Omit<DayCounts, "day">>;
   totals: Omit<DayCounts, "day">;
   /** Shares of sent emails (delivery, bounce) and of delivered ones (open, reply, unsubscribe); null before anything is sent. */
   rates: { delivery: number | null; bounce: number | null; open: number | null; reply: number | null; unsubscribe: number | null };
   /** The source time the aggregates reflect; null until the first aggregation run. */
   reflectsAt: Date | null;
+}
+
+/** Weeks start on Monday (ISO), months on the 1st, as in the other dashboards' date_trunc. */
+function periodOf(day: string, granularity: Granularity): string {
+  if (granularity === "day") return day;
+  if (granularity === "month") return `${day.slice(0, 7)}-01`;
+  const date = new Date(`${day}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7));
+  return date.toISOString().slice(0, 10);
 }
 
 const ratio = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 10_000) / 10_000 : null);
@@ -38,7 +53,7 @@ const ratio = (part: number, whole: number) => (whole > 0 ? Math.round((part / w
 export async function campaignPerformance(
   store: TierStore,
   scope: TenantScope,
-  input: { campaignId: string; from: string; to: string },
+  input: { campaignId: string; from: string; to: string; granularity?: Granularity | undefined },
 ): Promise<CampaignPerformance> {
   const [days, marks] = await tenantBatch(store, scope, (db) => [
     db
@@ -52,6 +67,8 @@ export async function campaignPerformance(
         bounced: campaignAnalytics.bounced,
         failed: campaignAnalytics.failed,
         unsubscribed: campaignAnalytics.unsubscribed,
+        clicked: campaignAnalytics.clicked,
+        complained: campaignAnalytics.complained,
       })
       .from(campaignAnalytics)
       .where(
@@ -64,13 +81,25 @@ export async function campaignPerformance(
       .orderBy(asc(campaignAnalytics.day)),
     db.select({ reflectsAt: etlWatermarks.reflectsAt }).from(etlWatermarks).where(sql`${etlWatermarks.source} = ${emailEventsSource}`),
   ]);
-  const totals = { queued: 0, sent: 0, delivered: 0, opened: 0, replied: 0, bounced: 0, failed: 0, unsubscribed: 0 };
-  for (const day of days) for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += day[key];
+  const totals = { queued: 0, sent: 0, delivered: 0, opened: 0, replied: 0, bounced: 0, failed: 0, unsubscribed: 0, clicked: 0, complained: 0 };
+  const granularity = input.granularity ?? "day";
+  const periods = new Map<string, { period: string } & typeof totals>();
+  for (const day of days) {
+    const name = periodOf(day.day, granularity);
+    const row = periods.get(name) ?? { period: name, ...Object.fromEntries(Object.keys(totals).map((k) => [k, 0])) as typeof totals };
+    for (const key of Object.keys(totals) as (keyof typeof totals)[]) {
+      totals[key] += day[key];
+      row[key] += day[key];
+    }
+    periods.set(name, row);
+  }
   return {
     campaignId: input.campaignId,
     from: input.from,
     to: input.to,
     days,
+    granularity,
+    periods: [...periods.values()],
     totals,
     rates: {
       delivery: ratio(totals.delivered, totals.sent),

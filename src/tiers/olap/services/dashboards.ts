@@ -22,6 +22,10 @@ const period = (granularity: Granularity) => sql`to_char(date_trunc(${granularit
 const inRange = (input: RangeInput) => sql`day between ${input.from}::date and ${input.to}::date`;
 const reflects = sql`(select reflects_at from etl_watermarks where source = ${emailEventsSource})`;
 
+/** A label copied at aggregation, as of the range's latest day that has one. */
+const latest = (column: string) => sql.raw(`(array_agg("${column}" order by day desc) filter (where "${column}" is not null))[1]`);
+const textOf = (value: unknown) => (value === null || value === undefined ? null : String(value));
+
 const countsOf = (row: Record<string, unknown>): Counts =>
   Object.fromEntries(eventCounts.map((c) => [c, Number(row[c] ?? 0)])) as Counts;
 const reflectsAtOf = (rows: Record<string, unknown>[]) => {
@@ -99,7 +103,7 @@ export interface LeadEngagement {
   periods: PeriodCounts[];
   totals: Counts;
   /** The most engaged leads of the range (replies, then opens), at most `top`. */
-  topLeads: Array<{ leadId: string } & Counts>;
+  topLeads: Array<{ leadId: string; email: string | null; name: string | null } & Counts>;
   reflectsAt: Date | null;
 }
 
@@ -112,7 +116,7 @@ export async function leadEngagement(
   const [marks, periods, top] = await read(store, scope, [
     sql`select ${period(input.granularity)} as period, ${sums} from lead_analytics
         where tenant_id = ${scope.tenantId} and ${inRange(input)} ${only} group by 1 order by 1`,
-    sql`select lead_id, ${sums} from lead_analytics
+    sql`select lead_id, ${latest("lead_email")} as lead_email, ${latest("lead_name")} as lead_name, ${sums} from lead_analytics
         where tenant_id = ${scope.tenantId} and ${inRange(input)} ${only}
         group by lead_id order by sum(replied) desc, sum(opened) desc, lead_id limit ${input.top}`,
   ]);
@@ -120,7 +124,7 @@ export async function leadEngagement(
   return {
     periods: rows,
     totals: totalsOf(rows),
-    topLeads: top!.map((r) => ({ leadId: String(r.lead_id), ...countsOf(r) })),
+    topLeads: top!.map((r) => ({ leadId: String(r.lead_id), email: textOf(r.lead_email), name: textOf(r.lead_name), ...countsOf(r) })),
     reflectsAt: reflectsAtOf(marks!),
   };
 }
@@ -128,13 +132,13 @@ export async function leadEngagement(
 export interface SequenceFunnel {
   campaignId: string;
   /** Steps by emails sent, most first (a sequence's earlier steps reach more leads); OLTP knows their positions. */
-  steps: Array<{ stepId: string } & Counts & { rates: { delivery: number | null; open: number | null; reply: number | null } }>;
+  steps: Array<{ stepId: string; position: number | null; subject: string | null } & Counts & { rates: { delivery: number | null; open: number | null; reply: number | null } }>;
   reflectsAt: Date | null;
 }
 
 export async function sequenceFunnel(store: TierStore, scope: TenantScope, input: { campaignId: string; from: string; to: string }): Promise<SequenceFunnel> {
   const [marks, steps] = await read(store, scope, [
-    sql`select step_id, ${sums} from sequence_step_analytics
+    sql`select step_id, ${latest("step_position")} as step_position, ${latest("step_subject")} as step_subject, ${sums} from sequence_step_analytics
         where tenant_id = ${scope.tenantId} and campaign_id = ${input.campaignId} and day between ${input.from}::date and ${input.to}::date
         group by step_id order by sum(sent) desc, step_id`,
   ]);
@@ -144,6 +148,8 @@ export async function sequenceFunnel(store: TierStore, scope: TenantScope, input
       const counts = countsOf(r);
       return {
         stepId: String(r.step_id),
+        position: r.step_position === null || r.step_position === undefined ? null : Number(r.step_position),
+        subject: textOf(r.step_subject),
         ...counts,
         rates: { delivery: ratio(counts.delivered, counts.sent), open: ratio(counts.opened, counts.delivered), reply: ratio(counts.replied, counts.delivered) },
       };

@@ -12,7 +12,7 @@ export interface CampaignMismatch {
   campaignId: string;
   type: string;
   olap: number;
-  /** Facts surely aggregated (recorded below the watermark) and all facts now: OLAP must lie in between. */
+  /** Emails surely aggregated (all their facts of the kind below the watermark) and all with a fact now: OLAP must lie in between. */
   source: { aggregated: number; now: number };
 }
 
@@ -44,7 +44,13 @@ export async function reconcileCampaignTotals(
     db.execute<{ position: string }>(sql`select position::text as position from etl_watermarks where source = ${emailEventsSource}`),
   ]);
   const position = marks.rows[0]?.position ?? "0";
-  const counts = (filter: string) => sql.raw(eventCounts.map((t) => `count(*) filter (where ev.type = '${t}'${filter})::int`).join(", "));
+  const inWindow = (at: string) =>
+    `${at} >= ('${from}'::date)::timestamp at time zone 'UTC' and ${at} < ('${to}'::date + 1)::timestamp at time zone 'UTC'`;
+  const counts = (filter: string) => sql.raw(eventCounts.map((t) => `count(*) filter (where f.type = '${t}' and ${filter})::int`).join(", "));
+  const below = /^\d+$/.test(position) ? position : "0";
+  // OLAP counts an email once per kind, on the day of its first fact of that kind. So it must count at least
+  // the emails whose first fact is in the window and whose facts of that kind were all recorded below the
+  // watermark, and at most the emails with a fact of that kind in the window.
   const [source] = await internalBatch(oltp, "analytics", null, (db) => [
     db.execute<{ tenant_id: string; campaign_id: string; aggregated: number[]; now: number[] }>(sql`
       with sample as (
@@ -56,15 +62,19 @@ export async function reconcileCampaignTotals(
             and m.campaign_id is not null ${options.tenantId ? sql`and ev.tenant_id = ${options.tenantId}` : sql``}
         ) active
         order by random() limit ${options.sampleCampaigns ?? olapConfig.reconciliation.sampleCampaigns}
+      ), facts as (
+        select s.tenant_id, s.campaign_id, ev.email_id, ev.type, min(ev.occurred_at) as first_at,
+               bool_and(ev.recorded_xid < ${below}::xid8) as all_aggregated,
+               bool_or(${sql.raw(inWindow("ev.occurred_at"))}) as any_in_window
+        from sample s join emails m on m.tenant_id = s.tenant_id and m.campaign_id = s.campaign_id
+        join email_events ev on ev.tenant_id = m.tenant_id and ev.email_id = m.id
+        group by s.tenant_id, s.campaign_id, ev.email_id, ev.type
       )
-      select s.tenant_id, s.campaign_id,
-             array[${counts(` and ev.recorded_xid < '${/^\d+$/.test(position) ? position : "0"}'::xid8`)}] as aggregated,
-             array[${counts("")}] as now
-      from sample s join emails m on m.tenant_id = s.tenant_id and m.campaign_id = s.campaign_id
-      join email_events ev on ev.tenant_id = m.tenant_id and ev.email_id = m.id
-        and ev.occurred_at >= (${from}::date)::timestamp at time zone 'UTC'
-        and ev.occurred_at < (${to}::date + 1)::timestamp at time zone 'UTC'
-      group by s.tenant_id, s.campaign_id`),
+      select f.tenant_id, f.campaign_id,
+             array[${counts(`${inWindow("f.first_at")} and f.all_aggregated`)}] as aggregated,
+             array[${counts("f.any_in_window")}] as now
+      from facts f
+      group by f.tenant_id, f.campaign_id`),
   ]);
   const sampled = source.rows;
   if (sampled.length === 0) return { from, to, checkedCampaigns: 0, mismatches: [] };

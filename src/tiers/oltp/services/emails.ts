@@ -5,7 +5,7 @@ import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import type { Services } from "../../../platform/services";
-import { emailEvents, emails, emailStatuses, leads, mailboxes } from "../schema";
+import { campaignLeads, emailEvents, emails, emailStatuses, leads, mailboxes } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Email = typeof emails.$inferSelect;
@@ -133,12 +133,17 @@ export async function getEmail(store: TierStore, scope: TenantScope, id: string)
   return { ...found(rows[0], "Email"), events };
 }
 
-export type ReportedEvent = Exclude<EmailStatus, "queued">;
+/** Facts about the recipient, not delivery states: recorded and counted, the email's status stays. */
+export const recipientEvents = ["clicked", "complained", "unsubscribed"] as const;
+export type ReportedEvent = Exclude<EmailStatus, "queued"> | (typeof recipientEvents)[number];
+const isRecipientEvent = (type: ReportedEvent): type is (typeof recipientEvents)[number] => (recipientEvents as readonly string[]).includes(type);
 
 /**
  * Appends a status fact reported by the sending side and moves the email forward. Events arrive out
  * of order (an open after a reply), so the status only advances: queued < sent < delivered < opened
  * < replied, and bounced/failed end it. A bounce also marks the lead, so nothing more is sent to it.
+ * Clicks, complaints and unsubscribes are facts about the recipient: the status stays; a complaint or
+ * an unsubscribe suppresses the lead and stops its enrolments, as the unsubscribe link does.
  */
 export async function recordEmailEvent(
   store: TierStore,
@@ -147,14 +152,19 @@ export async function recordEmailEvent(
 ): Promise<Email> {
   const at = input.occurredAt.toISOString();
   const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
+  const recipient = isRecipientEvent(input.type);
   const stamp = sql.identifier(`${input.type}_at`);
+  const advance = recipient
+    ? sql``
+    : sql`status = case when e.status in ('bounced', 'failed') then e.status
+                        when ${rank(sql`${input.type}::text`)} > ${rank(sql`e.status`)} then ${input.type} else e.status end,
+          ${stamp} = coalesce(e.${stamp}, ${at}::timestamptz),`;
+  const suppress = input.type === "complained" || input.type === "unsubscribed";
   const [, updated] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
       with email as (
         update ${emails} e set
-          status = case when e.status in ('bounced', 'failed') then e.status
-                        when ${rank(sql`${input.type}::text`)} > ${rank(sql`e.status`)} then ${input.type} else e.status end,
-          ${stamp} = coalesce(e.${stamp}, ${at}::timestamptz),
+          ${advance}
           provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
         where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}
         returning e.id, e.tenant_id, e.lead_id
@@ -165,6 +175,12 @@ export async function recordEmailEvent(
       ), bounce as (
         update ${leads} l set bounced_at = coalesce(l.bounced_at, ${at}::timestamptz)
         from email where ${input.type} = 'bounced' and l.tenant_id = email.tenant_id and l.id = email.lead_id
+      ), suppressed as (
+        update ${leads} l set unsubscribed_at = coalesce(l.unsubscribed_at, ${at}::timestamptz), updated_at = now()
+        from email where ${suppress} and l.tenant_id = email.tenant_id and l.id = email.lead_id
+      ), stopped as (
+        update ${campaignLeads} cl set status = 'stopped', next_send_at = null
+        from email where ${suppress} and cl.tenant_id = email.tenant_id and cl.lead_id = email.lead_id and cl.status in ('active', 'paused')
       )
       select id from email`),
     db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, input.emailId))),

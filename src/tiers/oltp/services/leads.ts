@@ -64,7 +64,7 @@ export const upsertLeadsStatement = (db: NeonHttpDatabase, scope: TenantScope, i
       },
     })
     // xmax is 0 only on a freshly inserted row version.
-    .returning({ ...getTableColumns(leads), created: sql<boolean>`(xmax = 0)` });
+    .returning({ ...getTableColumns(leads), created: sql<boolean>`(xmax = 0)`.as("created") });
 
 export interface LeadFilter {
   status?: LeadStatus;
@@ -75,33 +75,43 @@ export interface LeadFilter {
   limit: number;
 }
 
-export async function listLeads(store: TierStore, scope: TenantScope, filter: LeadFilter): Promise<Page<Lead>> {
+/** The filter's conditions, shared by the list and its count so the two always agree. */
+function leadConditions(scope: TenantScope, filter: Omit<LeadFilter, "cursor" | "limit">) {
   const pattern = filter.search ? `${filter.search.replace(/[\\%_]/g, "\\$&")}%` : undefined;
+  return and(
+    eq(leads.tenantId, scope.tenantId),
+    filter.status ? eq(leads.status, filter.status) : undefined,
+    pattern ? or(ilike(leads.email, pattern), ilike(leads.company, pattern)) : undefined,
+    filter.suppressed === undefined
+      ? undefined
+      : filter.suppressed
+        ? or(isNotNull(leads.unsubscribedAt), isNotNull(leads.bouncedAt))
+        : and(isNull(leads.unsubscribedAt), isNull(leads.bouncedAt)),
+    filter.campaignId
+      ? sql`exists (select 1 from ${campaignLeads} where ${campaignLeads.tenantId} = ${scope.tenantId}
+              and ${campaignLeads.campaignId} = ${filter.campaignId} and ${campaignLeads.leadId} = ${leads.id})`
+      : undefined,
+  );
+}
+
+export async function listLeads(store: TierStore, scope: TenantScope, filter: LeadFilter): Promise<Page<Lead>> {
   const [rows] = await tenantBatch(store, scope, (db) => [
     db
       .select()
       .from(leads)
-      .where(
-        and(
-          eq(leads.tenantId, scope.tenantId),
-          filter.status ? eq(leads.status, filter.status) : undefined,
-          pattern ? or(ilike(leads.email, pattern), ilike(leads.company, pattern)) : undefined,
-          filter.suppressed === undefined
-            ? undefined
-            : filter.suppressed
-              ? or(isNotNull(leads.unsubscribedAt), isNotNull(leads.bouncedAt))
-              : and(isNull(leads.unsubscribedAt), isNull(leads.bouncedAt)),
-          filter.campaignId
-            ? sql`exists (select 1 from ${campaignLeads} where ${campaignLeads.tenantId} = ${scope.tenantId}
-                    and ${campaignLeads.campaignId} = ${filter.campaignId} and ${campaignLeads.leadId} = ${leads.id})`
-            : undefined,
-          afterCursor(leads.createdAt, leads.id, filter.cursor),
-        ),
-      )
+      .where(and(leadConditions(scope, filter), afterCursor(leads.createdAt, leads.id, filter.cursor)))
       .orderBy(desc(leads.createdAt), desc(leads.id))
       .limit(filter.limit + 1),
   ]);
   return toPage(rows, filter.limit);
+}
+
+/** How many of the tenant's leads match the filter (all of them without one): one round trip. */
+export async function countLeads(store: TierStore, scope: TenantScope, filter: Omit<LeadFilter, "cursor" | "limit">): Promise<{ count: number }> {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db.select({ count: sql<number>`count(*)::int` }).from(leads).where(leadConditions(scope, filter)),
+  ]);
+  return { count: Number(rows[0]?.count ?? 0) };
 }
 
 export async function getLead(store: TierStore, scope: TenantScope, id: string): Promise<Lead> {
