@@ -15,7 +15,7 @@ type Kind = "sent" | "delivered" | "bounced" | "opened" | "replied" | "failed" |
 const kinds: Kind[] = ["sent", "delivered", "bounced", "opened", "replied", "failed", "clicked", "complained", "unsubscribed"];
 
 const record = (fixture: CampaignFixture, emailId: string, type: Kind, occurredAt: Date) =>
-  trpcClient(fixture.tenant.admin.token, { batch: false }).emails.recordEvent.mutate({ emailId, type, occurredAt });
+  trpcClient(fixture.tenant.admin.token, { batch: false }).emails.recordEvent.mutate({ emailId, type, occurredAt: occurredAt.toISOString() });
 const performance = (fixture: CampaignFixture, granularity: "day" | "week" | "month" = "day") =>
   trpcClient(fixture.tenant.member.token, { batch: false }).analytics.campaignPerformance.query({
     campaignId: fixture.campaignId, from: utcDay(-60), to: utcDay(1), granularity,
@@ -118,7 +118,7 @@ describe("dashboard rows", () => {
     const email = await admin.emails.create.mutate({
       leadId: lead.id, mailboxId: mailbox.id, campaignId: campaign.id, stepId: steps[1]!.id, subject: "Hi", contentStorageKey: `bodies/${crypto.randomUUID()}`,
     });
-    await admin.emails.recordEvent.mutate({ emailId: email.id, type: "replied", occurredAt: noonOf(0) });
+    await admin.emails.recordEvent.mutate({ emailId: email.id, type: "replied", occurredAt: noonOf(0).toISOString() });
     await aggregate();
     const member = trpcClient(tenant.member.token, { batch: false });
     const range = { from: utcDay(-1), to: utcDay(1) };
