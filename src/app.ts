@@ -13,7 +13,7 @@ import { contextFromHono } from "./platform/trpc";
 import { appRouter, wired } from "./root";
 import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } from "./tiers/content";
 import { exportRoutes } from "./tiers/jobs";
-import { notificationDeps, unreadCount } from "./tiers/notifications";
+import { notificationDeps, unreadCount, unreadCountCacheControl } from "./tiers/notifications";
 import { apiKeys, unsubscribeRoutes } from "./tiers/oltp";
 
 /** The Hono app of a Worker whose services read `clock` (the system clock in production; tests set another). */
@@ -49,9 +49,13 @@ export function createApp(clock: Clock = systemClock): Hono {
   });
 
   // The browser's unread badge: same auth and CORS as everything else, same service as the tRPC procedure.
+  // One user's exact count: private (never in a shared cache) and max-age=0, so a browser never shows a count
+  // older than the user's own last mark-read; the poll is cheap (one Redis HMGET on a hit).
   app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
     const { tenantId, userId, role } = c.get("principal")!;
     const unread = await unreadCount(notificationDeps(c.get("services")), { tenantId, userId, role });
+    c.header("cache-control", unreadCountCacheControl);
+    c.header("vary", "Authorization, Origin", { append: true });
     return c.json({ unread });
   });
 

@@ -12,7 +12,7 @@ export const notifications = {
   retention: notificationsRetention,
 };
 
-export { notificationsConfig } from "./config";
+export { notificationsConfig, unreadCountCacheControl } from "./config";
 export { notificationDeps } from "./deps";
 export { systemEvents } from "./emitter";
 export { unreadCount } from "./services/notifications";
