@@ -13,7 +13,7 @@ import { contextFromHono } from "./platform/trpc";
 import { appRouter, wired } from "./root";
 import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } from "./tiers/content";
 import { exportRoutes } from "./tiers/jobs";
-import { notificationDeps, unreadCount, unreadCountCacheControl } from "./tiers/notifications";
+import { notificationDeps, openLiveBadge, unreadCount, unreadCountCacheControl } from "./tiers/notifications";
 import { apiKeys, unsubscribeRoutes } from "./tiers/oltp";
 
 /** The Hono app of a Worker whose services read `clock` (the system clock in production; tests set another). */
@@ -58,6 +58,9 @@ export function createApp(clock: Clock = systemClock): Hono {
     c.header("vary", "Authorization, Origin", { append: true });
     return c.json({ unread });
   });
+
+  // The live badge: a WebSocket opened with a single-use ticket (browsers cannot send Authorization on one).
+  app.get("/v1/notifications/live", (c) => openLiveBadge(c.get("services").env, c.get("services").redis(), c.req.raw));
 
   // Large attachments stream in and out here (tRPC carries JSON, so base64 built whole in memory).
   app.put("/v1/content/attachments/:sha256", requireCaller(), async (c) => {

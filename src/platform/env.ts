@@ -40,6 +40,8 @@ export const envSchema = z
     JOBS_HIGH: binding<Queue>(["send", "sendBatch"], "a queue producer"),
     JOBS_NORMAL: binding<Queue>(["send", "sendBatch"], "a queue producer"),
     JOBS_LOW: binding<Queue>(["send", "sendBatch"], "a queue producer"),
+    /** The live unread badge's Durable Object (notifications tier). Without it the badge is poll-only. */
+    UNREAD_BADGE: binding<DurableObjectNamespace>(["idFromName", "get"], "a Durable Object namespace").optional(),
 
     /** SEND_EMAIL's transactional email API (POST JSON). Required in production; unset elsewhere, emails are recorded, not sent. */
     EMAIL_PROVIDER_URL: z.url().optional(),

@@ -50,6 +50,10 @@ export interface NotificationsConfig {
     /** Longest wait for a receiver's answer. */
     timeoutMs: number;
   };
+  live: {
+    /** Lifetime of a badge ticket (single use) between its minting and the WebSocket it opens. */
+    ticketTtlSeconds: number;
+  };
   systemEvents: {
     /** Serialized size limit of `details`. */
     maxDetailsBytes: number;
@@ -70,6 +74,7 @@ export const notificationsConfig: NotificationsConfig = {
   retention: { notificationDays: 90, systemEventDays: 180, batchSize: 1000, maxBatchesPerRun: 50 },
   delivery: { maxAttempts: 6, developmentFrom: "Notifications <notifications@localhost>" },
   webhooks: { disableAfterConsecutiveFailures: 5, maxEndpointsPerTenant: 10, timeoutMs: 10_000 },
+  live: { ticketTtlSeconds: 30 },
   systemEvents: { maxDetailsBytes: 8192 },
   maxNotificationDataBytes: 8192,
 };

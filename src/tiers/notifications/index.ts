@@ -13,7 +13,9 @@ export const notifications = {
 };
 
 export { notificationsConfig, unreadCountCacheControl } from "./config";
+export { UnreadBadge } from "./badge";
 export { notificationDeps } from "./deps";
+export { openLiveBadge } from "./services/live";
 export { systemEvents } from "./emitter";
 export { unreadCount } from "./services/notifications";
 export { invalidateUnread } from "./services/unread-cache";

@@ -16,6 +16,7 @@ import {
   markUnread,
   unreadCount,
 } from "./services/notifications";
+import { mintBadgeTicket } from "./services/live";
 import { getPreferences, listDeliveries, setPreferences } from "./services/preferences";
 import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
 import { createWebhookEndpoint, deleteWebhookEndpoint, enableWebhookEndpoint, listWebhookEndpoints } from "./services/webhooks";
@@ -88,6 +89,9 @@ export const notificationsRouter = router({
       }),
     )
     .query(({ ctx, input }) => listNotifications(notificationDeps(ctx), ctx.scope, input)),
+
+  /** A single-use ticket (30 s) for `GET /v1/notifications/live?ticket=…`, the live badge's WebSocket. */
+  badgeTicket: authedProcedure.mutation(({ ctx }) => mintBadgeTicket(ctx.redis(), notificationsConfig, ctx.scope)),
 
   unreadCount: authedProcedure.query(async ({ ctx }) => ({ unread: await unreadCount(notificationDeps(ctx), ctx.scope) })),
 

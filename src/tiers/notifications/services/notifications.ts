@@ -66,18 +66,39 @@ const noReceipt = (scope: TenantScope) =>
                   and (r.read_at is not null or r.deleted_at is not null))`;
 
 /**
- * The caller's unread count and the earliest expiry among the counted rows (the moment the
- * count drops by itself). Two index scans of idx_notifications_unread: own rows, then tenant-wide.
+ * The rows counted as unread for one user (a parameter, or a column of an outer query): own unread rows,
+ * then tenant-wide rows without the user's read or delete receipt, all live. Two index scans of
+ * idx_notifications_unread.
  */
-const unreadCountSql = (scope: TenantScope): SQL => sql`
-  with counted as (
+const countedRows = (tenantId: string, userId: SQL | string): SQL => sql`
     select n.expires_at from notifications n
-    where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live}
+    where n.user_id = ${userId} and n.tenant_id = ${tenantId} and n.is_read = false and ${live}
     union all
     select n.expires_at from notifications n
-    where n.user_id is null and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live} and ${noReceipt(scope)}
-  )
+    where n.user_id is null and n.tenant_id = ${tenantId} and n.is_read = false and ${live}
+      and not exists (select 1 from notification_receipts r where r.notification_id = n.id and r.user_id = ${userId}
+                      and (r.read_at is not null or r.deleted_at is not null))`;
+
+/** The caller's unread count and the earliest expiry among the counted rows (the moment the count drops by itself). */
+const unreadCountSql = (scope: TenantScope): SQL => sql`
+  with counted as (${countedRows(scope.tenantId, scope.userId)})
   select count(*)::int as unread, min(expires_at) as next_expiry from counted`;
+
+/** The same count for several users of a tenant in one statement (the live badge's recount). */
+export async function unreadCounts(
+  store: TierStore,
+  tenantId: string,
+  userIds: string[],
+): Promise<Array<{ userId: string; unread: number; nextExpiry: string | null }>> {
+  if (userIds.length === 0) return [];
+  const [rows] = await internalBatch(store, "system", tenantId, (db) => [
+    db.execute(sql`
+      select u.id::text as user_id, c.unread, c.next_expiry
+      from unnest(${idArray(userIds)}) as u(id)
+      cross join lateral (select count(*)::int as unread, min(x.expires_at) as next_expiry from (${countedRows(tenantId, sql`u.id`)}) x) c`),
+  ]);
+  return rowsOf(rows).map((r) => ({ userId: String(r.user_id), unread: Number(r.unread), nextExpiry: isoOrNull(r.next_expiry) }));
+}
 
 const unreadOf = (result: unknown) => {
   const row = rowsOf(result)[0] ?? {};
