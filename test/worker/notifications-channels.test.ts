@@ -4,7 +4,9 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
+import { systemClock } from "../../src/platform/clock";
 import { notificationsConfig } from "../../src/tiers/notifications/config";
+import { clockedWorker } from "../support/clock";
 import { createTenant, type TestTenant } from "../support/factories";
 import { asSystem, emailsTo, setEmailMode, sleep, webhookReceiver } from "../support/notifications";
 import { queueNames, testServices } from "../support/runtime";
@@ -36,8 +38,22 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
   }
 }
 
-const createEmail = (t: TestTenant, type = "report.ready", title = "Your report is ready") =>
-  admin(t).create.mutate({ userId: t.member.id, type, title, message: "It has 3 rows.\n\nSee <b>attached</b> & more.", channel: "email" });
+const emailInput = (t: TestTenant, type = "report.ready", title = "Your report is ready") =>
+  ({ userId: t.member.id, type, title, message: "It has 3 rows.\n\nSee <b>attached</b> & more.", channel: "email" }) as const;
+const createEmail = (t: TestTenant, type?: string, title?: string) => admin(t).create.mutate(emailInput(t, type, title));
+
+/**
+ * Failure modes run on a Worker whose queues are held (test/support/clock.ts): the test delivers the job once
+ * itself, and a retry is only recorded, never re-sent, so no failing delivery keeps retrying (and touching the
+ * notifications database) into later test files.
+ */
+function heldWorker() {
+  const w = clockedWorker(systemClock);
+  return {
+    create: (t: TestTenant, input: Parameters<ReturnType<typeof admin>["create"]["mutate"]>[0]) => w.client(t.admin.token).notifications.create.mutate(input),
+    deliverHeld: () => w.deliver("JOBS_NORMAL", queueNames.normal),
+  };
+}
 
 describe("email notifications", () => {
   afterEach(() => setDatabaseFault("oltp", "none"));
@@ -71,8 +87,10 @@ describe("email notifications", () => {
   it("a provider 5xx is a failed attempt that is retried; the retry delivers", async () => {
     const t = await createTenant();
     await setEmailMode(t.member.email, "fail");
-    const created = await createEmail(t);
-    const failed = await eventually(() => admin(t).deliveries.query({ id: created.id }), (h) => h.attempts.length > 0);
+    const w = heldWorker();
+    const created = await w.create(t, emailInput(t));
+    expect(await w.deliverHeld()).toBe(1);
+    const failed = await admin(t).deliveries.query({ id: created.id });
     expect(failed.attempts[0]).toMatchObject({ outcome: "failed", attempt: 1 });
     expect(failed.attempts[0]!.error).toMatch(/503/);
     expect(failed.pending).toEqual([expect.objectContaining({ channel: "email", attempts: 1 })]);
@@ -81,8 +99,8 @@ describe("email notifications", () => {
     await setEmailMode(t.member.email, "ok");
     const [row] = await outboxOf(t.id, created.id);
     await deliver(t.id, String(row!.id), created.id);
-    const history = await eventually(() => admin(t).deliveries.query({ id: created.id }), (h) => h.attempts.some((a) => a.outcome === "sent"));
-    expect(history.attempts.map((a) => a.outcome)).toEqual([...history.attempts.slice(0, -1).map(() => "failed"), "sent"]);
+    const history = await admin(t).deliveries.query({ id: created.id });
+    expect(history.attempts.map((a) => [a.outcome, a.attempt])).toEqual([["failed", 1], ["sent", 2]]);
     expect(history.pending).toEqual([]);
     expect(await emailsTo(t.member.email)).toHaveLength(1);
   });
@@ -122,8 +140,10 @@ describe("email notifications", () => {
   it("a recipient the provider rejects (422) is not retried", async () => {
     const t = await createTenant();
     await setEmailMode(t.member.email, "reject");
-    const created = await createEmail(t);
-    const history = await eventually(() => admin(t).deliveries.query({ id: created.id }), (h) => h.attempts.length > 0);
+    const w = heldWorker();
+    const created = await w.create(t, emailInput(t));
+    await w.deliverHeld();
+    const history = await admin(t).deliveries.query({ id: created.id });
     expect(history.attempts).toEqual([expect.objectContaining({ outcome: "rejected" })]);
     expect((await outboxOf(t.id, created.id))[0]).toMatchObject({ status: "failed", attempts: 1 });
   });
@@ -131,17 +151,19 @@ describe("email notifications", () => {
   it("is created while OLTP is down, and deferred (no attempt used) until the address can be read", async () => {
     const t = await createTenant();
     await setDatabaseFault("oltp", "down");
-    const created = await createEmail(t);
+    const w = heldWorker();
+    const created = await w.create(t, emailInput(t));
     const [row] = await outboxOf(t.id, created.id);
-    await deliver(t.id, String(row!.id), created.id);
-    const deferred = await eventually(() => admin(t).deliveries.query({ id: created.id }), (h) => h.attempts.length > 0);
-    expect(deferred.attempts.length).toBeGreaterThan(0);
-    expect(deferred.attempts.every((a) => a.outcome === "deferred" && a.attempt === 0)).toBe(true);
+    await w.deliverHeld();
+    const result = await deliver(t.id, String(row!.id), created.id);
+    expect(result.retryMessages).toHaveLength(1); // the queue comes back later
+    const deferred = await admin(t).deliveries.query({ id: created.id });
+    expect(deferred.attempts.map((a) => [a.outcome, a.attempt])).toEqual([["deferred", 0], ["deferred", 0]]);
     expect(deferred.pending).toEqual([expect.objectContaining({ channel: "email" })]);
     expect(await emailsTo(t.member.email)).toHaveLength(0);
     await setDatabaseFault("oltp", "none");
     await deliver(t.id, String(row!.id), created.id);
-    expect(await eventually(() => emailsTo(t.member.email), (e) => e.length > 0)).toHaveLength(1);
+    expect(await emailsTo(t.member.email)).toHaveLength(1);
     // The deferrals used no attempt: the one that delivered was the first.
     expect((await outboxOf(t.id, created.id))[0]).toMatchObject({ status: "sent", attempts: 1 });
     const history = await admin(t).deliveries.query({ id: created.id });
@@ -189,6 +211,7 @@ describe("preferences", () => {
     await member.preferences.set.mutate({ settings: [{ type: "report.ready", channel: "email", enabled: true }] });
     const on = await createEmail(t, "report.ready");
     expect(await outboxOf(t.id, on.id)).toHaveLength(1);
+    expect(await eventually(() => emailsTo(t.member.email), (e) => e.length > 0)).toHaveLength(1);
     // Removing the override brings the default back.
     await member.preferences.set.mutate({ settings: [{ type: "report.ready", channel: "email", enabled: null }] });
     const offAgain = await createEmail(t, "report.ready");
@@ -227,8 +250,10 @@ describe("webhooks", () => {
     const receiver = webhookReceiver();
     await admin(t).webhooks.create.mutate({ url: receiver.url });
     await receiver.configure({ secret: `whsec_${btoa("a wrong secret of thirty-two bytes")}` });
-    const created = await admin(t).create.mutate({ userId: null, type: "x", title: "x", message: "x" });
-    const history = await eventually(() => admin(t).deliveries.query({ id: created.id }), (h) => h.attempts.length > 0);
+    const w = heldWorker();
+    const created = await w.create(t, { userId: null, type: "x", title: "x", message: "x" });
+    await w.deliverHeld();
+    const history = await admin(t).deliveries.query({ id: created.id });
     expect(history.attempts[0]).toMatchObject({ outcome: "failed" });
     expect(history.attempts[0]!.error).toMatch(/401/);
     expect((await receiver.received())[0]).toMatchObject({ verified: false });
@@ -241,7 +266,8 @@ describe("webhooks", () => {
     await receiver.configure({ secret, mode: "fail" });
     const down = await admin(t).webhooks.create.mutate({ url: "http://127.0.0.1:1/unreachable" });
 
-    const created = await admin(t).create.mutate({ userId: null, type: "x", title: "x", message: "x" });
+    const w = heldWorker();
+    const created = await w.create(t, { userId: null, type: "x", title: "x", message: "x" });
     const rows = await outboxOf(t.id, created.id);
     expect(rows).toHaveLength(2);
     const limit = notificationsConfig.webhooks.disableAfterConsecutiveFailures;
@@ -264,12 +290,13 @@ describe("webhooks", () => {
     expect(events.items).toHaveLength(2);
     expect(events.items.every((e) => e.occurrences === 1)).toBe(true);
     // A disabled endpoint gets no new deliveries until an admin enables it again.
-    const later = await admin(t).create.mutate({ userId: null, type: "x", title: "x", message: "x" });
+    const later = await w.create(t, { userId: null, type: "x", title: "x", message: "x" });
     expect(await outboxOf(t.id, later.id)).toEqual([]);
     await receiver.configure({ mode: "ok" });
     await admin(t).webhooks.enable.mutate({ id: endpoint.id });
+    await admin(t).webhooks.delete.mutate({ id: down.endpoint.id });
     const again = await admin(t).create.mutate({ userId: null, type: "x", title: "x", message: "x" });
-    await eventually(receiver.received, (r) => r.some((w) => w.body.data.id === again.id));
+    await eventually(receiver.received, (r) => r.some((h) => h.body.data.id === again.id));
     expect((await admin(t).webhooks.list.query()).find((e) => e.id === endpoint.id)).toMatchObject({ enabled: true, consecutiveFailures: 0 });
   });
 

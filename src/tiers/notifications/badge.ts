@@ -2,7 +2,6 @@
 // API, tagged by user). After every committed change the Worker tells it whose count changed; it recounts those users
 // from Postgres (the exact count, never a delta) and pushes `{ "unread": n }` to their sockets. An alarm at the
 // earliest expiry among the counted rows pushes the drop an expiry causes.
-import { DurableObject } from "cloudflare:workers";
 import { tierStore } from "../../platform/db";
 import { parseEnv } from "../../platform/env";
 import { createLogger } from "../../platform/logger";
@@ -13,18 +12,24 @@ interface Attachment {
   userId: string;
 }
 
-export class UnreadBadge extends DurableObject {
+/**
+ * A plain Durable Object class (fetch, alarm and WebSocket handlers; no RPC), so importing it needs no
+ * `cloudflare:workers` module and Node tooling that loads the tier (wrangler-config test) still can.
+ */
+export class UnreadBadge {
   /** Users whose count must be recomputed (null: every connected user). */
   #dirty: Set<string> | null = new Set();
   #running: Promise<void> | null = null;
 
-  constructor(ctx: DurableObjectState, env: unknown) {
-    super(ctx, env as never);
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly env: unknown,
+  ) {
     // Keep-alives are answered without waking the object from hibernation.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  override async fetch(request: Request): Promise<Response> {
+  async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === "/connect") {
       const tenantId = request.headers.get("x-badge-tenant");
@@ -47,15 +52,15 @@ export class UnreadBadge extends DurableObject {
     return new Response("not found", { status: 404 });
   }
 
-  override async alarm(): Promise<void> {
+  async alarm(): Promise<void> {
     await this.recount(null);
   }
 
-  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+  webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
     if (message === "ping") ws.send("pong");
   }
 
-  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+  webSocketClose(ws: WebSocket, code: number, reason: string): void {
     try {
       ws.close(code, reason);
     } catch {
