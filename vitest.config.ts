@@ -25,6 +25,7 @@ export default defineConfig({
                   ...stack.workerVars,
                   TEST_NEON_CONTROL_URL: stack.neonControlUrl,
                   TEST_UPSTASH_CONTROL_URL: stack.upstashControlUrl,
+                  TEST_PROVIDERS_CONTROL_URL: stack.providersControlUrl,
                 },
               },
             };

@@ -14,7 +14,7 @@ import { openApiDocument, referencePage } from "./openapi";
 import { appRouter, wired } from "./root";
 import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } from "./tiers/content";
 import { exportRoutes } from "./tiers/jobs";
-import { notificationDeps, unreadCount, unreadLookup } from "./tiers/notifications";
+import { notificationDeps, openLiveBadge, unreadCount, unreadCountCacheControl, unreadLookup } from "./tiers/notifications";
 import { callers, unsubscribeRoutes } from "./tiers/oltp";
 
 /** The Hono app of a Worker whose services read `clock` (the system clock in production; tests set another). */
@@ -58,13 +58,20 @@ export function createApp(clock: Clock = systemClock): Hono {
   });
 
   // The browser's unread badge: same auth and CORS as everything else, same service as the tRPC procedure.
+  // One user's exact count: private (never in a shared cache) and max-age=0, so a browser never shows a count
+  // older than the user's own last mark-read; the poll is cheap (one Redis HMGET on a hit).
   app.get("/v1/notifications/unread-count", requireCaller(), async (c) => {
     const { tenantId, userId, role } = c.get("principal")!;
     // The cache read was sent beside the caller's authorization (authenticate's prefetch): one Redis round trip.
     const started = c.get("prefetched") as ReturnType<typeof unreadLookup> | undefined;
     const unread = await unreadCount(notificationDeps(c.get("services")), { tenantId, userId, role }, started);
+    c.header("cache-control", unreadCountCacheControl);
+    c.header("vary", "Authorization, Origin", { append: true });
     return c.json({ unread });
   });
+
+  // The live badge: a WebSocket opened with a single-use ticket (browsers cannot send Authorization on one).
+  app.get("/v1/notifications/live", (c) => openLiveBadge(c.get("services").env, c.get("services").redis(), c.req.raw));
 
   // Large attachments stream in and out here (tRPC carries JSON, so base64 built whole in memory).
   app.put("/v1/content/attachments/:sha256", requireCaller(), async (c) => {

@@ -43,3 +43,5 @@ export function createWorker(clock: Clock = systemClock) {
 export default createWorker();
 
 export type { AppRouter } from "./root";
+/** The live unread badge's Durable Object class (wrangler.toml `durable_objects`). */
+export { UnreadBadge } from "./tiers/notifications";

@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { dbTiers, migrateDatabases, startDatabases, type Databases, type DbTier } from "./databases";
 import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint";
+import { type ProviderStandins, startProviderStandins } from "./provider-standins";
 import { startUpstashEndpoint, type UpstashEndpoint } from "./upstash-endpoint";
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -23,6 +24,8 @@ export interface Stack {
   databases: Databases;
   neon: NeonEndpoint;
   upstash: UpstashEndpoint;
+  /** The email provider and webhook receiver stand-ins. */
+  providers: ProviderStandins;
   /** Everything the Worker needs to reach this stack, as string vars. */
   workerVars: Record<string, string>;
   describe(): string;
@@ -43,6 +46,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...(env.REDIS_URL ? { redisUrl: env.REDIS_URL } : {}),
     });
     cleanup.unshift(() => upstash.close());
+    const providers = await startProviderStandins();
+    cleanup.unshift(() => providers.close());
     const workerVars: Record<string, string> = {
       ENVIRONMENT: options.purpose === "test" ? "test" : "development",
       CORS_ORIGINS: "*",
@@ -53,12 +58,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       NEON_LOCAL_WS_PROXY: neon.wsProxy,
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstash.token,
+      // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; development keeps the in-isolate recorder.
+      ...(options.purpose === "test" ? { EMAIL_PROVIDER_URL: providers.emailUrl } : {}),
       ...Object.fromEntries(dbTiers.map((tier) => [`${tier.toUpperCase()}_DATABASE_URL`, appRoleUrl(tier)])),
     };
     return {
       databases,
       neon,
       upstash,
+      providers,
       workerVars,
       describe: () =>
         `Postgres: ${databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"} behind ${neon.fetchEndpoint}; ` +

@@ -21,6 +21,7 @@ const info = {
   workerVars: stack.workerVars,
   neonControlUrl: `http://127.0.0.1:${stack.neon.port}`,
   upstashControlUrl: stack.upstash.url,
+  providersControlUrl: stack.providers.controlUrl,
   ownerUrls: stack.databases.ownerUrls,
 };
 process.stdout.write(`READY ${JSON.stringify(info)}\n`);

@@ -42,10 +42,14 @@ export const envSchema = z
     JOBS_HIGH: binding<Queue>(["send", "sendBatch"], "a queue producer"),
     JOBS_NORMAL: binding<Queue>(["send", "sendBatch"], "a queue producer"),
     JOBS_LOW: binding<Queue>(["send", "sendBatch"], "a queue producer"),
+    /** The live unread badge's Durable Object (notifications tier). Without it the badge is poll-only. */
+    UNREAD_BADGE: binding<DurableObjectNamespace>(["idFromName", "get"], "a Durable Object namespace").optional(),
 
     /** SEND_EMAIL's transactional email API (POST JSON). Required in production; unset elsewhere, emails are recorded, not sent. */
     EMAIL_PROVIDER_URL: z.url().optional(),
     EMAIL_PROVIDER_API_KEY: z.string().min(1).optional(),
+    /** Sender of email notifications (`Name <address>` or an address). Without it production refuses the email channel. */
+    NOTIFICATION_EMAIL_FROM: z.string().min(3).max(320).optional(),
     /** Signs export download links; unset, a key derived from JWT_SECRET is used. */
     EXPORT_LINK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
 

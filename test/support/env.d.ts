@@ -19,5 +19,6 @@ declare namespace Cloudflare {
     JOBS_LOW: Queue;
     TEST_NEON_CONTROL_URL: string;
     TEST_UPSTASH_CONTROL_URL: string;
+    TEST_PROVIDERS_CONTROL_URL: string;
   }
 }

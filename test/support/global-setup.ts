@@ -10,6 +10,8 @@ export interface StackInfo {
   workerVars: Record<string, string>;
   neonControlUrl: string;
   upstashControlUrl: string;
+  /** The email provider and webhook receiver stand-ins (scripts/stack/provider-standins.ts). */
+  providersControlUrl: string;
   ownerUrls: Record<string, string>;
 }
 

@@ -82,3 +82,46 @@ export async function recordedSends(outboxId: string): Promise<number> {
 
 export const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function providersControl(path: string, init?: RequestInit): Promise<unknown> {
+  const response = await fetch(`${env.TEST_PROVIDERS_CONTROL_URL}${path}`, init);
+  if (!response.ok) throw new Error(`provider stand-in ${path} answered ${response.status}`);
+  return response.json();
+}
+
+export interface StandinEmail {
+  idempotencyKey: string | null;
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html?: string;
+}
+
+/** Emails the HTTP email provider stand-in accepted for one address. */
+export const emailsTo = async (address: string) =>
+  (await providersControl(`/_local/email/sent?to=${encodeURIComponent(address)}`)) as StandinEmail[];
+
+/** Makes the stand-in answer 503 (`fail`), 422 (`reject`) or accept (`ok`) emails to one address. */
+export const setEmailMode = (address: string, mode: "ok" | "fail" | "reject") =>
+  providersControl("/_local/email/mode", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ to: address, mode }) });
+
+export interface ReceivedWebhook {
+  id: string | null;
+  timestamp: string | null;
+  signature: string | null;
+  verified: boolean;
+  error?: string;
+  body: { type: string; timestamp: string; data: Record<string, unknown> };
+}
+
+/** A fresh webhook receiver on the stand-in: its URL, and what it verified and received. */
+export function webhookReceiver(name = crypto.randomUUID()) {
+  const path = `/_local/webhooks/${name}`;
+  return {
+    url: `${env.TEST_PROVIDERS_CONTROL_URL}/webhooks/${name}`,
+    configure: (change: { secret?: string; mode?: "ok" | "fail" }) =>
+      providersControl(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(change) }),
+    received: async () => (await providersControl(path)) as ReceivedWebhook[],
+  };
+}

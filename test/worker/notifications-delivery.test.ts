@@ -14,13 +14,14 @@ import { asSystem, notificationsTenant, recordedSends, sleep, type Notifications
 import { setRedisFault } from "../support/stack";
 import { trpcClient } from "../support/worker";
 
-const createEmail = (t: NotificationsTenant, userId: string | null = t.member.id) =>
+// Push deliveries go to the recording stand-in (R2), where each provider call is its own object.
+const createPush = (t: NotificationsTenant, userId: string | null = t.member.id) =>
   trpcClient(t.admin.token, { batch: false }).notifications.create.mutate({
     userId,
     type: "security.login",
     title: "New sign-in",
     message: "A new device signed in.",
-    channel: "email",
+    channel: "push",
   });
 
 async function outboxOf(t: NotificationsTenant, notificationId: string) {
@@ -46,18 +47,18 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
 }
 
 describe("email and push delivery through the outbox", () => {
-  it("an in-app notification has no delivery; an email one has its outbox row from the same transaction", async () => {
+  it("an in-app notification has no delivery; a push one has its outbox row from the same transaction", async () => {
     const t = await notificationsTenant();
     const inApp = await trpcClient(t.admin.token).notifications.create.mutate({ userId: t.member.id, type: "x", title: "x", message: "x" });
     expect(await outboxOf(t, inApp.id)).toEqual([]);
-    const email = await createEmail(t);
+    const email = await createPush(t);
     const [row] = await outboxOf(t, email.id);
-    expect(row).toMatchObject({ tenant_id: t.id, channel: "email" });
+    expect(row).toMatchObject({ tenant_id: t.id, channel: "push" });
   });
 
   it("the job sent after commit reaches the consumer, which delivers once", async () => {
     const t = await notificationsTenant();
-    const email = await createEmail(t);
+    const email = await createPush(t);
     const [row] = await outboxOf(t, email.id);
     const sends = await eventually(() => recordedSends(String(row!.id)), (n) => n > 0);
     expect(sends).toBe(1);
@@ -66,7 +67,7 @@ describe("email and push delivery through the outbox", () => {
 
   it("a redelivered message never sends twice", async () => {
     const t = await notificationsTenant();
-    const email = await createEmail(t, null);
+    const email = await createPush(t, null);
     const outboxId = String((await outboxOf(t, email.id))[0]!.id);
     const results = await Promise.all([deliver(t, outboxId, email.id), deliver(t, outboxId, email.id), deliver(t, outboxId, email.id)]);
     expect(results.every((r) => r.explicitAcks.length === 1)).toBe(true);

@@ -318,6 +318,9 @@ describe("the notification center", () => {
       });
       expect(await response.json()).toEqual({ unread: 1 });
       expect(response.headers.get("access-control-allow-origin")).toBe("https://app.example.test");
+      // One user's exact count: never in a shared cache, and never reused by the browser without asking.
+      expect(response.headers.get("cache-control")).toBe("private, max-age=0, must-revalidate");
+      expect(response.headers.get("vary")?.toLowerCase()).toContain("authorization");
       const preflight = await request("/v1/notifications/unread-count", {
         method: "OPTIONS",
         headers: { origin: "https://app.example.test", "access-control-request-method": "GET", "access-control-request-headers": "authorization" },

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/tiers/oltp/services/api-keys";
 import { oltpSql } from "../support/factories";
+import { asSystem, notificationsSql, notificationsTenant, type NotificationsTenant } from "../support/notifications";
 import { buildEstate, type Estate } from "../support/oltp";
 
 /**
@@ -151,5 +152,73 @@ describe("row-level security on every tenant-scoped OLTP table", () => {
     ]);
     expect(rows.map((r) => r.id)).toEqual([a.tenant.id, b.tenant.id].sort());
     expect(renamed).toEqual([]);
+  });
+});
+
+describe("row-level security on the notifications tier's delivery, webhook and preference tables", () => {
+  /** Raw statements as the app role under a caller's context (tenant, user, role), as tenantBatch sets it. */
+  async function as(ctx: { tenantId: string; userId: string; role: string }, statement: (sql: ReturnType<typeof notificationsSql>) => ReturnType<ReturnType<typeof notificationsSql>>) {
+    const sql = notificationsSql();
+    const [, rows] = await sql.transaction([
+      sql`select set_config('app.current_tenant_id', ${ctx.tenantId}, true), set_config('app.current_user_id', ${ctx.userId}, true),
+                 set_config('app.current_role', ${ctx.role}, true)`,
+      statement(sql),
+    ]);
+    return rows as Record<string, unknown>[];
+  }
+
+  let a: NotificationsTenant;
+  let b: NotificationsTenant;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([notificationsTenant(), notificationsTenant()]);
+    for (const t of [a, b]) {
+      await asSystem(
+        (sql) => [
+          sql`with n as (insert into notifications (tenant_id, user_id, type, title, message, channel) values (${t.id}, ${t.member.id}, 'x', 'x', 'x', 'email') returning id)
+              insert into notification_deliveries (tenant_id, notification_id, outbox_id, channel, attempt, outcome, started_at)
+              select ${t.id}, id, gen_random_uuid(), 'email', 1, 'sent', now() from n`,
+          sql`insert into notification_webhook_endpoints (tenant_id, url, secret) values (${t.id}, 'https://example.test/hook', 'whsec_x')`,
+          sql`insert into notification_preferences (tenant_id, user_id, type, channel, enabled)
+              values (${t.id}, ${t.member.id}, 'x', 'email', false), (${t.id}, ${t.other.id}, 'x', 'email', false), (${t.id}, null, 'x', 'email', true)`,
+        ],
+        t.id,
+      );
+    }
+  });
+  const admin = (t: NotificationsTenant) => ({ tenantId: t.id, userId: t.admin.id, role: "admin" });
+  const member = (t: NotificationsTenant) => ({ tenantId: t.id, userId: t.member.id, role: "member" });
+
+  it("delivery history: the tenant's admins read it, members and other tenants do not, and no caller writes it", async () => {
+    expect((await as(admin(a), (sql) => sql`select tenant_id from notification_deliveries`)).map((r) => r.tenant_id)).toEqual([a.id]);
+    expect(await as(member(a), (sql) => sql`select id from notification_deliveries`)).toEqual([]);
+    expect(await as(admin(a), (sql) => sql`update notification_deliveries set outcome = 'failed' returning id`)).toEqual([]);
+    expect(await as(admin(a), (sql) => sql`delete from notification_deliveries returning id`)).toEqual([]);
+    await expect(
+      as(admin(a), (sql) => sql`insert into notification_deliveries (tenant_id, notification_id, outbox_id, channel, attempt, outcome, started_at)
+                                select ${a.id}, notification_id, gen_random_uuid(), 'email', 2, 'sent', now() from notification_deliveries limit 1`),
+    ).rejects.toMatchObject({ code: "42501" });
+  });
+
+  it("webhook endpoints (and their secrets): only the tenant's staff see or change them", async () => {
+    expect((await as(admin(a), (sql) => sql`select tenant_id from notification_webhook_endpoints`)).map((r) => r.tenant_id)).toEqual([a.id]);
+    expect(await as(member(a), (sql) => sql`select secret from notification_webhook_endpoints`)).toEqual([]);
+    expect(await as(admin(a), (sql) => sql`update notification_webhook_endpoints set url = 'https://evil.test' where tenant_id = ${b.id} returning id`)).toEqual([]);
+    await expect(
+      as(admin(a), (sql) => sql`insert into notification_webhook_endpoints (tenant_id, url, secret) values (${b.id}, 'https://evil.test', 'whsec_y')`),
+    ).rejects.toMatchObject({ code: "42501" });
+  });
+
+  it("preferences: a member reads their own and the tenant's defaults, and writes only their own", async () => {
+    const seen = await as(member(a), (sql) => sql`select tenant_id, user_id from notification_preferences`);
+    expect(seen.map((r) => `${r.tenant_id}:${r.user_id}`).sort()).toEqual([`${a.id}:${a.member.id}`, `${a.id}:null`].sort());
+    expect(await as(member(a), (sql) => sql`update notification_preferences set enabled = true where user_id = ${a.other.id} returning id`)).toEqual([]);
+    expect(await as(member(a), (sql) => sql`update notification_preferences set enabled = false where user_id is null returning id`)).toEqual([]);
+    await expect(
+      as(member(a), (sql) => sql`insert into notification_preferences (tenant_id, user_id, type, channel, enabled) values (${a.id}, null, 'y', 'email', false)`),
+    ).rejects.toMatchObject({ code: "42501" });
+    await expect(
+      as(member(a), (sql) => sql`insert into notification_preferences (tenant_id, user_id, type, channel, enabled) values (${b.id}, ${a.member.id}, 'y', 'email', false)`),
+    ).rejects.toMatchObject({ code: "42501" });
+    expect(await as(admin(a), (sql) => sql`select id from notification_preferences where tenant_id = ${b.id}`)).toEqual([]);
   });
 });

@@ -201,6 +201,9 @@ describe("tenant isolation, procedure by procedure", () => {
   let foreignIds: string[];
   beforeAll(async () => {
     [a, b] = await Promise.all([buildEstate(), buildEstate()]);
+    // The estates' audited actions run as RECORD_AUDIT jobs (OLTP ledger) on the normal queue, delivered in a batch
+    // up to its 5 s batch timeout later: let them finish, so the probes' one-round-trip counts see only the probe.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
     foreignIds = [b.tenant.id, b.tenant.admin.id, b.tenant.member.id, b.leadId, b.campaignId, b.stepId, b.domainId, b.mailboxId, b.emailId, b.apiKeyId, b.extraUserId];
   });
 

@@ -37,6 +37,23 @@ export interface NotificationsConfig {
     /** Bound on one run's batches, so a backlog drains over several runs instead of one long one. */
     maxBatchesPerRun: number;
   };
+  delivery: {
+    /** Attempts of one delivery (an outbox row) before it is marked failed; the queue job's maxAttempts matches. */
+    maxAttempts: number;
+    /** Sender of email notifications outside production when NOTIFICATION_EMAIL_FROM is unset. */
+    developmentFrom: string;
+  };
+  webhooks: {
+    /** Failed attempts in a row (across deliveries) after which an endpoint is disabled, with one system event. */
+    disableAfterConsecutiveFailures: number;
+    maxEndpointsPerTenant: number;
+    /** Longest wait for a receiver's answer. */
+    timeoutMs: number;
+  };
+  live: {
+    /** Lifetime of a badge ticket (single use) between its minting and the WebSocket it opens. */
+    ticketTtlSeconds: number;
+  };
   systemEvents: {
     /** Serialized size limit of `details`. */
     maxDetailsBytes: number;
@@ -55,8 +72,18 @@ export const notificationsConfig: NotificationsConfig = {
   unreadCache: { maxAgeSeconds: 300, keyTtlSeconds: 86_400 },
   outbox: { relayGraceSeconds: 120, relayBatchSize: 100, sentRetentionDays: 7 },
   retention: { notificationDays: 90, systemEventDays: 180, batchSize: 1000, maxBatchesPerRun: 50 },
+  delivery: { maxAttempts: 6, developmentFrom: "Notifications <notifications@localhost>" },
+  webhooks: { disableAfterConsecutiveFailures: 5, maxEndpointsPerTenant: 10, timeoutMs: 10_000 },
+  live: { ticketTtlSeconds: 30 },
   systemEvents: { maxDetailsBytes: 8192 },
   maxNotificationDataBytes: 8192,
 };
 
 export const systemEventRetentionDays = (days: number): number => Math.min(365, Math.max(90, Math.round(days)));
+
+/**
+ * The badge route's Cache-Control: one user's exact count, so `private` (no shared cache may keep it) and
+ * `max-age=0, must-revalidate` (a browser asks again each time instead of showing a count older than the
+ * user's own last change). Polling is cheap: one Redis HMGET on a cache hit.
+ */
+export const unreadCountCacheControl = "private, max-age=0, must-revalidate";

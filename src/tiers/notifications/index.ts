@@ -12,8 +12,10 @@ export const notifications = {
   retention: notificationsRetention,
 };
 
-export { notificationsConfig } from "./config";
+export { notificationsConfig, unreadCountCacheControl } from "./config";
+export { UnreadBadge } from "./badge";
 export { notificationDeps } from "./deps";
+export { openLiveBadge } from "./services/live";
 export { systemEvents } from "./emitter";
 export { unreadCount, unreadLookup } from "./services/notifications";
 export { allowAuthEmail } from "./services/rate-limits";

@@ -6,7 +6,7 @@ import type { Services } from "../../platform/services";
 import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { notificationsConfig } from "./config";
 import { notificationDeps } from "./deps";
-import { notificationChannels, severities } from "./schema";
+import { notificationChannels, preferenceChannels, severities } from "./schema";
 import {
   createNotification,
   deleteNotifications,
@@ -16,12 +16,67 @@ import {
   markUnread,
   unreadCount,
 } from "./services/notifications";
+import { mintBadgeTicket } from "./services/live";
+import { getPreferences, listDeliveries, setPreferences } from "./services/preferences";
 import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
+import { createWebhookEndpoint, deleteWebhookEndpoint, enableWebhookEndpoint, listWebhookEndpoints } from "./services/webhooks";
 
 const cursor = z.string().min(1).max(200);
 const ids = z.array(z.uuid()).min(1).max(100);
 const idsInput = z.object({ ids });
 const jsonObject = z.record(z.string().max(100), z.unknown());
+const notificationType = z.string().trim().min(1).max(50).regex(/^[a-z0-9_.:-]+$/i, "letters, digits and _ . : - only");
+
+const preferencesRouter = router({
+  /** The caller's overrides and the tenant's defaults. */
+  get: authedProcedure.query(({ ctx }) => getPreferences(ctx.store("notifications"), ctx.scope)),
+  /** `tenantDefault: true` (admins) sets the tenant's defaults; otherwise the caller's own overrides. */
+  set: authedProcedure
+    .input(
+      z.object({
+        tenantDefault: z.boolean().default(false),
+        settings: z
+          .array(
+            z.object({
+              type: z.union([notificationType, z.literal("*")]),
+              channel: z.enum(preferenceChannels),
+              enabled: z.boolean().nullable(),
+            }),
+          )
+          .min(1)
+          .max(50),
+      }),
+    )
+    .mutation(({ ctx, input }) => setPreferences(ctx.store("notifications"), ctx.scope, input.settings, input.tenantDefault)),
+});
+
+const webhooksRouter = router({
+  /** The signing secret is in this answer only; it is never listed again. */
+  create: adminProcedure
+    .input(
+      z.object({
+        url: z.url().max(2000),
+        description: z.string().trim().min(1).max(200).optional(),
+        types: z.array(notificationType).min(1).max(50).optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const created = await createWebhookEndpoint(ctx.store("notifications"), ctx.env, notificationsConfig, ctx.scope, input);
+      ctx.waitUntil(ctx.audit.direct({ actor: actorOf(ctx.scope), action: "webhookEndpoint.create", tenantId: ctx.scope.tenantId, target: { type: "webhook_endpoint", id: created.endpoint.id } }));
+      return created;
+    }),
+  list: adminProcedure.query(({ ctx }) => listWebhookEndpoints(ctx.store("notifications"), ctx.scope)),
+  enable: adminProcedure.input(z.object({ id: z.uuid() })).mutation(async ({ ctx, input }) => {
+    const endpoint = await enableWebhookEndpoint(ctx.store("notifications"), ctx.scope, input.id);
+    ctx.waitUntil(ctx.audit.direct({ actor: actorOf(ctx.scope), action: "webhookEndpoint.enable", tenantId: ctx.scope.tenantId, target: { type: "webhook_endpoint", id: endpoint.id } }));
+    return endpoint;
+  }),
+  delete: adminProcedure.input(z.object({ id: z.uuid() })).mutation(async ({ ctx, input }) => {
+    const result = await deleteWebhookEndpoint(ctx.store("notifications"), ctx.scope, input.id);
+    ctx.waitUntil(ctx.audit.direct({ actor: actorOf(ctx.scope), action: "webhookEndpoint.delete", tenantId: ctx.scope.tenantId, target: { type: "webhook_endpoint", id: input.id } }));
+    return result;
+  }),
+});
 
 export const notificationsRouter = router({
   list: authedProcedure
@@ -35,6 +90,9 @@ export const notificationsRouter = router({
     )
     .query(({ ctx, input }) => listNotifications(notificationDeps(ctx), ctx.scope, input)),
 
+  /** A single-use ticket (30 s) for `GET /v1/notifications/live?ticket=…`, the live badge's WebSocket. */
+  badgeTicket: authedProcedure.mutation(({ ctx }) => mintBadgeTicket(ctx.redis(), notificationsConfig, ctx.scope)),
+
   unreadCount: authedProcedure.query(async ({ ctx }) => ({ unread: await unreadCount(notificationDeps(ctx), ctx.scope) })),
 
   markRead: authedProcedure.input(idsInput).mutation(({ ctx, input }) => markRead(notificationDeps(ctx), ctx.scope, input.ids)),
@@ -46,7 +104,7 @@ export const notificationsRouter = router({
     .input(
       z.object({
         userId: z.uuid().nullable().optional(),
-        type: z.string().trim().min(1).max(50).regex(/^[a-z0-9_.:-]+$/i, "letters, digits and _ . : - only"),
+        type: notificationType,
         title: z.string().trim().min(1).max(255),
         message: z.string().min(1).max(5000),
         data: jsonObject.optional(),
@@ -55,6 +113,12 @@ export const notificationsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => createNotification(notificationDeps(ctx), ctx.scope, input)),
+
+  /** Every delivery attempt of one notification (admins of its tenant), and what is still owed. */
+  deliveries: adminProcedure.input(z.object({ id: z.uuid() })).query(({ ctx, input }) => listDeliveries(ctx.store("notifications"), ctx.scope, input.id)),
+
+  preferences: preferencesRouter,
+  webhooks: webhooksRouter,
 });
 
 const systemEventsRouter = router({

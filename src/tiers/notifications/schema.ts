@@ -102,7 +102,8 @@ export const notificationReceipts = pgTable(
   ],
 );
 
-export const outboxStatuses = ["pending", "sent"] as const;
+export const outboxStatuses = ["pending", "sent", "failed"] as const;
+export const outboxChannels = ["email", "push", "webhook"] as const;
 
 /**
  * Deliveries owed for email and push notifications, written in the notification's own
@@ -118,6 +119,8 @@ export const notificationOutbox = pgTable(
       .references(() => notifications.id, { onDelete: "cascade" }),
     tenantId: uuid("tenant_id").notNull(),
     channel: varchar("channel", { length: 20 }).notNull(),
+    /** The webhook endpoint of a `webhook` delivery (one row per endpoint); NULL for email and push. */
+    endpointId: uuid("endpoint_id"),
     status: varchar("status", { length: 20 }).notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
@@ -125,14 +128,125 @@ export const notificationOutbox = pgTable(
     sentAt: timestamp("sent_at", { withTimezone: true }),
   },
   (t) => [
-    check("notification_outbox_status_check", sql`${t.status} in ('pending', 'sent')`),
-    check("notification_outbox_channel_check", sql`${t.channel} in ('email', 'push')`),
+    check("notification_outbox_status_check", sql`${t.status} in ('pending', 'sent', 'failed')`),
+    check("notification_outbox_channel_check", sql`${t.channel} in ('email', 'push', 'webhook')`),
     index("notification_outbox_pending_idx").on(t.enqueuedAt).where(sql`${t.status} = 'pending'`),
     index("notification_outbox_sent_idx").on(t.sentAt).where(sql`${t.status} = 'sent'`),
     pgPolicy("notification_outbox_tenant", {
       for: "all",
       using: sql`${t.tenantId} = ${currentTenant} or ${isSystem}`,
       withCheck: sql`${t.tenantId} = ${currentTenant} or ${isSystem}`,
+    }),
+  ],
+);
+
+export const deliveryOutcomes = ["sent", "failed", "rejected", "deferred", "skipped"] as const;
+
+/**
+ * Every delivery attempt of an outbox row, one row per attempt: what the channel's provider answered.
+ * `sent` delivered; `failed` a transient failure (retried while attempts remain); `rejected` a permanent
+ * refusal (not retried); `deferred` not attempted because a store it needs was down (no attempt used);
+ * `skipped` not attempted because its endpoint was disabled or its recipient has no address.
+ * Readable by the tenant's admins (and operators); written only by the internal delivery job.
+ */
+export const notificationDeliveries = pgTable(
+  "notification_deliveries",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    notificationId: uuid("notification_id")
+      .notNull()
+      .references(() => notifications.id, { onDelete: "cascade" }),
+    /** No foreign key: sent outbox rows are pruned after days, the history lives as long as its notification. */
+    outboxId: uuid("outbox_id").notNull(),
+    channel: varchar("channel", { length: 20 }).notNull(),
+    endpointId: uuid("endpoint_id"),
+    attempt: integer("attempt").notNull(),
+    outcome: varchar("outcome", { length: 20 }).notNull(),
+    providerId: text("provider_id"),
+    error: text("error"),
+    startedAt: timestamp("started_at", { withTimezone: true }).notNull(),
+    finishedAt: timestamp("finished_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("notification_deliveries_outcome_check", sql`${t.outcome} in ('sent', 'failed', 'rejected', 'deferred', 'skipped')`),
+    index("notification_deliveries_notification_idx").on(t.notificationId, t.startedAt),
+    pgPolicy("notification_deliveries_read", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${currentRole} in ('admin', 'operator'))`,
+    }),
+    pgPolicy("notification_deliveries_write", {
+      for: "insert",
+      withCheck: sql`${isSystem} and ${t.tenantId} = ${currentTenant}`,
+    }),
+    // Retention's cascade deletes run as 'system'.
+    pgPolicy("notification_deliveries_delete", { for: "delete", using: isSystem }),
+  ],
+);
+
+/**
+ * A tenant's webhook endpoints (admin-managed). `secret` signs every payload (Standard Webhooks); it is
+ * returned once, when the endpoint is created, and never listed. `types` NULL subscribes to every type.
+ * Repeated failure disables the endpoint (`disabled_at`), with one system event.
+ */
+export const notificationWebhookEndpoints = pgTable(
+  "notification_webhook_endpoints",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    url: text("url").notNull(),
+    description: varchar("description", { length: 200 }),
+    secret: text("secret").notNull(),
+    types: text("types").array(),
+    enabled: boolean("enabled").notNull().default(true),
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    disabledAt: timestamp("disabled_at", { withTimezone: true }),
+    disabledReason: text("disabled_reason"),
+    createdBy: uuid("created_by"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index("notification_webhook_endpoints_tenant_idx").on(t.tenantId).where(sql`${t.enabled}`),
+    // Creating a notification reads them (as the admin creating it, or as 'system').
+    pgPolicy("notification_webhook_endpoints_staff", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
+    }),
+  ],
+);
+
+export const preferenceChannels = ["email", "push"] as const;
+
+/**
+ * Whether a channel delivers a notification type: `user_id` NULL is the tenant's default, a user's row
+ * overrides it; `type` '*' covers every type. No row: delivered. The in-app row is always written.
+ */
+export const notificationPreferences = pgTable(
+  "notification_preferences",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id"),
+    type: varchar("type", { length: 50 }).notNull(),
+    channel: varchar("channel", { length: 20 }).notNull(),
+    enabled: boolean("enabled").notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("notification_preferences_channel_check", sql`${t.channel} in ('email', 'push')`),
+    uniqueIndex("notification_preferences_key")
+      .on(t.tenantId, sql`coalesce(${t.userId}, '00000000-0000-0000-0000-000000000000'::uuid)`, t.type, t.channel),
+    // Everyone reads their own rows and the tenant's defaults (staff read all: creation checks them);
+    // a user writes only their own overrides, tenant defaults are staff's.
+    pgPolicy("notification_preferences_read", {
+      for: "select",
+      using: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${t.userId} is null or ${isTenantStaff})`,
+    }),
+    pgPolicy("notification_preferences_write", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or (${t.userId} is null and ${isTenantStaff}) or ${isSystem})`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or (${t.userId} is null and ${isTenantStaff}) or ${isSystem})`,
     }),
   ],
 );

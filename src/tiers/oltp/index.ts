@@ -38,3 +38,4 @@ export { leadStatuses } from "./schema";
 export { recordEmailEvent } from "./services/emails";
 export { type LeadFields, upsertLeadsStatement } from "./services/leads";
 export { unsubscribeRoutes } from "./unsubscribe-routes";
+export { userEmailAddress } from "./services/users";

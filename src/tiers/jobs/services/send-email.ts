@@ -10,7 +10,7 @@ import { tenantSystemScope } from "../../../platform/services";
 import { getEmailContent } from "../../content";
 import { recordEmailEvent } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import { emailProviderFor } from "./email-provider";
+import { emailProviderFor } from "../../../platform/email";
 
 /** Queues delay a message by at most 12 hours; a longer wait is several deferrals, each re-checking. */
 const maxDeferSeconds = 12 * 60 * 60;

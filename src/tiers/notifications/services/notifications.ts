@@ -9,7 +9,7 @@ import { AppError } from "../../../platform/errors";
 import type { Logger } from "../../../platform/logger";
 import type { NotificationsConfig } from "../config";
 import { deliveryMessage } from "./outbox";
-import { deliveryChannelsEnabled } from "./provider";
+import { channelConfigured } from "./provider";
 import { enforceLimits } from "./rate-limits";
 import { boundedJson, isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
 import { decodeCursor, encodeCursor } from "../../../platform/paging";
@@ -66,18 +66,39 @@ const noReceipt = (scope: TenantScope) =>
                   and (r.read_at is not null or r.deleted_at is not null))`;
 
 /**
- * The caller's unread count and the earliest expiry among the counted rows (the moment the
- * count drops by itself). Two index scans of idx_notifications_unread: own rows, then tenant-wide.
+ * The rows counted as unread for one user (a parameter, or a column of an outer query): own unread rows,
+ * then tenant-wide rows without the user's read or delete receipt, all live. Two index scans of
+ * idx_notifications_unread.
  */
-const unreadCountSql = (scope: TenantScope): SQL => sql`
-  with counted as (
+const countedRows = (tenantId: string, userId: SQL | string): SQL => sql`
     select n.expires_at from notifications n
-    where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live}
+    where n.user_id = ${userId} and n.tenant_id = ${tenantId} and n.is_read = false and ${live}
     union all
     select n.expires_at from notifications n
-    where n.user_id is null and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live} and ${noReceipt(scope)}
-  )
+    where n.user_id is null and n.tenant_id = ${tenantId} and n.is_read = false and ${live}
+      and not exists (select 1 from notification_receipts r where r.notification_id = n.id and r.user_id = ${userId}
+                      and (r.read_at is not null or r.deleted_at is not null))`;
+
+/** The caller's unread count and the earliest expiry among the counted rows (the moment the count drops by itself). */
+const unreadCountSql = (scope: TenantScope): SQL => sql`
+  with counted as (${countedRows(scope.tenantId, scope.userId)})
   select count(*)::int as unread, min(expires_at) as next_expiry from counted`;
+
+/** The same count for several users of a tenant in one statement (the live badge's recount). */
+export async function unreadCounts(
+  store: TierStore,
+  tenantId: string,
+  userIds: string[],
+): Promise<Array<{ userId: string; unread: number; nextExpiry: string | null }>> {
+  if (userIds.length === 0) return [];
+  const [rows] = await internalBatch(store, "system", tenantId, (db) => [
+    db.execute(sql`
+      select u.id::text as user_id, c.unread, c.next_expiry
+      from unnest(${idArray(userIds)}) as u(id)
+      cross join lateral (select count(*)::int as unread, min(x.expires_at) as next_expiry from (${countedRows(tenantId, sql`u.id`)}) x) c`),
+  ]);
+  return rowsOf(rows).map((r) => ({ userId: String(r.user_id), unread: Number(r.unread), nextExpiry: isoOrNull(r.next_expiry) }));
+}
 
 const unreadOf = (result: unknown) => {
   const row = rowsOf(result)[0] ?? {};
@@ -301,8 +322,10 @@ export interface CreateNotificationInput {
 export type Creator = TenantScope | { role: "system"; tenantId: string };
 
 /**
- * Rate limits first (Redis), then the notification and, for email and push, its outbox row in
- * one statement: the row never exists without its delivery. The job is sent after the commit.
+ * Rate limits first (Redis), then, in one statement: the notification; for email and push its outbox row
+ * unless the recipient's preferences (or the tenant's defaults) turn that channel off for this type; and one
+ * webhook outbox row per enabled endpoint of the tenant subscribed to the type. A notification never exists
+ * without its deliveries. The jobs are sent after the commit.
  */
 export async function createNotification(
   deps: NotificationDeps,
@@ -316,9 +339,14 @@ export async function createNotification(
       details: [{ path: "expiresAt", message: "must be in the future" }],
     });
   }
-  if (input.channel !== "in_app" && !deliveryChannelsEnabled(deps.env)) {
-    throw new AppError("VALIDATION_FAILED", `The ${input.channel} channel is disabled in this deployment; use in_app`, {
-      details: [{ path: "channel", message: "disabled in this deployment" }],
+  if (!channelConfigured(deps.env, input.channel)) {
+    throw new AppError("VALIDATION_FAILED", `The ${input.channel} channel has no provider configured in this deployment; use in_app`, {
+      details: [{ path: "channel", message: "no provider configured in this deployment" }],
+    });
+  }
+  if (input.channel === "email" && !recipient) {
+    throw new AppError("VALIDATION_FAILED", "An email notification needs a userId: tenant-wide notifications are not emailed", {
+      details: [{ path: "userId", message: "required for the email channel" }],
     });
   }
   const data = boundedJson(input.data, deps.config.maxNotificationDataBytes, "data");
@@ -333,12 +361,23 @@ export async function createNotification(
       values (${tenantId}, ${recipient}, ${input.type}, ${input.title}, ${input.message},
               ${data}::jsonb, ${input.channel}, ${input.expiresAt ?? null}::timestamptz)
       returning *
+    ), pref as (
+      -- The most specific setting wins: the user's for this type, the user's for every type ('*'),
+      -- the tenant's default for this type, for every type. No setting: delivered.
+      select p.enabled from notification_preferences p join n on p.tenant_id = n.tenant_id
+      where p.channel = n.channel and p.type in (n.type, '*') and (p.user_id = n.user_id or p.user_id is null)
+      order by (p.user_id is null), (p.type = '*') limit 1
     ), o as (
       insert into notification_outbox (notification_id, tenant_id, channel)
-      select id, tenant_id, channel from n where channel <> 'in_app'
+      select id, tenant_id, channel from n where channel <> 'in_app' and coalesce((select enabled from pref), true)
+      returning id
+    ), w as (
+      insert into notification_outbox (notification_id, tenant_id, channel, endpoint_id)
+      select n.id, n.tenant_id, 'webhook', e.id from n join notification_webhook_endpoints e on e.tenant_id = n.tenant_id
+      where e.enabled and (e.types is null or n.type = any(e.types))
       returning id
     )
-    select n.*, (select id from o) as outbox_id from n`;
+    select n.*, array(select id::text from o union all select id::text from w) as outbox_ids from n`;
   const [inserted] =
     creator.role === "system"
       ? await internalBatch(deps.store, "system", tenantId, (db) => [db.execute(statement)])
@@ -346,8 +385,9 @@ export async function createNotification(
   const row = rowsOf(inserted)[0];
   if (!row) throw new AppError("INTERNAL", "The notification was not stored");
   const notification = toNotification(row);
-  if (row.outbox_id) {
-    deps.jobs.sendAfterResponse([deliveryMessage(deps.jobs, { outboxId: String(row.outbox_id), notificationId: notification.id, tenantId })]);
+  const outboxIds = Array.isArray(row.outbox_ids) ? row.outbox_ids.map(String) : [];
+  if (outboxIds.length > 0) {
+    deps.jobs.sendAfterResponse(outboxIds.map((outboxId) => deliveryMessage(deps.jobs, { outboxId, notificationId: notification.id, tenantId })));
   }
   const change: CacheChange = { tenantId, userId: recipient };
   invalidateLater(deps, [change]);

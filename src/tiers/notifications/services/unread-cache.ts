@@ -1,6 +1,8 @@
 // The unread-count cache in Redis: one hash per tenant, versioned so a racing refill can never win over a write.
 import type { Redis } from "@upstash/redis/cloudflare";
+import type { Env } from "../../../platform/env";
 import type { Logger } from "../../../platform/logger";
+import { signalBadges } from "./live";
 import type { NotificationsConfig } from "../config";
 
 /**
@@ -81,12 +83,17 @@ export async function invalidateUnread(redis: Redis, config: NotificationsConfig
   await pipeline.exec();
 }
 
-/** Off the response path: a failed invalidation is logged, and bounded by the cache age limit. */
+/**
+ * Off the response path: a failed invalidation is logged, and bounded by the cache age limit. With `env`, the
+ * live badges of the users concerned are told too (after the cache, so a poll answering a pushed count agrees).
+ */
 export function invalidateLater(
-  deps: { redis: Redis; logger: Logger; waitUntil(p: Promise<unknown>): void; config: NotificationsConfig },
+  deps: { redis: Redis; logger: Logger; waitUntil(p: Promise<unknown>): void; config: NotificationsConfig; env?: Env },
   changes: CacheChange[],
 ): void {
   if (changes.length === 0) return;
+  const env = deps.env;
+  if (env) deps.waitUntil(signalBadges(env, deps.logger, changes));
   deps.waitUntil(
     invalidateUnread(deps.redis, deps.config, changes).catch((error: unknown) =>
       deps.logger.warn("unread cache invalidation failed", { changes: changes.length, error }),

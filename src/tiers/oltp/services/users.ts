@@ -1,7 +1,7 @@
 // Users of a tenant (each row is one membership with its role): list, invite, change role, remove.
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import type { Services } from "../../../platform/services";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { internalBatch, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import { apiKeys, users, userRoles } from "../schema";
 import { withAccessChange } from "./access";
@@ -10,6 +10,17 @@ import { found } from "../../../platform/paging";
 
 export type User = typeof users.$inferSelect;
 type UserRole = (typeof userRoles)[number];
+
+/**
+ * A member's email address, for internal senders (email notifications): null when no such user is in the
+ * tenant. Throws SERVICE_UNAVAILABLE (tier oltp) when OLTP cannot be reached, so the caller can defer.
+ */
+export async function userEmailAddress(store: TierStore, tenantId: string, userId: string): Promise<string | null> {
+  const [rows] = await internalBatch(store, "system", tenantId, (db) => [
+    db.select({ email: users.email }).from(users).where(and(eq(users.tenantId, tenantId), eq(users.id, userId))).limit(1),
+  ]);
+  return rows[0]?.email ?? null;
+}
 
 export async function getMe(store: TierStore, scope: TenantScope): Promise<User> {
   const [rows] = await tenantBatch(store, scope, (db) => [

@@ -1,6 +1,6 @@
-// The email provider SEND_EMAIL sends through: an HTTP transactional email API in production, a recorder locally.
-import type { Env } from "../../../platform/env";
-import { AppError } from "../../../platform/errors";
+// The transactional email provider every tier sends through (SEND_EMAIL, email notifications): an HTTP API in production, a recorder locally.
+import type { Env } from "./env";
+import { AppError } from "./errors";
 
 export interface OutgoingEmail {
   /** The email's id: the provider's idempotency key, so a redelivered job cannot send twice. */

@@ -1,0 +1,152 @@
+// Local stand-ins for the services notifications leave the platform through: a transactional email API (the shape
+// HttpEmailProvider POSTs) and webhook receivers that verify Standard Webhooks signatures with the reference library.
+// Each records what it received; tests read and steer them through /_local routes.
+import http from "node:http";
+import { Webhook } from "standardwebhooks";
+import { listen, readBody } from "./net-util";
+
+type EmailMode = "ok" | "fail" | "reject";
+type ReceiverMode = "ok" | "fail";
+
+interface ReceivedEmail {
+  idempotencyKey: string | null;
+  authorization: string | null;
+  from: string;
+  to: string[];
+  subject: string;
+  text: string;
+  html?: string;
+  receivedAt: string;
+}
+
+interface ReceivedWebhook {
+  id: string | null;
+  timestamp: string | null;
+  signature: string | null;
+  verified: boolean;
+  error?: string;
+  body: unknown;
+  receivedAt: string;
+}
+
+export interface ProviderStandins {
+  port: number;
+  /** EMAIL_PROVIDER_URL for the Worker. */
+  emailUrl: string;
+  /** Base of the receivers: `${webhookBase}/{name}` is one receiver. */
+  webhookBase: string;
+  controlUrl: string;
+  close(): Promise<void>;
+}
+
+const send = (res: http.ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+};
+
+export async function startProviderStandins(options: { port?: number; host?: string } = {}): Promise<ProviderStandins> {
+  const host = options.host ?? "127.0.0.1";
+  const emails: ReceivedEmail[] = [];
+  /** Failure modes by recipient address, so concurrent tests steer only their own recipients. */
+  const emailModes = new Map<string, EmailMode>();
+  const receivers = new Map<string, { secret: string | null; mode: ReceiverMode; received: ReceivedWebhook[] }>();
+  const receiver = (name: string) => {
+    const known = receivers.get(name);
+    if (known) return known;
+    const created = { secret: null as string | null, mode: "ok" as ReceiverMode, received: [] as ReceivedWebhook[] };
+    receivers.set(name, created);
+    return created;
+  };
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", `http://${host}`);
+      const body = await readBody(req);
+      const parts = url.pathname.split("/").filter(Boolean);
+
+      if (req.method === "POST" && url.pathname === "/email") {
+        const email = JSON.parse(body) as Omit<ReceivedEmail, "idempotencyKey" | "authorization" | "receivedAt">;
+        const key = req.headers["idempotency-key"];
+        const mode = email.to.map((to) => emailModes.get(to.toLowerCase())).find((m) => m && m !== "ok") ?? "ok";
+        if (mode === "fail") return send(res, 503, { error: "stand-in provider failure (injected)" });
+        if (mode === "reject") return send(res, 422, { error: "recipient rejected (injected)" });
+        emails.push({
+          ...email,
+          idempotencyKey: typeof key === "string" ? key : null,
+          authorization: req.headers.authorization ?? null,
+          receivedAt: new Date().toISOString(),
+        });
+        return send(res, 200, { id: `recorded-${typeof key === "string" ? key : crypto.randomUUID()}` });
+      }
+
+      if (req.method === "POST" && parts[0] === "webhooks" && parts[1]) {
+        const r = receiver(parts[1]);
+        const headers = {
+          "webhook-id": String(req.headers["webhook-id"] ?? ""),
+          "webhook-timestamp": String(req.headers["webhook-timestamp"] ?? ""),
+          "webhook-signature": String(req.headers["webhook-signature"] ?? ""),
+        };
+        let verified = false;
+        let error: string | undefined;
+        try {
+          if (!r.secret) throw new Error("no secret registered");
+          new Webhook(r.secret).verify(body, headers);
+          verified = true;
+        } catch (e) {
+          error = e instanceof Error ? e.message : String(e);
+        }
+        let parsed: unknown = body;
+        try {
+          parsed = JSON.parse(body);
+        } catch {}
+        r.received.push({
+          id: headers["webhook-id"] || null,
+          timestamp: headers["webhook-timestamp"] || null,
+          signature: headers["webhook-signature"] || null,
+          verified,
+          ...(error ? { error } : {}),
+          body: parsed,
+          receivedAt: new Date().toISOString(),
+        });
+        if (!verified) return send(res, 401, { error });
+        if (r.mode === "fail") return send(res, 500, { error: "receiver failure (injected)" });
+        return send(res, 204, null);
+      }
+
+      // Control: /_local/email/mode {to, mode}; /_local/email/sent?to=; /_local/webhooks/{name} (GET received, POST {secret?, mode?}).
+      if (parts[0] === "_local") {
+        if (parts[1] === "email" && parts[2] === "mode" && req.method === "POST") {
+          const { to, mode } = JSON.parse(body) as { to: string; mode: EmailMode };
+          emailModes.set(to.toLowerCase(), mode);
+          return send(res, 200, { ok: true });
+        }
+        if (parts[1] === "email" && parts[2] === "sent") {
+          const to = url.searchParams.get("to")?.toLowerCase();
+          return send(res, 200, emails.filter((e) => !to || e.to.some((t) => t.toLowerCase() === to)));
+        }
+        if (parts[1] === "webhooks" && parts[2]) {
+          const r = receiver(parts[2]);
+          if (req.method === "POST") {
+            const change = JSON.parse(body) as { secret?: string; mode?: ReceiverMode };
+            if (change.secret !== undefined) r.secret = change.secret;
+            if (change.mode !== undefined) r.mode = change.mode;
+            return send(res, 200, { ok: true });
+          }
+          return send(res, 200, r.received);
+        }
+      }
+      send(res, 404, { error: `no route ${req.method} ${url.pathname}` });
+    } catch (error) {
+      send(res, 400, { error: error instanceof Error ? error.message : String(error) });
+    }
+  });
+  const port = await listen(server, host, options.port ?? 0);
+  const base = `http://${host}:${port}`;
+  return {
+    port,
+    emailUrl: `${base}/email`,
+    webhookBase: `${base}/webhooks`,
+    controlUrl: base,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
