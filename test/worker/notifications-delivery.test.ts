@@ -8,7 +8,7 @@ import { createLogger } from "../../src/platform/logger";
 import { notificationsConfig } from "../../src/tiers/notifications/config";
 import { queueNames, testServices } from "../support/runtime";
 import { relayPendingDeliveries } from "../../src/tiers/notifications/services/outbox";
-import { allowAuthEmail } from "../../src/tiers/notifications/services/rate-limits";
+import { allowAuthEmail, authEmailLimits } from "../../src/platform/rate-limits";
 import { tierStore } from "../../src/platform/db";
 import { asSystem, notificationsTenant, recordedSends, sleep, type NotificationsTenant } from "../support/notifications";
 import { setRedisFault } from "../support/stack";
@@ -130,7 +130,7 @@ describe("over-sending protection", () => {
     const e = parseEnv(env);
     const logger = createLogger("error");
     const email = `user-${crypto.randomUUID()}@example.test`;
-    const setting = notificationsConfig.limits.passwordResetEmail;
+    const setting = authEmailLimits["password-reset"];
     for (let i = 0; i < setting.limit; i++) await allowAuthEmail(createRedis(e), logger, "password-reset", email, setting);
     await expect(allowAuthEmail(createRedis(e), logger, "password-reset", email, setting)).rejects.toMatchObject({ code: "RATE_LIMITED" });
     // The verification key is separate from the password-reset key.

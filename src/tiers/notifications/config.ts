@@ -1,11 +1,8 @@
 // The notifications tier's tunables in one place: rate limits, cache lifetimes, outbox relay and retention.
 
-export interface RateLimitSetting {
-  /** Calls allowed per window. */
-  limit: number;
-  /** Window length in seconds (sliding window). */
-  windowSeconds: number;
-}
+import type { RateLimitSetting } from "../../platform/rate-limits";
+
+export type { RateLimitSetting };
 
 export interface NotificationsConfig {
   limits: {
@@ -13,8 +10,6 @@ export interface NotificationsConfig {
     perRecipient: RateLimitSetting;
     /** Notifications created in one tenant, all recipients together. */
     perTenant: RateLimitSetting;
-    passwordResetEmail: RateLimitSetting;
-    verificationEmail: RateLimitSetting;
   };
   unreadCache: {
     /** Longest a cached count is trusted even if nothing changes it. */
@@ -66,8 +61,6 @@ export const notificationsConfig: NotificationsConfig = {
   limits: {
     perRecipient: { limit: 30, windowSeconds: 60 },
     perTenant: { limit: 600, windowSeconds: 60 },
-    passwordResetEmail: { limit: 5, windowSeconds: 3600 },
-    verificationEmail: { limit: 5, windowSeconds: 3600 },
   },
   unreadCache: { maxAgeSeconds: 300, keyTtlSeconds: 86_400 },
   outbox: { relayGraceSeconds: 120, relayBatchSize: 100, sentRetentionDays: 7 },

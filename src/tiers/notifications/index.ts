@@ -18,5 +18,4 @@ export { notificationDeps } from "./deps";
 export { openLiveBadge } from "./services/live";
 export { systemEvents } from "./emitter";
 export { unreadCount, unreadLookup } from "./services/notifications";
-export { allowAuthEmail } from "./services/rate-limits";
 export { invalidateUnread } from "./services/unread-cache";

@@ -10,7 +10,7 @@ import type { Logger } from "../../../platform/logger";
 import type { NotificationsConfig } from "../config";
 import { deliveryMessage } from "./outbox";
 import { channelConfigured } from "./provider";
-import { enforceLimits } from "./rate-limits";
+import { enforceLimits } from "../../../platform/rate-limits";
 import { boundedJson, isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
 import { decodeCursor, encodeCursor } from "../../../platform/paging";
 import { type CacheLookup, invalidateLater, lookupUnread, refillUnread, type CacheChange } from "./unread-cache";

@@ -4,7 +4,7 @@ import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
 import { batchUnder, tenantBatch, type TenantScope } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import type { Services } from "../../../platform/services";
-import { allowAuthEmail, notificationsConfig } from "../../notifications";
+import { allowAuthEmail, authEmailLimits } from "../../../platform/rate-limits";
 import { invitations, tenants, users } from "../schema";
 import { sha256Hex } from "./api-keys";
 
@@ -43,7 +43,7 @@ export async function inviteUser(
   input: { email: string; role: "member" | "admin" },
 ): Promise<Invitation & { token: string }> {
   const email = input.email.toLowerCase();
-  await allowAuthEmail(services.redis(), services.logger, "verification-email", email, notificationsConfig.limits.verificationEmail);
+  await allowAuthEmail(services.redis(), services.logger, "verification-email", email, authEmailLimits["verification-email"]);
   const token = randomToken();
   const tokenHash = await sha256Hex(token);
   const id = crypto.randomUUID();

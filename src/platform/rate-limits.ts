@@ -1,9 +1,13 @@
-// Over-sending protection with @upstash/ratelimit: notification creation and the auth-email keys.
+// Limits with @upstash/ratelimit and a declared policy for when Redis is down: used by notification creation and the auth-email keys.
 import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
-import { AppError, tierUnavailable } from "../../../platform/errors";
-import type { Logger } from "../../../platform/logger";
-import type { RateLimitSetting } from "../config";
+import { AppError, tierUnavailable } from "./errors";
+import type { Logger } from "./logger";
+
+export interface RateLimitSetting {
+  limit: number;
+  windowSeconds: number;
+}
 
 /**
  * What a limiter does when Redis cannot answer:
@@ -61,6 +65,12 @@ export async function enforceLimits(redis: Redis, logger: Logger, checks: LimitC
 }
 
 export type AuthEmailKind = "password-reset" | "verification-email";
+
+/** Auth emails (password resets, verifications, invitations) per address: 5 an hour each kind. */
+export const authEmailLimits: Record<AuthEmailKind, RateLimitSetting> = {
+  "password-reset": { limit: 5, windowSeconds: 3600 },
+  "verification-email": { limit: 5, windowSeconds: 3600 },
+};
 
 /**
  * The auth-email limiter other code calls before sending a password reset or verification
