@@ -4,7 +4,7 @@ import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Services } from "../../../platform/services";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
-import { campaignLeads, campaigns, campaignStatuses, leads, sequenceSteps, type StepVariant } from "../schema";
+import { campaignLeads, campaignMailboxes, campaigns, campaignStatuses, leads, mailboxes, sequenceSteps, type StepVariant } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Campaign = typeof campaigns.$inferSelect;
@@ -109,9 +109,12 @@ function notEditable(status: string | undefined): AppError {
 export const campaignActions = ["schedule", "start", "pause", "resume", "complete"] as const;
 export type CampaignAction = (typeof campaignActions)[number];
 
-/** The state machine: each action's allowed source states and its target. Anything else is refused. */
-export const transitions: Record<CampaignAction, { from: CampaignStatus[]; to: CampaignStatus; needsSteps: boolean }> = {
-  schedule: { from: ["draft"], to: "scheduled", needsSteps: true },
+/**
+ * The state machine: each action's allowed source states and its target. Anything else is refused.
+ * A scheduled campaign becomes running at its startsAt (the sequencer's tick), so scheduling needs one.
+ */
+export const transitions: Record<CampaignAction, { from: CampaignStatus[]; to: CampaignStatus; needsSteps: boolean; needsStartsAt?: boolean }> = {
+  schedule: { from: ["draft"], to: "scheduled", needsSteps: true, needsStartsAt: true },
   start: { from: ["draft", "scheduled"], to: "running", needsSteps: true },
   pause: { from: ["running", "scheduled"], to: "paused", needsSteps: false },
   resume: { from: ["paused"], to: "running", needsSteps: true },
@@ -131,8 +134,9 @@ export async function transitionCampaign(
   const rule = transitions[action];
   const hasSteps = sql`exists (select 1 from ${sequenceSteps} where ${sequenceSteps.tenantId} = ${scope.tenantId} and ${sequenceSteps.campaignId} = ${id})`;
   // Recorded before the update, under the update's own condition.
+  const startsAtSet = rule.needsStartsAt ? sql` and ${campaigns.startsAt} is not null` : sql``;
   const allowed = sql`exists (select 1 from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${id}
-    and ${inArray(campaigns.status, rule.from)}${rule.needsSteps ? sql` and ${hasSteps}` : sql``})`;
+    and ${inArray(campaigns.status, rule.from)}${rule.needsSteps ? sql` and ${hasSteps}` : sql``}${startsAtSet})`;
   const audit = services.audit.action(scope, `campaign.${action}`, { type: "campaign", id }, { to: rule.to }, allowed);
   const [, updated, current, steps] = await tenantBatch(services.store("oltp"), scope, (db) => [
     audit.insert(db),
@@ -145,10 +149,11 @@ export async function transitionCampaign(
           eq(campaigns.id, id),
           inArray(campaigns.status, rule.from),
           rule.needsSteps ? hasSteps : undefined,
+          rule.needsStartsAt ? sql`${campaigns.startsAt} is not null` : undefined,
         ),
       )
       .returning(),
-    statusOf(db, scope, id),
+    db.select({ status: campaigns.status, startsAt: campaigns.startsAt }).from(campaigns).where(and(eq(campaigns.tenantId, scope.tenantId), eq(campaigns.id, id))),
     db.select({ has: sql<boolean>`${hasSteps}` }).from(sql`(select 1) as one`),
   ]);
   audit.sendAfterCommit();
@@ -162,6 +167,9 @@ export async function transitionCampaign(
   }
   if (rule.needsSteps && !steps[0]?.has) {
     throw new AppError("BAD_REQUEST", `Cannot ${action} a campaign without steps; add at least one step first`);
+  }
+  if (rule.needsStartsAt && !current[0]?.startsAt) {
+    throw new AppError("BAD_REQUEST", `Cannot ${action} a campaign without startsAt; set it with campaigns.update first`);
   }
   throw new AppError("CONFLICT", "The campaign changed meanwhile; read it again");
 }
@@ -231,4 +239,35 @@ export async function enrolLeads(
   if (!status) throw new AppError("NOT_FOUND", "Campaign not found");
   if (status === "completed") throw new AppError("CONFLICT", "A completed campaign takes no new leads", { details: { status } });
   return { enrolled: inserted.rows.length, skipped: leadIds.length - inserted.rows.length };
+}
+
+/**
+ * Replaces the campaign's mailboxes, in one transaction: only when every id is one of the tenant's
+ * mailboxes and the campaign is not completed; otherwise nothing changes and the reason is read back.
+ */
+export async function setCampaignMailboxes(store: TierStore, scope: TenantScope, id: string, mailboxIds: string[]): Promise<{ mailboxIds: string[] }> {
+  const ids = sql`${`{${mailboxIds.join(",")}}`}::uuid[]`;
+  const allowed = sql`(select count(*) from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = any(${ids})) = ${mailboxIds.length}
+    and exists (select 1 from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${id} and ${campaigns.status} <> 'completed')`;
+  const [, , current, known, saved] = await tenantBatch(store, scope, (db) => [
+    db.execute(sql`delete from ${campaignMailboxes} where tenant_id = ${scope.tenantId} and campaign_id = ${id} and mailbox_id <> all(${ids}) and ${allowed}`),
+    db.execute(sql`insert into ${campaignMailboxes} (tenant_id, campaign_id, mailbox_id)
+                   select ${scope.tenantId}, ${id}, m.id from ${mailboxes} m where m.tenant_id = ${scope.tenantId} and m.id = any(${ids}) and ${allowed}
+                   on conflict do nothing`),
+    statusOf(db, scope, id),
+    db.select({ id: mailboxes.id }).from(mailboxes).where(and(eq(mailboxes.tenantId, scope.tenantId), sql`${mailboxes.id} = any(${ids})`)),
+    db
+      .select({ mailboxId: campaignMailboxes.mailboxId })
+      .from(campaignMailboxes)
+      .where(and(eq(campaignMailboxes.tenantId, scope.tenantId), eq(campaignMailboxes.campaignId, id)))
+      .orderBy(asc(campaignMailboxes.createdAt), asc(campaignMailboxes.mailboxId)),
+  ]);
+  const status = current[0]?.status;
+  if (!status) throw new AppError("NOT_FOUND", "Campaign not found");
+  if (status === "completed") throw new AppError("CONFLICT", "A completed campaign's mailboxes cannot change", { details: { status } });
+  if (known.length !== mailboxIds.length) {
+    const missing = mailboxIds.filter((m) => !known.some((k) => k.id === m));
+    throw new AppError("NOT_FOUND", "Mailbox not found", { details: { missing } });
+  }
+  return { mailboxIds: saved.map((r) => r.mailboxId) };
 }
