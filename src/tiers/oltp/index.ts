@@ -26,7 +26,8 @@ export const oltp = {
 /** API keys live here; the platform's authentication resolves them through this. */
 export const apiKeys: ApiKeyResolver = { marker: apiKeyMarker, resolve: (services, key) => resolveApiKey(services.store("oltp"), key) };
 
-export { leadStatuses } from "./schema";
+export { leadStatuses, type StepVariant } from "./schema";
+export { escapeHtml, type LeadVariables, renderStep, variantFor } from "./services/personalize";
 export { recordEmailEvent } from "./services/emails";
 export { type LeadFields, upsertLeadsStatement } from "./services/leads";
 export { unsubscribeRoutes } from "./unsubscribe-routes";

@@ -214,7 +214,8 @@ export async function setCampaignSteps(
 
 /**
  * Enrols up to 1,000 leads in one INSERT ... SELECT: only the tenant's own leads that are neither
- * unsubscribed nor bounced and not already enrolled; everything else is counted as skipped.
+ * unsubscribed nor bounced and not already enrolled; everything else is counted as skipped. Their
+ * next_send_at stays NULL: the sequencer plans the first step when it first finds them running.
  */
 export async function enrolLeads(
   store: TierStore,
@@ -224,8 +225,8 @@ export async function enrolLeads(
 ): Promise<{ enrolled: number; skipped: number }> {
   const [inserted, current] = await tenantBatch(store, scope, (db) => [
     db.execute<{ lead_id: string }>(sql`
-      insert into ${campaignLeads} (tenant_id, campaign_id, lead_id, next_send_at)
-      select ${scope.tenantId}, c.id, l.id, now()
+      insert into ${campaignLeads} (tenant_id, campaign_id, lead_id)
+      select ${scope.tenantId}, c.id, l.id
       from ${campaigns} c
       join ${leads} l on l.tenant_id = c.tenant_id
       where c.tenant_id = ${scope.tenantId} and c.id = ${campaignId} and c.status <> 'completed'
