@@ -1,0 +1,124 @@
+// The campaign sequencer (SEQUENCE_CAMPAIGNS) on a set clock: due leads get their step once, follow-ups thread, skips say why.
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { internalBatch, tierStore } from "../../src/platform/db";
+import { parseEnv } from "../../src/platform/env";
+import { shiftedClock } from "../../src/platform/clock";
+import { clockedWorker } from "../support/clock";
+import { createTenant, oltpSql, type TestTenant } from "../support/factories";
+import { sendingMailbox } from "../support/jobs";
+import { prepareJobs, queueNames } from "../support/runtime";
+import { trpcClient } from "../support/worker";
+
+type Worker = ReturnType<typeof clockedWorker>;
+
+/** Commits a tick's ledger row as the cron would, and delivers it (and what it enqueues on the normal queue) at the worker's clock. */
+async function tick(worker: Worker): Promise<void> {
+  const prepared = prepareJobs(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {} }], worker.clock);
+  await internalBatch(tierStore(parseEnv(env), "oltp"), "system", null, (db) => [prepared.insert(db)]);
+  worker.held.JOBS_NORMAL.held.push(...prepared.messages.map((m) => m.message));
+  while ((await worker.deliver("JOBS_NORMAL", queueNames.normal)) > 0);
+}
+
+/** A Monday at 10:00 UTC some weeks ahead, so the window (09:00-17:00 UTC, weekdays) is open. */
+const monday = (() => {
+  const at = new Date(Date.now() + 21 * 86_400_000);
+  at.setUTCDate(at.getUTCDate() + ((8 - at.getUTCDay()) % 7));
+  at.setUTCHours(10, 0, 0, 0);
+  return at;
+})();
+const at = (days: number, hours = 0) => clockedWorker(shiftedClock(new Date(monday.getTime() + days * 86_400_000 + hours * 3_600_000)));
+
+async function enrolmentState(tenantId: string, campaignId: string) {
+  const sql = oltpSql();
+  const [, rows = []] = await sql.transaction([
+    sql`select set_config('app.current_tenant_id', ${tenantId}, true)`,
+    sql`select l.email, cl.status, cl.current_step, cl.stop_reason, cl.mailbox_id from campaign_leads cl join leads l on l.tenant_id = cl.tenant_id and l.id = cl.lead_id
+        where cl.tenant_id = ${tenantId} and cl.campaign_id = ${campaignId} order by l.email`,
+  ]);
+  return rows;
+}
+
+describe("SEQUENCE_CAMPAIGNS", () => {
+  let tenant: TestTenant;
+  beforeAll(async () => {
+    tenant = await createTenant();
+  });
+
+  it("creates each due lead's step once, threads the follow-up two days later, skips a lead lacking a variable, and completes", async () => {
+    const client = trpcClient(tenant.admin.token, { batch: false });
+    const box = await sendingMailbox(tenant.admin.token, { dailyLimit: 100, warmupEnabled: false });
+    const campaign = await client.campaigns.create.mutate({ name: "Seq", timeZone: "UTC", windowStartMinute: 540, windowEndMinute: 1020, sendDays: [1, 2, 3, 4, 5] });
+    await client.campaigns.setSteps.mutate({
+      id: campaign.id,
+      steps: [
+        { variants: [{ label: "A", subject: 'Hello {{firstName | "there"}}', text: "Hi {{firstName}} at {{company}}", html: "<p>Hi {{company}}</p>" }] },
+        { delayDays: 2, variants: [{ label: "A", subject: "", text: "Following up, {{firstName}}" }] },
+      ],
+    });
+    const { ids } = await client.leads.bulkUpsert.mutate({
+      leads: [
+        { email: "ann@seq.example", firstName: "Ann", company: "Acme <Ltd>" },
+        { email: "bob@seq.example", firstName: "Bob", company: "Globex" },
+        { email: "cat@seq.example", firstName: "Cat" },
+      ],
+    });
+    await client.campaigns.setMailboxes.mutate({ id: campaign.id, mailboxIds: [box.id] });
+    await client.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: ids });
+    await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
+
+    const first = at(0);
+    await tick(first);
+    await tick(first);
+    const created = await client.emails.list.query({ campaignId: campaign.id });
+    expect(created.items.map((e) => e.subject).sort()).toEqual(["Hello Ann", "Hello Bob"]);
+    expect(created.items.every((e) => e.status === "queued" && e.mailboxId === box.id && e.variant === "A")).toBe(true);
+    expect(first.held.JOBS_HIGH.held.map((m) => m.type)).toEqual(["SEND_EMAIL", "SEND_EMAIL"]);
+    expect(await first.deliver("JOBS_HIGH", queueNames.high)).toBe(2);
+    const ann = created.items.find((e) => e.subject === "Hello Ann")!;
+    expect((await client.emails.get.query({ id: ann.id })).status).toBe("sent");
+    const body = await client.content.get.query({ emailId: ann.id });
+    expect(body).toMatchObject({ text: "Hi Ann at Acme <Ltd>", html: "<p>Hi Acme &lt;Ltd&gt;</p>" });
+    expect(body.headers["Message-ID"]).toMatch(new RegExp(`^<${ann.id}@`));
+    expect(await enrolmentState(tenant.id, campaign.id)).toMatchObject([
+      { email: "ann@seq.example", status: "active", current_step: 1, mailbox_id: box.id },
+      { email: "bob@seq.example", status: "active", current_step: 1 },
+      { email: "cat@seq.example", status: "skipped", current_step: 0, stop_reason: "missing_variable:company" },
+    ]);
+
+    // A day later nothing is due; two days later the follow-ups go, under the first emails.
+    await tick(at(1));
+    expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(2);
+    const third = at(2, 1);
+    await tick(third);
+    const all = (await client.emails.list.query({ campaignId: campaign.id })).items;
+    expect(all).toHaveLength(4);
+    const followUp = all.find((e) => e.subject === "Re: Hello Ann")!;
+    const threaded = await client.content.get.query({ emailId: followUp.id });
+    expect(threaded).toMatchObject({ text: "Following up, Ann", headers: { "In-Reply-To": body.headers["Message-ID"], References: body.headers["Message-ID"] } });
+    await tick(third);
+    expect(await enrolmentState(tenant.id, campaign.id)).toMatchObject([
+      { status: "finished", current_step: 2 },
+      { status: "finished", current_step: 2 },
+      { status: "skipped" },
+    ]);
+    expect((await client.campaigns.get.query({ id: campaign.id })).status).toBe("completed");
+    expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(4);
+  }, 60_000);
+
+  it("two ticks at once claim each lead once", async () => {
+    const client = trpcClient(tenant.admin.token, { batch: false });
+    const box = await sendingMailbox(tenant.admin.token, { dailyLimit: 500, warmupEnabled: false });
+    const campaign = await client.campaigns.create.mutate({ name: "Race", sendDays: [0, 1, 2, 3, 4, 5, 6], windowStartMinute: 0, windowEndMinute: 1440 });
+    await client.campaigns.setSteps.mutate({ id: campaign.id, steps: [{ variants: [{ label: "A", subject: "Hi", text: "Hello" }] }] });
+    const { ids } = await client.leads.bulkUpsert.mutate({ leads: Array.from({ length: 60 }, (_, i) => ({ email: `race-${i}-${crypto.randomUUID().slice(0, 6)}@race.example` })) });
+    await client.campaigns.setMailboxes.mutate({ id: campaign.id, mailboxIds: [box.id] });
+    await client.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: ids });
+    await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
+    const worker = at(0);
+    await Promise.all([tick(worker), tick(worker), tick(worker)]);
+    const emails = await client.emails.list.query({ campaignId: campaign.id, limit: 100 });
+    expect(emails.items).toHaveLength(60);
+    expect(new Set(emails.items.map((e) => e.leadId)).size).toBe(60);
+  }, 60_000);
+});
