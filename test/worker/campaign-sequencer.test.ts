@@ -6,18 +6,26 @@ import { parseEnv } from "../../src/platform/env";
 import { shiftedClock } from "../../src/platform/clock";
 import { clockedWorker } from "../support/clock";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
-import { sendingMailbox } from "../support/jobs";
-import { prepareJobs, queueNames } from "../support/runtime";
+import { asOltpSystem, ledgerRow, sendingMailbox } from "../support/jobs";
+import { recordingEmailProvider } from "../../src/tiers/jobs/services/email-provider";
+import { cronTasks, prepareJobs, queueNames, testServices } from "../support/runtime";
 import { trpcClient } from "../support/worker";
 
 type Worker = ReturnType<typeof clockedWorker>;
 
-/** Commits a tick's ledger row as the cron would, and delivers it (and what it enqueues on the normal queue) at the worker's clock. */
+/**
+ * Commits a tick's ledger row as the cron would, and delivers it (and what it enqueues on the normal
+ * queue) at the worker's clock; a failed attempt (a slow shared machine) is delivered again, as the queue would.
+ */
 async function tick(worker: Worker): Promise<void> {
   const prepared = prepareJobs(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {} }], worker.clock);
   await internalBatch(tierStore(parseEnv(env), "oltp"), "system", null, (db) => [prepared.insert(db)]);
-  worker.held.JOBS_NORMAL.held.push(...prepared.messages.map((m) => m.message));
-  while ((await worker.deliver("JOBS_NORMAL", queueNames.normal)) > 0);
+  const message = prepared.messages[0]!.message;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    worker.held.JOBS_NORMAL.held.push(message);
+    while ((await worker.deliver("JOBS_NORMAL", queueNames.normal)) > 0);
+    if ((await ledgerRow(message.jobId))?.status !== "pending") return;
+  }
 }
 
 /** A Monday at 10:00 UTC some weeks ahead, so the window (09:00-17:00 UTC, weekdays) is open. */
@@ -38,6 +46,29 @@ async function enrolmentState(tenantId: string, campaignId: string) {
   ]);
   return rows;
 }
+
+/** A running campaign on one mailbox, window open all week, with the given steps and `leads` fresh leads enrolled. */
+async function runningCampaign(
+  tenant: TestTenant,
+  steps: Array<{ delayDays?: number; variants: Array<{ label: string; subject: string; text: string }> }>,
+  leads: number,
+  mailbox: { dailyLimit?: number } = {},
+) {
+  const client = trpcClient(tenant.admin.token, { batch: false });
+  const box = await sendingMailbox(tenant.admin.token, { dailyLimit: mailbox.dailyLimit ?? 500, warmupEnabled: false });
+  const campaign = await client.campaigns.create.mutate({ name: "C", sendDays: [0, 1, 2, 3, 4, 5, 6], windowStartMinute: 0, windowEndMinute: 1440, dailyLimit: 10_000 });
+  await client.campaigns.setSteps.mutate({ id: campaign.id, steps });
+  const { ids } = await client.leads.bulkUpsert.mutate({ leads: Array.from({ length: leads }, (_, i) => ({ email: `l${i}-${crypto.randomUUID().slice(0, 8)}@seq.example` })) });
+  await client.campaigns.setMailboxes.mutate({ id: campaign.id, mailboxIds: [box.id] });
+  await client.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: ids });
+  await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
+  return { client, box, campaign, ids };
+}
+
+const twoSteps = [
+  { variants: [{ label: "A", subject: "Hi", text: "Hello" }] },
+  { delayDays: 1, variants: [{ label: "A", subject: "", text: "Again" }] },
+];
 
 describe("SEQUENCE_CAMPAIGNS", () => {
   let tenant: TestTenant;
@@ -121,4 +152,53 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     expect(emails.items).toHaveLength(60);
     expect(new Set(emails.items.map((e) => e.leadId)).size).toBe(60);
   }, 60_000);
+
+  it("a reply stops the lead's sequence, a bounce stops and suppresses it; the sent follow-up carries the thread headers", async () => {
+    const t = await createTenant();
+    const { client, campaign } = await runningCampaign(t, twoSteps, 3);
+    await tick(at(0));
+    const [replied, bounced, quiet] = (await client.emails.list.query({ campaignId: campaign.id })).items;
+    await client.emails.recordEvent.mutate({ emailId: replied!.id, type: "replied" });
+    await client.emails.recordEvent.mutate({ emailId: bounced!.id, type: "bounced" });
+    const later = at(1, 1);
+    await tick(later);
+    const followUps = (await client.emails.list.query({ campaignId: campaign.id })).items.filter((e) => e.subject === "Re: Hi");
+    expect(followUps.map((e) => e.leadId)).toEqual([quiet!.leadId]);
+    const states = await enrolmentState(t.id, campaign.id);
+    expect(states.map((s) => String(s.stop_reason)).sort()).toEqual(["bounced", "null", "replied"]);
+    expect((await client.leads.get.query({ id: bounced!.leadId })).bouncedAt).not.toBeNull();
+    recordingEmailProvider.sent.length = 0;
+    await later.deliver("JOBS_HIGH", queueNames.high);
+    const sent = recordingEmailProvider.sent.find((e) => e.emailId === followUps[0]!.id);
+    expect(sent?.headers?.["In-Reply-To"]).toMatch(new RegExp(`^<${quiet!.id}@`));
+  }, 60_000);
+
+  it("a suspended tenant's campaigns create nothing and its queued emails wait; the tenant's daily send limit holds in the sequencer", async () => {
+    const t = await createTenant();
+    const { client, campaign } = await runningCampaign(t, twoSteps, 3);
+    await asOltpSystem((sql) => [sql`select set_config('app.current_tenant_id', ${t.id}, true)`, sql`update tenants set status = 'suspended' where id = ${t.id}`]);
+    await tick(at(0));
+    expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(0);
+    await asOltpSystem((sql) => [
+      sql`select set_config('app.current_tenant_id', ${t.id}, true)`,
+      sql`update tenants set status = 'active', daily_send_limit = 2 where id = ${t.id}`,
+    ]);
+    await tick(at(0));
+    expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(2);
+    const states = await enrolmentState(t.id, campaign.id);
+    expect(states.filter((s) => s.current_step === 0)).toHaveLength(1);
+    await tick(at(1, 1));
+    expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(4);
+  }, 60_000);
+
+  it("the 5-minute cron enqueues one tick per slot, however often it runs", async () => {
+    const task = cronTasks.aggregation.find((c) => c.name === "jobs.sequenceCampaigns")!;
+    const clock = shiftedClock(new Date(Date.UTC(2031, 0, 1, 0, 2, 0) + Math.floor(Math.random() * 1e6) * 300_000));
+    const services = testServices(clock);
+    await task.run(services);
+    await task.run(services);
+    const slot = Math.floor(clock.now().getTime() / 300_000);
+    const [rows = []] = await asOltpSystem((sql) => [sql`select type from jobs where tenant_id is null and idempotency_key = ${`tick:${slot}`}`]);
+    expect(rows).toEqual([{ type: "SEQUENCE_CAMPAIGNS" }]);
+  });
 });

@@ -138,7 +138,8 @@ export type ReportedEvent = Exclude<EmailStatus, "queued">;
 /**
  * Appends a status fact reported by the sending side and moves the email forward. Events arrive out
  * of order (an open after a reply), so the status only advances: queued < sent < delivered < opened
- * < replied, and bounced/failed end it. A bounce also marks the lead, so nothing more is sent to it.
+ * < replied, and bounced/failed end it. A bounce also marks the lead, so nothing more is sent to it;
+ * a reply or bounce also stops the lead's campaign sequence (a reply in that campaign, a bounce in all).
  */
 export async function recordEmailEvent(
   store: TierStore,
@@ -157,7 +158,13 @@ export async function recordEmailEvent(
           ${stamp} = coalesce(e.${stamp}, ${at}::timestamptz),
           provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
         where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}
-        returning e.id, e.tenant_id, e.lead_id
+        returning e.id, e.tenant_id, e.lead_id, e.campaign_id
+      ), stop as (
+        -- A reply ends the lead's sequence in this campaign; a bounce ends it in every campaign.
+        update campaign_leads cl set status = 'stopped', stop_reason = ${input.type}, next_send_at = null
+        from email
+        where ${input.type} in ('replied', 'bounced') and cl.tenant_id = email.tenant_id and cl.lead_id = email.lead_id
+          and cl.status in ('active', 'paused') and (${input.type} = 'bounced' or cl.campaign_id = email.campaign_id)
       ), event as (
         insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details)
         select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {})}::jsonb
