@@ -9,6 +9,7 @@ import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { asOltpSystem, ledgerRow, sendingMailbox } from "../support/jobs";
 import { recordingEmailProvider } from "../../src/tiers/jobs/services/email-provider";
 import { cronTasks, prepareJobs, queueNames, testServices } from "../support/runtime";
+import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
 import { trpcClient } from "../support/worker";
 
 type Worker = ReturnType<typeof clockedWorker>;
@@ -201,4 +202,36 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     const [rows = []] = await asOltpSystem((sql) => [sql`select type from jobs where tenant_id is null and idempotency_key = ${`tick:${slot}`}`]);
     expect(rows).toEqual([{ type: "SEQUENCE_CAMPAIGNS" }]);
   });
+
+  it("campaigns.get shows progress per step and variant in one round trip; preview renders a lead's email or why it is skipped; removed leads get nothing", async () => {
+    const t = await createTenant();
+    const steps = [
+      { variants: [{ label: "A", subject: 'Hi {{firstName | "you"}}', text: "A" }, { label: "B", subject: "Hello", text: "B" }] },
+      { delayDays: 1, variants: [{ label: "A", subject: "", text: "Again from {{custom.city}}" }] },
+    ];
+    const { client, campaign, ids } = await runningCampaign(t, steps, 6);
+    const preview = await client.campaigns.preview.query({ campaignId: campaign.id, leadId: ids[0]!, step: 0 });
+    expect(["Hi you", "Hello"]).toContain(preview.subject);
+    expect(await client.campaigns.preview.query({ campaignId: campaign.id, leadId: ids[0]!, step: 1 })).toMatchObject({ skipped: "missing_variable:custom.city" });
+    expect(await client.campaigns.removeLeads.mutate({ id: campaign.id, leadIds: [ids[5]!] })).toEqual({ removed: 1 });
+
+    await tick(at(0));
+    await resetRoundTrips();
+    const full = await client.campaigns.get.query({ id: campaign.id });
+    expect((await postgresRoundTrips()).oltp).toBe(1);
+    expect(full.progress.leads).toEqual({ total: 6, waiting: 5, due: 0, finished: 0, stopped: 1, skipped: 0 });
+    expect(full.progress.reasons).toEqual({ removed: 1 });
+    expect(full.progress.steps[0]).toMatchObject({ position: 0, emails: 5, sent: 0, waiting: 0, due: 0 });
+    expect(full.progress.steps[0]!.variants.reduce((n, v) => n + v.emails, 0)).toBe(5);
+    expect(full.progress.steps[1]).toMatchObject({ position: 1, waiting: 5, emails: 0 });
+    const emails = (await client.emails.list.query({ campaignId: campaign.id })).items;
+    expect(emails.map((e) => e.leadId)).not.toContain(ids[5]);
+    const previewed = emails.find((e) => e.leadId === ids[0]);
+    expect(previewed?.subject).toBe(preview.subject);
+
+    await tick(at(1, 1));
+    const after = await client.campaigns.get.query({ id: campaign.id });
+    expect(after.progress.leads).toMatchObject({ skipped: 5, stopped: 1 });
+    expect(after.progress.reasons).toEqual({ removed: 1, "missing_variable:custom.city": 5 });
+  }, 60_000);
 });

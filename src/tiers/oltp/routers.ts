@@ -9,6 +9,8 @@ import {
   enrolLeads,
   getCampaign,
   listCampaigns,
+  previewStep,
+  removeLeads,
   setCampaignMailboxes,
   setCampaignSteps,
   transitionCampaign,
@@ -167,7 +169,11 @@ export const campaignsRouter = router({
   list: authedProcedure
     .input(z.object({ status: z.enum(campaignStatuses).optional(), ...pageInput }))
     .query(({ ctx, input }) => listCampaigns(ctx.store("oltp"), ctx.scope, input)),
-  get: authedProcedure.input(byId).query(({ ctx, input }) => getCampaign(ctx.store("oltp"), ctx.scope, input.id)),
+  get: authedProcedure.input(byId).query(({ ctx, input }) => getCampaign(ctx.store("oltp"), ctx.scope, input.id, ctx.clock.now())),
+  /** The email a step would send a lead, or why the lead would be skipped. */
+  preview: authedProcedure
+    .input(z.object({ campaignId: id, leadId: id, step: z.number().int().min(0).max(19) }))
+    .query(({ ctx, input }) => previewStep(ctx.store("oltp"), ctx.scope, input)),
   create: authedProcedure
     .input(campaignSettings.refine(sendWindowOrdered, { message: "the window must start before it ends", path: ["windowEndMinute"] }))
     .mutation(({ ctx, input }) => createCampaign(ctx.store("oltp"), ctx.scope, input)),
@@ -222,6 +228,10 @@ export const campaignsRouter = router({
   enrolLeads: authedProcedure
     .input(z.object({ id, leadIds: z.array(id).min(1).max(maxBulkItems) }))
     .mutation(({ ctx, input }) => enrolLeads(ctx.store("oltp"), ctx.scope, input.id, [...new Set(input.leadIds)])),
+  /** Takes leads out of the sequence: nothing more is created for them. */
+  removeLeads: authedProcedure
+    .input(z.object({ id, leadIds: z.array(id).min(1).max(maxBulkItems) }))
+    .mutation(({ ctx, input }) => removeLeads(ctx.store("oltp"), ctx.scope, input.id, [...new Set(input.leadIds)])),
 });
 
 const customFields = z

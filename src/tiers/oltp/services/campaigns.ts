@@ -6,6 +6,8 @@ import { tenantBatch, type TenantScope, type TierStore } from "../../../platform
 import { AppError } from "../../../platform/errors";
 import { campaignLeads, campaignMailboxes, campaigns, campaignStatuses, leads, mailboxes, sequenceSteps, type StepVariant } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
+import { rowsOf } from "../../../platform/rows";
+import { renderStep, variantFor } from "./personalize";
 
 export type Campaign = typeof campaigns.$inferSelect;
 export type CampaignStatus = (typeof campaignStatuses)[number];
@@ -50,26 +52,126 @@ export async function listCampaigns(
   return toPage(rows, filter.limit);
 }
 
-/** The campaign, its steps in order and its enrolment count: three statements, one round trip. */
+export interface StepProgress {
+  position: number;
+  stepId: string;
+  /** Active leads at this step, not due yet / due now. */
+  waiting: number;
+  due: number;
+  emails: number;
+  sent: number;
+  replied: number;
+  bounced: number;
+  variants: Array<{ label: string; emails: number; sent: number; replied: number; bounced: number }>;
+}
+
+export interface CampaignProgress {
+  leads: { total: number; waiting: number; due: number; finished: number; stopped: number; skipped: number };
+  /** Why leads left the sequence (replied, bounced, unsubscribed, suppressed, removed) or were skipped (missing_variable:x). */
+  reasons: Record<string, number>;
+  steps: StepProgress[];
+}
+
+/**
+ * The campaign, its steps, mailboxes and progress (per step and variant: leads waiting and due, emails
+ * sent, replied, bounced; leads finished, stopped and skipped with reasons): five statements, one round trip.
+ */
 export async function getCampaign(
   store: TierStore,
   scope: TenantScope,
   id: string,
-): Promise<Campaign & { steps: SequenceStep[]; enrolledLeads: number }> {
-  const [campaignRows, steps, enrolled] = await tenantBatch(store, scope, (db) => [
+  now: Date,
+): Promise<Campaign & { steps: SequenceStep[]; enrolledLeads: number; mailboxIds: string[]; progress: CampaignProgress }> {
+  const [campaignRows, steps, enrolment, sent, boxes] = await tenantBatch(store, scope, (db) => [
     db.select().from(campaigns).where(and(eq(campaigns.tenantId, scope.tenantId), eq(campaigns.id, id))).limit(1),
     db
       .select()
       .from(sequenceSteps)
       .where(and(eq(sequenceSteps.tenantId, scope.tenantId), eq(sequenceSteps.campaignId, id)))
       .orderBy(asc(sequenceSteps.position)),
+    db.execute(sql`
+      select current_step, status, stop_reason, (next_send_at is null or next_send_at <= ${now.toISOString()}::timestamptz) as due, count(*)::int as n
+      from ${campaignLeads} where tenant_id = ${scope.tenantId} and campaign_id = ${id}
+      group by 1, 2, 3, 4`),
+    db.execute(sql`
+      select step_id, variant, count(*)::int as emails, count(sent_at)::int as sent, count(replied_at)::int as replied, count(bounced_at)::int as bounced
+      from emails where tenant_id = ${scope.tenantId} and campaign_id = ${id}
+      group by 1, 2`),
     db
-      .select({ n: count() })
-      .from(campaignLeads)
-      .where(and(eq(campaignLeads.tenantId, scope.tenantId), eq(campaignLeads.campaignId, id))),
+      .select({ mailboxId: campaignMailboxes.mailboxId })
+      .from(campaignMailboxes)
+      .where(and(eq(campaignMailboxes.tenantId, scope.tenantId), eq(campaignMailboxes.campaignId, id)))
+      .orderBy(asc(campaignMailboxes.createdAt), asc(campaignMailboxes.mailboxId)),
   ]);
   const campaign = found(campaignRows[0], "Campaign");
-  return { ...campaign, steps, enrolledLeads: enrolled[0]?.n ?? 0 };
+  const groups = rowsOf(enrolment) as Array<{ current_step: number; status: string; stop_reason: string | null; due: boolean; n: number }>;
+  const emailGroups = rowsOf(sent) as Array<{ step_id: string | null; variant: string | null; emails: number; sent: number; replied: number; bounced: number }>;
+  const leads = { total: 0, waiting: 0, due: 0, finished: 0, stopped: 0, skipped: 0 };
+  const reasons: Record<string, number> = {};
+  for (const g of groups) {
+    leads.total += g.n;
+    if (g.status === "active") leads[g.due ? "due" : "waiting"] += g.n;
+    else if (g.status === "finished" || g.status === "stopped" || g.status === "skipped") leads[g.status] += g.n;
+    if (g.stop_reason) reasons[g.stop_reason] = (reasons[g.stop_reason] ?? 0) + g.n;
+  }
+  const stepProgress = steps.map((step): StepProgress => {
+    const atStep = groups.filter((g) => g.status === "active" && g.current_step === step.position);
+    const ofStep = emailGroups.filter((g) => g.step_id === step.id);
+    const sum = (key: "emails" | "sent" | "replied" | "bounced") => ofStep.reduce((total, g) => total + g[key], 0);
+    return {
+      position: step.position,
+      stepId: step.id,
+      waiting: atStep.filter((g) => !g.due).reduce((t, g) => t + g.n, 0),
+      due: atStep.filter((g) => g.due).reduce((t, g) => t + g.n, 0),
+      emails: sum("emails"),
+      sent: sum("sent"),
+      replied: sum("replied"),
+      bounced: sum("bounced"),
+      variants: ofStep.map((g) => ({ label: g.variant ?? "", emails: g.emails, sent: g.sent, replied: g.replied, bounced: g.bounced })),
+    };
+  });
+  return { ...campaign, steps, enrolledLeads: leads.total, mailboxIds: boxes.map((b) => b.mailboxId), progress: { leads, reasons, steps: stepProgress } };
+}
+
+/**
+ * The email a step would send a lead, rendered as the sequencer renders it (the lead's variant,
+ * its variables, the thread's subject), or the reason the lead would be skipped: one round trip.
+ */
+export async function previewStep(store: TierStore, scope: TenantScope, input: { campaignId: string; leadId: string; step: number }) {
+  const [stepRows, leadRows, thread] = await tenantBatch(store, scope, (db) => [
+    db
+      .select()
+      .from(sequenceSteps)
+      .where(and(eq(sequenceSteps.tenantId, scope.tenantId), eq(sequenceSteps.campaignId, input.campaignId), eq(sequenceSteps.position, input.step))),
+    db.select().from(leads).where(and(eq(leads.tenantId, scope.tenantId), eq(leads.id, input.leadId))),
+    db.execute(sql`select e.subject from ${campaignLeads} cl join emails e on e.tenant_id = cl.tenant_id and e.id = cl.thread_email_id
+                   where cl.tenant_id = ${scope.tenantId} and cl.campaign_id = ${input.campaignId} and cl.lead_id = ${input.leadId}`),
+  ]);
+  const step = found(stepRows[0], "Step");
+  const lead = found(leadRows[0], "Lead");
+  const variant = variantFor(step.variants, lead.id, `${input.campaignId}:${step.position}`);
+  const threadSubject = (rowsOf(thread)[0]?.subject as string | undefined) ?? null;
+  const outcome = renderStep(variant, lead, threadSubject);
+  return "skipped" in outcome ? { variant: variant.label, skipped: outcome.skipped } : { ...outcome.rendered, skipped: null };
+}
+
+/** Takes leads out of the sequence (they keep what was sent): one statement. */
+export async function removeLeads(store: TierStore, scope: TenantScope, campaignId: string, leadIds: string[]): Promise<{ removed: number }> {
+  const [removed] = await tenantBatch(store, scope, (db) => [
+    db
+      .update(campaignLeads)
+      .set({ status: "stopped", stopReason: "removed", nextSendAt: null })
+      .where(
+        and(
+          eq(campaignLeads.tenantId, scope.tenantId),
+          eq(campaignLeads.campaignId, campaignId),
+          inArray(campaignLeads.leadId, leadIds),
+          inArray(campaignLeads.status, ["active", "paused"]),
+        ),
+      )
+      .returning({ leadId: campaignLeads.leadId }),
+  ]);
+  return { removed: removed.length };
 }
 
 /** Settings and steps can change only while nothing is being sent from them. */
