@@ -1,5 +1,5 @@
 // Campaign services: CRUD, the status state machine, the sequence's steps and lead enrolment.
-import { and, asc, count, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Services } from "../../../platform/services";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
@@ -152,7 +152,9 @@ export async function previewStep(store: TierStore, scope: TenantScope, input: {
   const variant = variantFor(step.variants, lead.id, `${input.campaignId}:${step.position}`);
   const threadSubject = (rowsOf(thread)[0]?.subject as string | undefined) ?? null;
   const outcome = renderStep(variant, lead, threadSubject);
-  return "skipped" in outcome ? { variant: variant.label, skipped: outcome.skipped } : { ...outcome.rendered, skipped: null };
+  if ("skipped" in outcome) return { variant: variant.label, subject: null, text: null, html: null, skipped: outcome.skipped };
+  const { subject, text, html } = outcome.rendered;
+  return { variant: variant.label, subject, text, html, skipped: null };
 }
 
 /** Takes leads out of the sequence (they keep what was sent): one statement. */
