@@ -1,33 +1,14 @@
 // The campaign sequencer (SEQUENCE_CAMPAIGNS) on a set clock: due leads get their step once, follow-ups thread, skips say why.
-import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { internalBatch, tierStore } from "../../src/platform/db";
-import { parseEnv } from "../../src/platform/env";
 import { shiftedClock } from "../../src/platform/clock";
 import { clockedWorker } from "../support/clock";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
-import { asOltpSystem, ledgerRow, sendingMailbox } from "../support/jobs";
+import { tick } from "../support/campaigns";
+import { asOltpSystem, sendingMailbox } from "../support/jobs";
 import { recordingEmailProvider } from "../../src/tiers/jobs/services/email-provider";
-import { cronTasks, prepareJobs, queueNames, testServices } from "../support/runtime";
+import { cronTasks, queueNames, testServices } from "../support/runtime";
 import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
 import { trpcClient } from "../support/worker";
-
-type Worker = ReturnType<typeof clockedWorker>;
-
-/**
- * Commits a tick's ledger row as the cron would, and delivers it (and what it enqueues on the normal
- * queue) at the worker's clock; a failed attempt (a slow shared machine) is delivered again, as the queue would.
- */
-async function tick(worker: Worker): Promise<void> {
-  const prepared = prepareJobs(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {} }], worker.clock);
-  await internalBatch(tierStore(parseEnv(env), "oltp"), "system", null, (db) => [prepared.insert(db)]);
-  const message = prepared.messages[0]!.message;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    worker.held.JOBS_NORMAL.held.push(message);
-    while ((await worker.deliver("JOBS_NORMAL", queueNames.normal)) > 0);
-    if ((await ledgerRow(message.jobId))?.status !== "pending") return;
-  }
-}
 
 /** A Monday at 10:00 UTC some weeks ahead, so the window (09:00-17:00 UTC, weekdays) is open. */
 const monday = (() => {
