@@ -53,12 +53,14 @@ function heldQueue(clock: Clock) {
 
 /**
  * The Worker under `clock`, with its three job queues held: requests through `client`, then `deliver`
- * runs what they enqueued through the same Worker's consumer, at the same clock.
+ * runs what they enqueued through the same Worker's consumer, at the same clock. `bindings` replace
+ * the environment's (a failing R2 or queue).
  */
-export function clockedWorker(clock: Clock) {
+export function clockedWorker(clock: Clock, bindings: Record<string, unknown> = {}) {
   const worker = createWorker(clock);
   const queues = { JOBS_HIGH: heldQueue(clock), JOBS_NORMAL: heldQueue(clock), JOBS_LOW: heldQueue(clock) };
-  const testEnv = { ...env, JOBS_HIGH: queues.JOBS_HIGH.binding, JOBS_NORMAL: queues.JOBS_NORMAL.binding, JOBS_LOW: queues.JOBS_LOW.binding };
+  // `bindings` replaces some (a failing R2 or queue for fault tests) after the held queues are in place.
+  const testEnv = { ...env, JOBS_HIGH: queues.JOBS_HIGH.binding, JOBS_NORMAL: queues.JOBS_NORMAL.binding, JOBS_LOW: queues.JOBS_LOW.binding, ...bindings };
   const fetch = async (request: Request) => {
     const ctx = createExecutionContext();
     const response = await worker.fetch(request, testEnv, ctx);

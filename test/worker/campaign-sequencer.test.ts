@@ -1,13 +1,17 @@
 // The campaign sequencer (SEQUENCE_CAMPAIGNS) on a set clock: due leads get their step once, follow-ups thread, skips say why.
+import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { sequencerConfig } from "../../src/tiers/jobs/services/sequencer";
 import { shiftedClock } from "../../src/platform/clock";
 import { clockedWorker } from "../support/clock";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { tick } from "../support/campaigns";
 import { asOltpSystem, sendingMailbox } from "../support/jobs";
 import { recordingEmailProvider } from "../../src/tiers/jobs/services/email-provider";
-import { cronTasks, queueNames, testServices } from "../support/runtime";
-import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
+import { cronTasks, prepareJobs, queueNames, testServices } from "../support/runtime";
+import { internalBatch, tierStore } from "../../src/platform/db";
+import { parseEnv } from "../../src/platform/env";
+import { failingBinding, postgresRoundTrips, resetRoundTrips } from "../support/stack";
 import { trpcClient } from "../support/worker";
 
 /** A Monday at 10:00 UTC some weeks ahead, so the window (09:00-17:00 UTC, weekdays) is open. */
@@ -215,4 +219,74 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     expect(after.progress.leads).toMatchObject({ skipped: 5, stopped: 1 });
     expect(after.progress.reasons).toEqual({ removed: 1, "missing_variable:custom.city": 5 });
   }, 60_000);
+
+  it("a tick killed midway (R2 failing in the middle of a batch; the queue failing after commit) and run again sends nothing twice and loses nothing", async () => {
+    const t = await createTenant();
+    const { client, campaign } = await runningCampaign(t, twoSteps, 30);
+    // R2 takes the first 10 puts of the batch, then fails: the tick dies before its OLTP write.
+    let puts = 0;
+    const bucket = env.CONTENT_BUCKET;
+    const flaky = new Proxy(bucket, {
+      get(target, property) {
+        const value = Reflect.get(target, property) as unknown;
+        if (typeof value !== "function") return value;
+        if (property === "put") return (...args: unknown[]) => (++puts > 10 ? Promise.reject(new Error("R2 unreachable (injected)")) : value.apply(target, args));
+        return value.bind(target);
+      },
+    });
+    await tick(clockedWorker(at(0).clock, { CONTENT_BUCKET: flaky }));
+    expect(puts).toBeGreaterThan(10);
+    expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(0);
+    expect((await enrolmentState(t.id, campaign.id)).every((s) => s.current_step === 0 && s.status === "active")).toBe(true);
+    // What the dead batch put to R2 is released; at most the shared template, put by a send whose own body put
+    // failed, stays for the orphan reconciler.
+    expect((await bucket.list({ prefix: `tenants/${t.id}/` })).objects.length).toBeLessThanOrEqual(1);
+
+    // Now the queue fails after the commit: the emails and their SEND_EMAIL rows exist, the messages are lost.
+    const lostQueue = clockedWorker(at(0).clock, { JOBS_HIGH: failingBinding(env.JOBS_HIGH, "queue") });
+    await tick(lostQueue);
+    const created = (await client.emails.list.query({ campaignId: campaign.id, limit: 100 })).items;
+    expect(created).toHaveLength(30);
+    const [pending = []] = await asOltpSystem((sql) => [
+      sql`select count(*)::int as n from jobs where tenant_id = ${t.id} and type = 'SEND_EMAIL' and status = 'pending' and id = any(${created.map((e) => e.id)}::uuid[])`,
+    ]);
+    expect(pending[0]).toEqual({ n: 30 });
+
+    // Run again: nothing twice; every lead once.
+    const again = at(0, 1);
+    await tick(again);
+    await tick(again);
+    const after = (await client.emails.list.query({ campaignId: campaign.id, limit: 100 })).items;
+    expect(after).toHaveLength(30);
+    expect(new Set(after.map((e) => e.leadId)).size).toBe(30);
+  }, 60_000);
+
+  it("fairness: a small tenant's first sends are not delayed behind a big tenant's campaign", async () => {
+    const [big, small] = await Promise.all([createTenant(), createTenant()]);
+    // 2,000 leads (scaled down from 50,000: a tick's budget is scaled the same way below) and 50.
+    const bigCampaign = await runningCampaign(big, twoSteps, 1000);
+    const more = await bigCampaign.client.leads.bulkUpsert.mutate({ leads: Array.from({ length: 1000 }, (_, i) => ({ email: `m${i}-${crypto.randomUUID().slice(0, 8)}@seq.example` })) });
+    await bigCampaign.client.campaigns.enrolLeads.mutate({ id: bigCampaign.campaign.id, leadIds: more.ids });
+    const smallCampaign = await runningCampaign(small, twoSteps, 50);
+
+    // A budget of one batch for every tenant with a campaign, plus 5: the big tenant's 20 batches cannot fit in one tick.
+    const [tenants = []] = await asOltpSystem((sql) => [sql`select count(distinct tenant_id)::int as n from campaigns where status = 'running'`]);
+    const budget = sequencerConfig.maxBatchesPerTick;
+    sequencerConfig.maxBatchesPerTick = Number(tenants[0]!.n) + 5;
+    try {
+      // One delivery of one tick: its continuation stays held.
+      const worker = at(0);
+      const prepared = prepareJobs(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {} }], worker.clock);
+      await internalBatch(tierStore(parseEnv(env), "oltp"), "system", null, (db) => [prepared.insert(db)]);
+      worker.held.JOBS_NORMAL.held.push(prepared.messages[0]!.message);
+      await worker.deliver("JOBS_NORMAL", queueNames.normal);
+    } finally {
+      sequencerConfig.maxBatchesPerTick = budget;
+    }
+    const smallDone = await smallCampaign.client.campaigns.get.query({ id: smallCampaign.campaign.id });
+    const bigSoFar = await bigCampaign.client.campaigns.get.query({ id: bigCampaign.campaign.id });
+    expect(smallDone.progress.steps[0]).toMatchObject({ emails: 50 });
+    expect(bigSoFar.progress.steps[0]!.emails).toBeGreaterThanOrEqual(sequencerConfig.batchSize);
+    expect(bigSoFar.progress.steps[0]!.emails).toBeLessThanOrEqual(6 * sequencerConfig.batchSize);
+  }, 180_000);
 });

@@ -385,14 +385,18 @@ export async function advanceTenant(services: Services, tenantId: string): Promi
   const contents = new Map<string, Awaited<ReturnType<typeof prepareContent>>>();
   const putKeys: string[] = [];
   try {
+    // Every put settles before a failure is thrown, so the release below knows all this batch created (a
+    // send whose own puts failed halfway leaves those to the orphan reconciler, lifecycle.checkConsistency).
     for (let start = 0; start < sends.length; start += 16) {
-      await Promise.all(
+      const settled = await Promise.allSettled(
         sends.slice(start, start + 16).map(async (send) => {
           const content = await prepareContent(services, tenantId, send);
           contents.set(send.action.email_id!, content);
           putKeys.push(...content.stored.created);
         }),
       );
+      const failed = settled.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
     }
     const write = writeStatements(services, scope, now, day, actions, sends, contents);
     const [main] = await tenantBatch(services.store("oltp"), scope, write.build);
