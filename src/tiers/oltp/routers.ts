@@ -148,6 +148,8 @@ const campaignSettings = z.object({
     .optional(),
   dailyLimit: z.number().int().min(1).max(100_000).optional(),
   startsAt: z.coerce.date().nullable().optional(),
+  /** A paused or bounce-protected mailbox's leads wait for it, or move to another of the campaign's mailboxes. */
+  mailboxFallback: z.enum(["wait", "move"]).optional(),
 });
 const sendWindowOrdered = (s: { windowStartMinute?: number; windowEndMinute?: number }) =>
   s.windowStartMinute === undefined || s.windowEndMinute === undefined || s.windowStartMinute < s.windowEndMinute;

@@ -168,6 +168,8 @@ export const campaigns = pgTable(
     sendDays: integer("send_days").array().notNull().default(sql`'{1,2,3,4,5}'`),
     dailyLimit: integer("daily_limit").notNull().default(100),
     startsAt: timestamp("starts_at", { withTimezone: true, precision: 3 }),
+    /** When a lead's mailbox is paused or bounce-protected: its leads wait for it, or move to another of the campaign's. */
+    mailboxFallback: text("mailbox_fallback").notNull().default("wait"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -177,6 +179,7 @@ export const campaigns = pgTable(
     index("campaigns_tenant_status_idx").on(t.tenantId, t.status),
     foreignKey({ name: "campaigns_tenant_fk", columns: [t.tenantId], foreignColumns: [tenants.id] }).onDelete("cascade"),
     check("campaigns_status_check", sql`${t.status} in ('draft', 'scheduled', 'running', 'paused', 'completed')`),
+    check("campaigns_mailbox_fallback_check", sql`${t.mailboxFallback} in ('wait', 'move')`),
     check("campaigns_window_check", sql`${t.windowStartMinute} between 0 and 1439 and ${t.windowEndMinute} between 1 and 1440 and ${t.windowStartMinute} < ${t.windowEndMinute}`),
     tenantIsolation("campaigns", t.tenantId),
     // The sequencer (jobs tier) finds the tenants with running or due campaigns across tenants, then works in each tenant's context.

@@ -30,6 +30,8 @@ interface DueLead {
   mailbox_id: string | null;
   thread_email_id: string | null;
   thread_subject: string | null;
+  /** The address the thread's first email went from: follow-ups name its Message-ID, even from another mailbox. */
+  thread_address: string | null;
   email: string;
   first_name: string | null;
   last_name: string | null;
@@ -45,6 +47,7 @@ interface RunningCampaign {
   window_end_minute: number;
   send_days: number[];
   daily_limit: number;
+  mailbox_fallback: string;
   planned_today: number;
 }
 
@@ -129,7 +132,7 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
                           (select coalesce(sum(planned), 0)::int from sequencer_daily_plans where tenant_id = ${t} and day = ${day}::date) as planned_today
                    from tenants where id = ${t}`),
     db.execute(sql`
-      select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, cl.thread_email_id, te.subject as thread_subject,
+      select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, cl.thread_email_id, te.subject as thread_subject, tm.address as thread_address,
              l.email, l.first_name, l.last_name, l.company, l.custom_fields,
              case when l.bounced_at is not null then 'bounced'
                   when l.unsubscribed_at is not null then 'unsubscribed'
@@ -139,11 +142,12 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
       join campaigns c on c.tenant_id = cl.tenant_id and c.id = cl.campaign_id and c.status = 'running'
       join leads l on l.tenant_id = cl.tenant_id and l.id = cl.lead_id
       left join emails te on te.tenant_id = cl.tenant_id and te.id = cl.thread_email_id
+      left join mailboxes tm on tm.tenant_id = te.tenant_id and tm.id = te.mailbox_id
       where cl.tenant_id = ${t} and cl.status = 'active' and (cl.next_send_at is null or cl.next_send_at <= ${at}::timestamptz)
       order by cl.next_send_at nulls first, cl.lead_id
       limit ${sequencerConfig.batchSize}`),
     db.execute(sql`
-      select c.id, c.time_zone, c.window_start_minute, c.window_end_minute, c.send_days, c.daily_limit,
+      select c.id, c.time_zone, c.window_start_minute, c.window_end_minute, c.send_days, c.daily_limit, c.mailbox_fallback,
              (select coalesce(sum(planned), 0)::int from sequencer_daily_plans p
               where p.tenant_id = c.tenant_id and p.campaign_id = c.id and p.day = ${day}::date) as planned_today
       from campaigns c where c.tenant_id = ${t} and c.status = 'running'`),
@@ -211,9 +215,10 @@ function planBatch(plan: Awaited<ReturnType<typeof readPlan>>, now: Date): { act
       continue;
     }
     const boxes = plan.mailboxes.filter((m) => m.campaign_id === lead.campaign_id);
-    const box =
-      boxes.find((m) => m.mailbox_id === lead.mailbox_id) ??
-      boxes.filter((m) => m.status === "active").sort((a, b) => (mailboxLeft.get(b.mailbox_id) ?? 0) - (mailboxLeft.get(a.mailbox_id) ?? 0))[0];
+    const roomiest = boxes.filter((m) => m.status === "active").sort((a, b) => (mailboxLeft.get(b.mailbox_id) ?? 0) - (mailboxLeft.get(a.mailbox_id) ?? 0))[0];
+    const own = boxes.find((m) => m.mailbox_id === lead.mailbox_id);
+    // A lead keeps its mailbox; when that one is paused or bounce-protected it waits, or moves if the campaign says so.
+    const box = own && (own.status === "active" || campaign.mailbox_fallback !== "move" || !roomiest) ? own : roomiest;
     if (!box) {
       act({ action: "postpone", next_send_at: new Date(now.getTime() + jobsConfig.sendEmail.inactiveMailboxRetrySeconds * 1000).toISOString() });
       continue;
@@ -258,7 +263,7 @@ function planBatch(plan: Awaited<ReturnType<typeof readPlan>>, now: Date): { act
     };
     const headers: Record<string, string> = { "Message-ID": messageId(emailId, box.address) };
     if (lead.thread_email_id) {
-      const thread = messageId(lead.thread_email_id, box.address);
+      const thread = messageId(lead.thread_email_id, lead.thread_address ?? box.address);
       headers["In-Reply-To"] = thread;
       headers.References = thread;
     }

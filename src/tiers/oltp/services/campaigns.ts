@@ -21,6 +21,7 @@ export interface CampaignSettings {
   sendDays: number[];
   dailyLimit: number;
   startsAt: Date | null;
+  mailboxFallback: "wait" | "move";
 }
 
 export async function createCampaign(store: TierStore, scope: TenantScope, settings: Partial<CampaignSettings> & { name: string }): Promise<Campaign> {
@@ -371,8 +372,7 @@ export async function setCampaignMailboxes(store: TierStore, scope: TenantScope,
   if (!status) throw new AppError("NOT_FOUND", "Campaign not found");
   if (status === "completed") throw new AppError("CONFLICT", "A completed campaign's mailboxes cannot change", { details: { status } });
   if (known.length !== mailboxIds.length) {
-    const missing = mailboxIds.filter((m) => !known.some((k) => k.id === m));
-    throw new AppError("NOT_FOUND", "Mailbox not found", { details: { missing } });
+    throw new AppError("NOT_FOUND", "Mailbox not found");
   }
   return { mailboxIds: saved.map((r) => r.mailboxId) };
 }

@@ -1,0 +1,2 @@
+ALTER TABLE "campaigns" ADD COLUMN "mailbox_fallback" text DEFAULT 'wait' NOT NULL;--> statement-breakpoint
+ALTER TABLE "campaigns" ADD CONSTRAINT "campaigns_mailbox_fallback_check" CHECK ("campaigns"."mailbox_fallback" in ('wait', 'move'));
