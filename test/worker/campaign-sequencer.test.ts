@@ -121,6 +121,17 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     ]);
     expect((await client.campaigns.get.query({ id: campaign.id })).status).toBe("completed");
     expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(4);
+    // The batch's catalog rows count every reference: each object's ref_count is its parts plus the parts compressed against it.
+    const [, counts = []] = await asOltpSystem((sql) => [
+      sql`select set_config('app.current_tenant_id', ${tenant.id}, true)`,
+      sql`select o.hash, o.ref_count as seen,
+                 (select count(*) from email_content_parts p where p.tenant_id = o.tenant_id and p.hash = o.hash)
+               + (select count(*) from email_content_parts p join content_objects d on d.tenant_id = p.tenant_id and d.hash = p.hash
+                  where p.tenant_id = o.tenant_id and d.dictionary_hash = o.hash) as actual
+          from content_objects o where o.tenant_id = ${tenant.id}`,
+    ]);
+    expect(counts.length).toBeGreaterThanOrEqual(5);
+    expect(counts.filter((c) => Number(c.seen) !== Number(c.actual))).toEqual([]);
   }, 60_000);
 
   it("two ticks at once claim each lead once", async () => {

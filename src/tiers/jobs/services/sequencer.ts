@@ -6,7 +6,7 @@ import { internalBatch, type NonEmptyBatch, tenantBatch, type TenantScope } from
 import { defineJob } from "../../../platform/jobs/define";
 import { rowsOf } from "../../../platform/rows";
 import { type Services, tenantSystemScope } from "../../../platform/services";
-import { catalogStatements, contentConfig, contentObjects, deleteObjects, prepareEmailContent, storeContent } from "../../content";
+import { catalogStatementsForMany, contentConfig, contentObjects, deleteObjects, prepareEmailContent, storeContent } from "../../content";
 import { type LeadVariables, renderStep, type StepVariant, variantFor } from "../../oltp";
 import { jobsConfig } from "../config";
 import { isTimeZone, localDate, secondsUntilWindow, type SendWindow } from "./send-email";
@@ -281,7 +281,8 @@ function planBatch(plan: Awaited<ReturnType<typeof readPlan>>, now: Date): { act
  * them (active, at the same step, due, campaign running) with FOR UPDATE SKIP LOCKED, so a concurrent
  * or repeated tick claims none of them twice; it inserts the claimed sends' emails (never to a lead
  * suppressed meanwhile), their queued events, usage and day plans, and moves each claimed lead on.
- * The SEND_EMAIL ledger rows and content catalog rows follow, each kept only if its email exists.
+ * The SEND_EMAIL ledger rows and the content catalog rows (five statements for the whole batch) follow,
+ * each kept only if its email exists.
  */
 function writeStatements(services: Services, scope: TenantScope, now: Date, day: string, actions: LeadAction[], sends: Send[], prepared: Map<string, Awaited<ReturnType<typeof prepareContent>>>) {
   const t = scope.tenantId;
@@ -346,10 +347,11 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
     build: (db: NeonHttpDatabase): NonEmptyBatch => [
       db.execute(main),
       sendJobs.insert(db),
-      ...sends.flatMap((s) => {
-        const content = prepared.get(s.action.email_id!)!;
-        return catalogStatements(db, t, { id: s.action.email_id!, subject: s.action.subject! }, content.prepared, content.stored);
-      }),
+      ...catalogStatementsForMany(
+        db,
+        t,
+        sends.map((s) => ({ id: s.action.email_id!, subject: s.action.subject!, ...prepared.get(s.action.email_id!)! })),
+      ),
     ],
   };
 }
