@@ -6,7 +6,7 @@ import { shiftedClock } from "../../src/platform/clock";
 import { clockedWorker } from "../support/clock";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { tick } from "../support/campaigns";
-import { asOltpSystem, sendingMailbox } from "../support/jobs";
+import { asOltpSystem, ledgerRow, queueEmail, sendingMailbox } from "../support/jobs";
 import { recordingEmailProvider } from "../../src/tiers/jobs/services/email-provider";
 import { cronTasks, prepareJobs, queueNames, testServices } from "../support/runtime";
 import { internalBatch, tierStore } from "../../src/platform/db";
@@ -331,5 +331,29 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     expect(moved.sender).toHaveLength(2);
     expect(moved.sender[1]).not.toBe(moved.sender[0]);
     expect(moved.inReplyTo?.startsWith(moved.first)).toBe(true);
+  }, 60_000);
+
+  it("SEND_EMAIL holds the tenant's daily send limit across its mailboxes, and sends nothing more to a lead that replied in the campaign", async () => {
+    const t = await createTenant();
+    await asOltpSystem((sql) => [sql`select set_config('app.current_tenant_id', ${t.id}, true)`, sql`update tenants set daily_send_limit = 3 where id = ${t.id}`]);
+    const worker = at(0);
+    const sim = worker.client(t.admin.token);
+    const boxes = await Promise.all([0, 1].map(() => sendingMailbox(t.admin.token, { dailyLimit: 500, warmupEnabled: false })));
+    const emails = [];
+    for (let i = 0; i < 5; i++) emails.push(await queueEmail(t.admin.token, boxes[i % 2]!.id, {}, sim));
+    await worker.deliver("JOBS_HIGH", queueNames.high);
+    const rows = await Promise.all(emails.map((e) => ledgerRow(e.id)));
+    expect(rows.filter((r) => r?.status === "succeeded")).toHaveLength(3);
+    expect(rows.filter((r) => r?.status === "pending").map((r) => r?.last_error)).toEqual(["The tenant's daily send limit is reached", "The tenant's daily send limit is reached"]);
+
+    const { client, campaign, box } = await runningCampaign(t, twoSteps, 1);
+    const lead = await client.leads.create.mutate({ email: `r-${crypto.randomUUID().slice(0, 8)}@seq.example` });
+    const body = { text: "x", html: "", headers: {} };
+    const first = await sim.emails.create.mutate({ leadId: lead.id, mailboxId: box.id, campaignId: campaign.id, subject: "One", body });
+    const second = await sim.emails.create.mutate({ leadId: lead.id, mailboxId: box.id, campaignId: campaign.id, subject: "Two", body });
+    await sim.emails.recordEvent.mutate({ emailId: first.id, type: "replied" });
+    await worker.deliver("JOBS_HIGH", queueNames.high);
+    expect((await ledgerRow(second.id))?.progress).toMatchObject({ outcome: "lead_replied" });
+    expect((await client.emails.get.query({ id: second.id })).status).toBe("failed");
   }, 60_000);
 });
