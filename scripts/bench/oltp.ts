@@ -130,7 +130,7 @@ try {
 
   const campaignIds = Array.from({ length: n }, (_, i) => campaignId(tenantAt(i).t, (i % scale.campaigns) + 1));
   results.push(await measure("get campaign with steps", "worker", n, (i) => call(tenantAt(i).token, "campaigns.get", "query", { id: campaignIds[i] })));
-  results.push(await measure("get campaign with steps", "direct", n, (i) => getCampaign(store, tenantAt(i).scope, campaignIds[i]!)));
+  results.push(await measure("get campaign with steps", "direct", n, (i) => getCampaign(store, tenantAt(i).scope, campaignIds[i]!, new Date())));
 
   // Each run enrols 1,000 leads into a campaign nobody enrolled into yet: the worker half, then the direct half.
   const enrolPlan = Array.from({ length: enrolRuns * 2 }, (_, i) => {

@@ -10,6 +10,8 @@ export interface OutgoingEmail {
   subject: string;
   text: string;
   html?: string | undefined;
+  /** Headers stored with the body: Message-ID, and In-Reply-To / References on a sequence's follow-ups. */
+  headers?: Record<string, string> | undefined;
 }
 
 /** `rejected`: the provider refused the recipient at once (a hard bounce); anything transient is thrown. */
@@ -39,7 +41,7 @@ export class HttpEmailProvider implements EmailProvider {
           "idempotency-key": email.emailId,
           ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
         },
-        body: JSON.stringify({ from: email.from, to: [email.to], subject: email.subject, text: email.text, html: email.html }),
+        body: JSON.stringify({ from: email.from, to: [email.to], subject: email.subject, text: email.text, html: email.html, headers: email.headers }),
       });
     } catch (error) {
       throw new AppError("SERVICE_UNAVAILABLE", "The email provider is unreachable", { tier: "jobs", cause: error });

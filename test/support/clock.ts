@@ -12,26 +12,55 @@ export function clockAtUtc(hhmm: string, base = new Date()): Clock {
   return shiftedClock(new Date(`${base.toISOString().slice(0, 10)}T${hhmm}:00Z`));
 }
 
-/** A queue binding that keeps what is sent to it, so the test delivers it with its own clock instead of Miniflare's consumer. */
-function heldQueue() {
-  const held: JobMessage[] = [];
-  const binding = {
-    send: async (body: JobMessage) => void held.push(body),
-    sendBatch: async (messages: Iterable<{ body: JobMessage }>) => {
-      for (const m of messages) held.push(m.body);
+/** A clock that stands still until the test moves it: simulated days in a test that runs for seconds. */
+export function settableClock(start: Date) {
+  let now = start.getTime();
+  return {
+    now: () => new Date(now),
+    set(at: Date) {
+      now = at.getTime();
+    },
+    advance(ms: number) {
+      now += ms;
     },
   };
-  return { held, binding };
+}
+
+/**
+ * A queue binding that keeps what is sent to it, so the test delivers it with its own clock instead of
+ * Miniflare's consumer. A message sent with a delay waits in `later` until the clock reaches it.
+ */
+function heldQueue(clock: Clock) {
+  const held: JobMessage[] = [];
+  const later: Array<{ body: JobMessage; at: number }> = [];
+  const keep = (body: JobMessage, delaySeconds?: number) =>
+    void (delaySeconds ? later.push({ body, at: clock.now().getTime() + delaySeconds * 1000 }) : held.push(body));
+  const binding = {
+    send: async (body: JobMessage, options?: { delaySeconds?: number }) => keep(body, options?.delaySeconds),
+    sendBatch: async (messages: Iterable<{ body: JobMessage; delaySeconds?: number }>) => {
+      for (const m of messages) keep(m.body, m.delaySeconds);
+    },
+  };
+  /** Moves the delayed messages whose time has come to `held`. */
+  const release = () => {
+    const now = clock.now().getTime();
+    for (let i = later.length - 1; i >= 0; i--) {
+      if (later[i]!.at <= now) held.push(later.splice(i, 1)[0]!.body);
+    }
+  };
+  return { held, later, binding, keep, release };
 }
 
 /**
  * The Worker under `clock`, with its three job queues held: requests through `client`, then `deliver`
- * runs what they enqueued through the same Worker's consumer, at the same clock.
+ * runs what they enqueued through the same Worker's consumer, at the same clock. `bindings` replace
+ * the environment's (a failing R2 or queue).
  */
-export function clockedWorker(clock: Clock) {
+export function clockedWorker(clock: Clock, bindings: Record<string, unknown> = {}) {
   const worker = createWorker(clock);
-  const queues = { JOBS_HIGH: heldQueue(), JOBS_NORMAL: heldQueue(), JOBS_LOW: heldQueue() };
-  const testEnv = { ...env, JOBS_HIGH: queues.JOBS_HIGH.binding, JOBS_NORMAL: queues.JOBS_NORMAL.binding, JOBS_LOW: queues.JOBS_LOW.binding };
+  const queues = { JOBS_HIGH: heldQueue(clock), JOBS_NORMAL: heldQueue(clock), JOBS_LOW: heldQueue(clock) };
+  // `bindings` replaces some (a failing R2 or queue for fault tests) after the held queues are in place.
+  const testEnv = { ...env, JOBS_HIGH: queues.JOBS_HIGH.binding, JOBS_NORMAL: queues.JOBS_NORMAL.binding, JOBS_LOW: queues.JOBS_LOW.binding, ...bindings };
   const fetch = async (request: Request) => {
     const ctx = createExecutionContext();
     const response = await worker.fetch(request, testEnv, ctx);
@@ -45,14 +74,19 @@ export function clockedWorker(clock: Clock) {
       createTRPCClient<AppRouter>({
         links: [httpLink({ url: `${origin}/trpc`, fetch: (url, init) => fetch(new Request(url, init as RequestInit)), headers: () => ({ authorization: `Bearer ${token}` }) })],
       }),
-    /** Takes what the given queue holds and delivers it to the consumer, one message per batch, in order. */
+    /**
+     * Takes what the given queue holds (and delayed messages now due) and delivers it to the consumer,
+     * one message per batch, in order. A message the consumer retries is held again for after its delay.
+     */
     async deliver(queue: keyof typeof queues, queueName: string) {
+      queues[queue].release();
       const messages = queues[queue].held.splice(0);
       for (const body of messages) {
         const batch = createMessageBatch(queueName, [{ id: crypto.randomUUID(), timestamp: clock.now(), attempts: 1, body }]);
         const ctx = createExecutionContext();
         await worker.queue(batch, testEnv, ctx);
-        await getQueueResult(batch, ctx);
+        const result = await getQueueResult(batch, ctx);
+        for (const retry of result.retryMessages) queues[queue].keep(body, retry.delaySeconds ?? 1);
       }
       return messages.length;
     },

@@ -96,11 +96,15 @@ export interface StandinEmail {
   subject: string;
   text: string;
   html?: string;
+  headers?: Record<string, string>;
 }
 
 /** Emails the HTTP email provider stand-in accepted for one address. */
 export const emailsTo = async (address: string) =>
   (await providersControl(`/_local/email/sent?to=${encodeURIComponent(address)}`)) as StandinEmail[];
+
+/** Every email the HTTP email provider stand-in accepted in this run; SEND_EMAIL's idempotency key is the email's id. */
+export const emailsSent = async () => (await providersControl("/_local/email/sent")) as StandinEmail[];
 
 /** Makes the stand-in answer 503 (`fail`), 422 (`reject`) or accept (`ok`) emails to one address. */
 export const setEmailMode = (address: string, mode: "ok" | "fail" | "reject") =>

@@ -61,6 +61,8 @@ describe("campaigns", () => {
     const campaign = await campaignWithSteps(tenant.member.token, 1);
     const move = (action: "schedule" | "start" | "pause" | "resume" | "complete") =>
       client.campaigns.transition.mutate({ id: campaign.id, action });
+    expect(await rejection(move("schedule"))).toMatchObject({ code: "BAD_REQUEST", httpStatus: 400 });
+    await client.campaigns.update.mutate({ id: campaign.id, startsAt: new Date(Date.now() + 3600_000).toISOString() });
     expect((await move("schedule")).status).toBe("scheduled");
     expect((await move("start")).status).toBe("running");
     await expectCode(move("resume"), "CONFLICT");

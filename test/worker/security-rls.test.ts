@@ -45,6 +45,11 @@ describe("row-level security on every tenant-scoped OLTP table", () => {
         ["insert into mailbox_daily_sends (tenant_id, mailbox_id, day, sent) values ($1, $2, current_date, 1)", [estate.tenant.id, estate.mailboxId]],
         ["insert into campaign_daily_sends (tenant_id, campaign_id, day, sent) values ($1, $2, current_date, 1)", [estate.tenant.id, estate.campaignId]],
         ["insert into mailbox_warmup (tenant_id, mailbox_id, advanced_on) values ($1, $2, current_date)", [estate.tenant.id, estate.mailboxId]],
+        ["insert into campaign_mailboxes (tenant_id, campaign_id, mailbox_id) values ($1, $2, $3)", [estate.tenant.id, estate.campaignId, estate.mailboxId]],
+        [
+          "insert into sequencer_daily_plans (tenant_id, campaign_id, mailbox_id, day, planned) values ($1, $2, $3, current_date, 1)",
+          [estate.tenant.id, estate.campaignId, estate.mailboxId],
+        ],
         ["insert into erasure_requests (id, tenant_id, subject_email, requested_by) values (gen_random_uuid(), $1, $2, $3)", [estate.tenant.id, estate.leadEmail, estate.tenant.admin.id]],
         ["insert into content_tombstones (tenant_id, hash, storage_key) values ($1, $2, $3)", [estate.tenant.id, "0".repeat(64), `tenants/${estate.tenant.id}/objects/${"0".repeat(64)}`]],
       ]);

@@ -162,6 +162,15 @@ const probes: Record<string, Probe[]> = {
     { input: (b, a) => ({ id: b.campaignId, leadIds: [a.leadId] }), expect: "NOT_FOUND" },
     { input: (b, a) => ({ id: a.campaignId, leadIds: [b.leadId] }), expect: "own", check: (d) => expect(d).toEqual({ enrolled: 0, skipped: 1 }) },
   ],
+  "campaigns.setMailboxes": [
+    { input: (b) => ({ id: b.campaignId, mailboxIds: [b.mailboxId] }), expect: "NOT_FOUND" },
+    { input: (b, a) => ({ id: a.campaignId, mailboxIds: [b.mailboxId] }), expect: "NOT_FOUND" },
+  ],
+  "campaigns.removeLeads": [{ input: (b) => ({ id: b.campaignId, leadIds: [b.leadId] }), expect: "own", check: (d) => expect(d).toEqual({ removed: 0 }) }],
+  "campaigns.preview": [
+    { input: (b) => ({ campaignId: b.campaignId, leadId: b.leadId, step: 0 }), expect: "NOT_FOUND" },
+    { input: (b, a) => ({ campaignId: a.campaignId, leadId: b.leadId, step: 0 }), expect: "NOT_FOUND" },
+  ],
   "leads.list": [
     { input: () => ({ limit: 100 }), expect: "own", check: (d, _b, a) => expectOnly(d, a) },
     { input: (b) => ({ campaignId: b.campaignId }), expect: "own", check: (d) => expect((d as { items: unknown[] }).items).toEqual([]) },
@@ -257,7 +266,7 @@ describe("tenant isolation, procedure by procedure", () => {
     expect((await client.tenants.current.query()).name).not.toBe("Renamed A");
     expect(await client.leads.get.query({ id: b.leadId })).toMatchObject({ company: "Secret Co" });
     const campaign = await client.campaigns.get.query({ id: b.campaignId });
-    expect(campaign).toMatchObject({ status: "draft", enrolledLeads: 1 });
+    expect(campaign).toMatchObject({ status: "draft", enrolledLeads: 1, progress: { leads: { total: 1, stopped: 0 } } });
     expect(campaign.steps.map((s) => s.id)).toEqual([b.stepId]);
     expect((await client.mailboxes.get.query({ id: b.mailboxId })).status).toBe("active");
     expect((await client.domains.get.query({ id: b.domainId })).id).toBe(b.domainId);

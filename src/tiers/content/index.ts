@@ -19,6 +19,7 @@ export { getEmailContent, type ContentReadDeps } from "./services/reads";
 export { streamAttachment, uploadAttachment } from "./services/streams";
 export {
   catalogStatements,
+  catalogStatementsForMany,
   type ContentWriteDeps,
   type EmailContentInput,
   prepareEmailContent,

@@ -1,5 +1,6 @@
-// Jobs tier tasks run by the cron triggers: the runtime's relay and ledger pruning, the daily warmup step, and pruning of counters and files.
+// Jobs tier tasks run by the cron triggers: the runtime's relay and ledger pruning, the sequencer's tick, the daily warmup step, and pruning of counters and files.
 import { defineCron } from "../../platform/cron";
+import { internalBatch } from "../../platform/db";
 import { jobRuntimeCrons } from "../../platform/jobs/crons";
 import { jobsConfig } from "./config";
 import { pruneExports, pruneFilesOlderThan } from "./services/export-leads";
@@ -7,6 +8,17 @@ import { advanceWarmupDays, pruneSendCounters } from "./services/send-allowances
 
 export const jobsCrons = [
   ...jobRuntimeCrons,
+  // Every 5 minutes: one SEQUENCE_CAMPAIGNS tick per 5-minute slot (the idempotency key), so a cron run twice enqueues one.
+  defineCron({
+    name: "jobs.sequenceCampaigns",
+    schedule: "aggregation",
+    async run(services) {
+      const slot = Math.floor(services.clock.now().getTime() / 300_000);
+      const prepared = services.jobs.prepare(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {}, idempotencyKey: `tick:${slot}` }]);
+      const [inserted] = await internalBatch(services.store("oltp"), "system", null, (db) => [prepared.insert(db)]);
+      if (inserted.rowCount) await services.jobs.send(prepared.messages);
+    },
+  }),
   defineCron({
     name: "jobs.pruneSendCounters",
     schedule: "pruning",

@@ -8,6 +8,7 @@ import { jobsRouter } from "./router";
 import { exportLeadsJob } from "./services/export-leads";
 import { importLeadsJob } from "./services/import-leads";
 import { sendEmailJob } from "./services/send-email";
+import { sequenceCampaignsJob } from "./services/sequencer";
 
 /** Does nothing: operators and the jobs benchmark use it to exercise the runtime itself. */
 const noopJob = defineJob({
@@ -22,7 +23,7 @@ const noopJob = defineJob({
 
 export const jobs = {
   routers: { jobs: jobsRouter },
-  jobs: [noopJob, sendEmailJob, importLeadsJob, exportLeadsJob],
+  jobs: [noopJob, sendEmailJob, importLeadsJob, exportLeadsJob, sequenceCampaignsJob],
   crons: jobsCrons,
   retention: jobsRetention,
 };

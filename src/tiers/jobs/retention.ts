@@ -14,5 +14,6 @@ export const jobsRetention: RetentionRule[] = [
   },
   { store: "oltp", name: "mailbox_daily_sends", rule: "one row per mailbox and day, kept 3 days", enforcedBy: "jobs.pruneSendCounters (hourly)", ageColumn: "day" },
   { store: "oltp", name: "campaign_daily_sends", rule: "one row per campaign and day (its own time zone), kept 4 days", enforcedBy: "jobs.pruneSendCounters (hourly)", ageColumn: "day" },
+  { store: "oltp", name: "sequencer_daily_plans", rule: "one row per campaign, mailbox and day, kept 3 days", enforcedBy: "jobs.pruneSendCounters (hourly)", ageColumn: "day" },
   { store: "r2", name: "imports/<tenant>/", rule: "uploaded lead CSVs (they hold addresses), 7 days after upload", enforcedBy: "jobs.pruneImports (hourly)" },
 ];

@@ -128,3 +128,25 @@ export const mailboxWarmup = pgTable(
     pgPolicy("mailbox_warmup_system", { as: "permissive", for: "all", using: isSystem, withCheck: isSystem }),
   ],
 );
+
+/**
+ * Emails the sequencer created per campaign, mailbox and UTC day (the mailbox's day, as SEND_EMAIL
+ * counts it): it plans no more of a day's sends than the mailbox, the campaign and the tenant allow,
+ * so a lead's next step is moved to a later day instead of piling up deferred sends.
+ */
+export const sequencerDailyPlans = pgTable(
+  "sequencer_daily_plans",
+  {
+    tenantId: uuid("tenant_id").notNull(),
+    campaignId: uuid("campaign_id").notNull(),
+    mailboxId: uuid("mailbox_id").notNull(),
+    day: date("day").notNull(),
+    planned: integer("planned").notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ name: "sequencer_daily_plans_pkey", columns: [t.tenantId, t.campaignId, t.mailboxId, t.day] }),
+    check("sequencer_daily_plans_planned_check", sql`${t.planned} >= 0`),
+    tenantIsolation("sequencer_daily_plans", t.tenantId),
+    pgPolicy("sequencer_daily_plans_system", { as: "permissive", for: "all", using: isSystem, withCheck: isSystem }),
+  ],
+);

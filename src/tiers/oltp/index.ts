@@ -34,7 +34,8 @@ export const callers: CallerResolver = {
       : authorize(services, credential as Parameters<typeof authorize>[1]),
 };
 
-export { leadStatuses } from "./schema";
+export { leadStatuses, type StepVariant } from "./schema";
+export { escapeHtml, type LeadVariables, renderStep, variantFor } from "./services/personalize";
 export { recordEmailEvent } from "./services/emails";
 export { type LeadFields, upsertLeadsStatement } from "./services/leads";
 export { unsubscribeRoutes } from "./unsubscribe-routes";

@@ -23,6 +23,7 @@ export const oltpRetention: RetentionRule[] = [
   { store: "oltp", name: "mailboxes", rule: "kept while the tenant exists", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
   { store: "oltp", name: "campaigns", rule: "kept while the tenant exists", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
   { store: "oltp", name: "sequence_steps", rule: "go with their campaign", enforcedBy: "cascade from campaigns" },
+  { store: "oltp", name: "campaign_mailboxes", rule: "go with their campaign or mailbox", enforcedBy: "cascade from campaigns", ageColumn: "created_at" },
   { store: "oltp", name: "leads", rule: tenantLifetime, enforcedBy: onErasure, ageColumn: "created_at" },
   { store: "oltp", name: "campaign_leads", rule: "go with their lead or campaign", enforcedBy: "cascade from leads", ageColumn: "enrolled_at" },
   { store: "oltp", name: "emails", rule: "metadata kept while the tenant exists; a subject's emails are erased on request", enforcedBy: onErasure, ageColumn: "created_at" },

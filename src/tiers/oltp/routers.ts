@@ -10,6 +10,9 @@ import {
   enrolLeads,
   getCampaign,
   listCampaigns,
+  previewStep,
+  removeLeads,
+  setCampaignMailboxes,
   setCampaignSteps,
   transitionCampaign,
   updateCampaign,
@@ -193,22 +196,34 @@ const campaignSettings = z.object({
     .optional(),
   dailyLimit: z.number().int().min(1).max(100_000).optional(),
   startsAt: instant.nullable().optional(),
+  /** A paused or bounce-protected mailbox's leads wait for it, or move to another of the campaign's mailboxes. */
+  mailboxFallback: z.enum(["wait", "move"]).optional(),
 });
 const sendWindowOrdered = (s: { windowStartMinute?: number; windowEndMinute?: number }) =>
   s.windowStartMinute === undefined || s.windowEndMinute === undefined || s.windowStartMinute < s.windowEndMinute;
 
-const stepVariant = z.object({
-  label: z.string().trim().min(1).max(20),
-  subject: z.string().min(1).max(300),
-  bodyStorageKey: z.string().min(1).max(300),
-  weight: z.number().int().min(1).max(100).default(1),
-});
+/** A variant's template: `{{firstName}}`, `{{company}}`, `{{custom.x}}`, `{{firstName | "there"}}` (README, Campaign engine). */
+const stepVariant = z
+  .object({
+    label: z.string().trim().min(1).max(20),
+    /** Empty on a follow-up: "Re: " and the thread's first subject. */
+    subject: z.string().max(300),
+    text: z.string().max(contentConfig.maxBodyBytes).optional(),
+    html: z.string().max(contentConfig.maxBodyBytes).optional(),
+    bodyStorageKey: z.string().min(1).max(300).optional(),
+    weight: z.number().int().min(1).max(100).default(1),
+  })
+  .refine((v) => Boolean(v.text || v.html || v.bodyStorageKey), { message: "give text, html or bodyStorageKey", path: ["text"] });
 
 export const campaignsRouter = router({
   list: authedProcedure
     .input(z.object({ status: z.enum(campaignStatuses).optional(), ...pageInput }))
     .query(({ ctx, input }) => listCampaigns(ctx.store("oltp"), ctx.scope, input)),
-  get: authedProcedure.input(byId).query(({ ctx, input }) => getCampaign(ctx.store("oltp"), ctx.scope, input.id)),
+  get: authedProcedure.input(byId).query(({ ctx, input }) => getCampaign(ctx.store("oltp"), ctx.scope, input.id, ctx.clock.now())),
+  /** The email a step would send a lead, or why the lead would be skipped. */
+  preview: authedProcedure
+    .input(z.object({ campaignId: id, leadId: id, step: z.number().int().min(0).max(19) }))
+    .query(({ ctx, input }) => previewStep(ctx.store("oltp"), ctx.scope, input)),
   create: authedProcedure
     .input(campaignSettings.refine(sendWindowOrdered, { message: "the window must start before it ends", path: ["windowEndMinute"] }))
     .mutation(({ ctx, input }) => createCampaign(ctx.store("oltp"), ctx.scope, input)),
@@ -230,7 +245,9 @@ export const campaignsRouter = router({
         steps: z
           .array(
             z.object({
-              delayHours: z.number().int().min(0).max(24 * 90),
+              /** The wait after the previous step (the first step's after the campaign starts): days and hours add up. */
+              delayDays: z.number().int().min(0).max(90).default(0),
+              delayHours: z.number().int().min(0).max(24 * 90).default(0),
               variants: z
                 .array(stepVariant)
                 .min(1)
@@ -238,13 +255,33 @@ export const campaignsRouter = router({
                 .refine((v) => new Set(v.map((x) => x.label)).size === v.length, "variant labels must be unique"),
             }),
           )
-          .max(20),
+          .max(20)
+          .superRefine((steps, check) => {
+            steps[0]?.variants.forEach((variant, index) => {
+              if (!variant.subject.trim()) check.addIssue({ code: "custom", path: [0, "variants", index, "subject"], message: "the first step needs a subject" });
+            });
+          }),
       }),
     )
-    .mutation(({ ctx, input }) => setCampaignSteps(ctx.store("oltp"), ctx.scope, input.id, input.steps)),
+    .mutation(({ ctx, input }) =>
+      setCampaignSteps(
+        ctx.store("oltp"),
+        ctx.scope,
+        input.id,
+        input.steps.map((step) => ({ delayHours: step.delayDays * 24 + step.delayHours, variants: step.variants })),
+      ),
+    ),
+  /** The mailboxes the campaign sends from (replaces the set); leads already assigned one keep it. */
+  setMailboxes: authedProcedure
+    .input(z.object({ id, mailboxIds: z.array(id).min(1).max(100) }))
+    .mutation(({ ctx, input }) => setCampaignMailboxes(ctx.store("oltp"), ctx.scope, input.id, [...new Set(input.mailboxIds)])),
   enrolLeads: authedProcedure
     .input(z.object({ id, leadIds: z.array(id).min(1).max(maxBulkItems) }))
     .mutation(({ ctx, input }) => enrolLeads(ctx.store("oltp"), ctx.scope, input.id, [...new Set(input.leadIds)])),
+  /** Takes leads out of the sequence: nothing more is created for them. */
+  removeLeads: authedProcedure
+    .input(z.object({ id, leadIds: z.array(id).min(1).max(maxBulkItems) }))
+    .mutation(({ ctx, input }) => removeLeads(ctx.store("oltp"), ctx.scope, input.id, [...new Set(input.leadIds)])),
 });
 
 const customFields = z

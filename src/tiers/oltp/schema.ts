@@ -227,6 +227,8 @@ export const campaigns = pgTable(
     sendDays: integer("send_days").array().notNull().default(sql`'{1,2,3,4,5}'`),
     dailyLimit: integer("daily_limit").notNull().default(100),
     startsAt: timestamp("starts_at", { withTimezone: true, precision: 3 }),
+    /** When a lead's mailbox is paused or bounce-protected: its leads wait for it, or move to another of the campaign's. */
+    mailboxFallback: text("mailbox_fallback").notNull().default("wait"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -236,16 +238,43 @@ export const campaigns = pgTable(
     index("campaigns_tenant_status_idx").on(t.tenantId, t.status),
     foreignKey({ name: "campaigns_tenant_fk", columns: [t.tenantId], foreignColumns: [tenants.id] }).onDelete("cascade"),
     check("campaigns_status_check", sql`${t.status} in ('draft', 'scheduled', 'running', 'paused', 'completed')`),
+    check("campaigns_mailbox_fallback_check", sql`${t.mailboxFallback} in ('wait', 'move')`),
     check("campaigns_window_check", sql`${t.windowStartMinute} between 0 and 1439 and ${t.windowEndMinute} between 1 and 1440 and ${t.windowStartMinute} < ${t.windowEndMinute}`),
     tenantIsolation("campaigns", t.tenantId),
+    // The sequencer (jobs tier) finds the tenants with running or due campaigns across tenants, then works in each tenant's context.
+    pgPolicy("campaigns_system_read", { as: "permissive", for: "select", using: sql`${currentRole} = 'system'` }),
   ],
 );
 
-/** A campaign's sequence: ordered steps, each with one or more A/B variants whose bodies live in the Content tier. */
+/** The mailboxes a campaign sends from; each enrolled lead is assigned one of them for its whole sequence. */
+export const campaignMailboxes = pgTable(
+  "campaign_mailboxes",
+  {
+    tenantId: tenantId(),
+    campaignId: uuid("campaign_id").notNull(),
+    mailboxId: uuid("mailbox_id").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: "campaign_mailboxes_pkey", columns: [t.tenantId, t.campaignId, t.mailboxId] }),
+    foreignKey({ name: "campaign_mailboxes_campaign_fk", columns: [t.tenantId, t.campaignId], foreignColumns: [campaigns.tenantId, campaigns.id] }).onDelete("cascade"),
+    foreignKey({ name: "campaign_mailboxes_mailbox_fk", columns: [t.tenantId, t.mailboxId], foreignColumns: [mailboxes.tenantId, mailboxes.id] }).onDelete("cascade"),
+    tenantIsolation("campaign_mailboxes", t.tenantId),
+  ],
+);
+
+/**
+ * A campaign's sequence: ordered steps, each with one or more A/B variants. `text` and `html` are the
+ * variant's template (campaign configuration, like its subject); each lead's render is an email body
+ * stored in the content tier, compressed against the template. An empty subject on a follow-up means
+ * "Re: " and the thread's first subject. `bodyStorageKey` names content kept elsewhere (older steps).
+ */
 export interface StepVariant {
   label: string;
   subject: string;
-  bodyStorageKey: string;
+  text?: string | undefined;
+  html?: string | undefined;
+  bodyStorageKey?: string | undefined;
   weight: number;
 }
 export const sequenceSteps = pgTable(
@@ -298,7 +327,12 @@ export const leads = pgTable(
   ],
 );
 
-export const enrolmentStatuses = ["active", "paused", "finished", "stopped"] as const;
+/**
+ * active: in the sequence (due at next_send_at); finished: every step created; stopped: left it (a reply,
+ * bounce, unsubscribe, suppression, removal; stop_reason says which); skipped: a step could not be
+ * rendered for it (stop_reason names the missing variable).
+ */
+export const enrolmentStatuses = ["active", "paused", "finished", "stopped", "skipped"] as const;
 export const campaignLeads = pgTable(
   "campaign_leads",
   {
@@ -309,6 +343,11 @@ export const campaignLeads = pgTable(
     status: text("status").notNull().default("active"),
     nextSendAt: timestamp("next_send_at", { withTimezone: true, precision: 3 }),
     enrolledAt: timestamp("enrolled_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    /** The campaign mailbox every step of this lead is sent from (thread continuity); chosen at its first step. */
+    mailboxId: uuid("mailbox_id"),
+    /** The lead's first email in this campaign: follow-ups thread under it. */
+    threadEmailId: uuid("thread_email_id"),
+    stopReason: text("stop_reason"),
   },
   (t) => [
     primaryKey({ name: "campaign_leads_pkey", columns: [t.tenantId, t.campaignId, t.leadId] }),
@@ -316,7 +355,7 @@ export const campaignLeads = pgTable(
     index("campaign_leads_tenant_next_send_idx").on(t.tenantId, t.nextSendAt),
     foreignKey({ name: "campaign_leads_campaign_fk", columns: [t.tenantId, t.campaignId], foreignColumns: [campaigns.tenantId, campaigns.id] }).onDelete("cascade"),
     foreignKey({ name: "campaign_leads_lead_fk", columns: [t.tenantId, t.leadId], foreignColumns: [leads.tenantId, leads.id] }).onDelete("cascade"),
-    check("campaign_leads_status_check", sql`${t.status} in ('active', 'paused', 'finished', 'stopped')`),
+    check("campaign_leads_status_check", sql`${t.status} in ('active', 'paused', 'finished', 'stopped', 'skipped')`),
     tenantIsolation("campaign_leads", t.tenantId),
   ],
 );
@@ -330,6 +369,8 @@ export const emails = pgTable(
     campaignId: uuid("campaign_id"),
     /** The step it was sent for; no foreign key, so a paused campaign's steps can be rewritten. */
     stepId: uuid("step_id"),
+    /** The A/B variant label of the step it renders (campaign emails only). */
+    variant: text("variant"),
     leadId: uuid("lead_id").notNull(),
     mailboxId: uuid("mailbox_id").notNull(),
     subject: text("subject").notNull(),

@@ -203,6 +203,80 @@ export function catalogStatements(
 }
 
 /**
+ * catalogStatements for many emails in one transaction (the campaign sequencer's batch): the same rows and
+ * counts, as five statements whatever the number of emails instead of four or five per email. Each
+ * email's rows count only if its email row exists in the transaction; objects are grouped by hash before
+ * the upsert, since one statement cannot update a row twice.
+ */
+export function catalogStatementsForMany(
+  db: NeonHttpDatabase,
+  tenantId: string,
+  emails: Array<{ id: string; subject: string; prepared: PreparedContent; stored: StoredContent }>,
+): BatchItem<"pg">[] {
+  if (emails.length === 0) return [];
+  const retention = sql`make_interval(days => coalesce((select ${contentSettings.retentionDays} from ${contentSettings} where ${contentSettings.tenantId} = ${tenantId}), ${defaultRetentionDays}))`;
+  const existing = sql`(select e.id from emails e where e.tenant_id = ${tenantId} and e.id = any(${`{${emails.map((e) => e.id).join(",")}}`}::uuid[]))`;
+  const contents: SQL[] = [];
+  const objects: SQL[] = [];
+  const parts: SQL[] = [];
+  const reused = new Set<string>();
+  for (const email of emails) {
+    const storedAs = (object: HashedObject) => {
+      const found = email.stored.objects.get(object.hash);
+      if (!found) throw new Error(`object ${object.hash} was not stored`);
+      return found;
+    };
+    contents.push(sql`(${email.id}::uuid, ${email.subject})`);
+    const uses = new Map<string, { object: StoredObject; kind: string; mimeType: string; count: number }>();
+    for (const { object, kind, mimeType } of email.prepared.parts) {
+      const seen = uses.get(object.hash);
+      uses.set(object.hash, { object: storedAs(object), kind: seen?.kind ?? kind, mimeType: seen?.mimeType ?? mimeType, count: (seen?.count ?? 0) + 1 });
+    }
+    const { template } = email.prepared;
+    if (template && !uses.has(template.hash)) uses.set(template.hash, { object: storedAs(template), kind: "template", mimeType: "text/html", count: 0 });
+    const created = new Set(email.stored.created);
+    for (const { object, kind, mimeType, count } of uses.values()) {
+      objects.push(
+        sql`(${email.id}::uuid, ${object.hash}, ${kind}, ${object.storageKey}, ${object.rawSize}::bigint, ${object.storedSize}::bigint, ${object.algorithm}, ${object.dictionaryHash}, ${mimeType}, ${count}::int)`,
+      );
+      if (!created.has(object.storageKey)) reused.add(object.hash);
+    }
+    for (const p of email.prepared.parts) parts.push(sql`(${email.id}::uuid, ${p.position}::int, ${p.object.hash}, ${p.filename}, ${p.mimeType}, ${p.disposition})`);
+  }
+  const assertLive = reused.size > 0 ? [db.execute(sql`select content_assert_live(${tenantId}::uuid, ${`{${[...reused].join(",")}}`}::text[])`)] : [];
+  return [
+    db.execute(sql`
+      insert into ${emailContents} (tenant_id, email_id, subject)
+      select ${tenantId}::uuid, v.email_id, v.subject from (values ${sql.join(contents, sql`, `)}) as v(email_id, subject)
+      where v.email_id in ${existing}`),
+    db.execute(sql`
+      insert into ${contentObjects} (tenant_id, hash, kind, storage_key, raw_size, stored_size, algorithm, dictionary_hash, mime_type, ref_count, expires_at)
+      select ${tenantId}::uuid, v.hash, min(v.kind), min(v.storage_key), min(v.raw_size), min(v.stored_size), min(v.algorithm), min(v.dictionary_hash), min(v.mime_type),
+             sum(v.uses)::int, now() + ${retention}
+      from (values ${sql.join(objects, sql`, `)}) as v(email_id, hash, kind, storage_key, raw_size, stored_size, algorithm, dictionary_hash, mime_type, uses)
+      where v.email_id in ${existing}
+      group by v.hash
+      on conflict (tenant_id, hash) do update
+        set ref_count = ${contentObjects.refCount} + excluded.ref_count,
+            expires_at = greatest(${contentObjects.expiresAt}, excluded.expires_at)`),
+    db.execute(sql`
+      insert into ${emailContentParts} (tenant_id, email_id, position, hash, filename, mime_type, disposition)
+      select ${tenantId}::uuid, v.email_id, v.position, v.hash, v.filename, v.mime_type, v.disposition
+      from (values ${sql.join(parts, sql`, `)}) as v(email_id, position, hash, filename, mime_type, disposition)
+      where v.email_id in ${existing}`),
+    db.execute(sql`
+      with uses as (
+        select o.dictionary_hash as hash, count(*)::int as n
+        from ${emailContentParts} p join ${contentObjects} o on o.tenant_id = p.tenant_id and o.hash = p.hash
+        where p.tenant_id = ${tenantId} and p.email_id in ${existing} and o.dictionary_hash is not null
+        group by o.dictionary_hash)
+      update ${contentObjects} d set ref_count = d.ref_count + uses.n, expires_at = greatest(d.expires_at, now() + ${retention})
+      from uses where d.tenant_id = ${tenantId} and d.hash = uses.hash`),
+    ...assertLive,
+  ];
+}
+
+/**
  * Releases an email's references: its parts go, each object's count drops by its uses and each
  * template's by the uses of objects compressed against it; blobs go later, with the pruning cron. One
  * UPDATE with summed drops, because Postgres applies only one change when a statement updates a row

@@ -1,4 +1,4 @@
-// Daily upkeep of send allowances: warming mailboxes ramp up once a day; old mailbox and campaign counters are pruned.
+// Daily upkeep of send allowances: warming mailboxes ramp up once a day; old mailbox, campaign and sequencer counters are pruned.
 import { sql } from "drizzle-orm";
 import { internalBatch, type TierStore } from "../../../platform/db";
 import { rowsOf } from "../../../platform/rows";
@@ -54,8 +54,11 @@ export async function advanceWarmupDays(store: TierStore, config: JobsConfig["se
  * Deletes send counters older than `countersKeptDays` (campaign days, counted in their own time
  * zones, get one day more) and warmup marks of mailboxes that no longer exist.
  */
-export async function pruneSendCounters(store: TierStore, config: JobsConfig["sendEmail"]): Promise<{ mailboxDays: number; campaignDays: number; warmupMarks: number }> {
-  const [mailboxDays, campaignDays, warmupMarks] = await internalBatch(store, "system", null, (db) => [
+export async function pruneSendCounters(
+  store: TierStore,
+  config: JobsConfig["sendEmail"],
+): Promise<{ mailboxDays: number; campaignDays: number; warmupMarks: number; plannedDays: number }> {
+  const [mailboxDays, campaignDays, warmupMarks, plannedDays] = await internalBatch(store, "system", null, (db) => [
     db.execute(sql`with pruned as (delete from mailbox_daily_sends where day < ${utcToday} - ${config.countersKeptDays}::int returning 1)
                    select count(*)::int as deleted from pruned`),
     db.execute(sql`with pruned as (delete from campaign_daily_sends where day < ${utcToday} - ${config.countersKeptDays + 1}::int returning 1)
@@ -65,7 +68,9 @@ export async function pruneSendCounters(store: TierStore, config: JobsConfig["se
                      where not exists (select 1 from mailboxes m where m.tenant_id = w.tenant_id and m.id = w.mailbox_id)
                      returning 1)
                    select count(*)::int as deleted from pruned`),
+    db.execute(sql`with pruned as (delete from sequencer_daily_plans where day < ${utcToday} - ${config.countersKeptDays}::int returning 1)
+                   select count(*)::int as deleted from pruned`),
   ]);
   const count = (result: unknown) => Number(rowsOf(result)[0]?.deleted ?? 0);
-  return { mailboxDays: count(mailboxDays), campaignDays: count(campaignDays), warmupMarks: count(warmupMarks) };
+  return { mailboxDays: count(mailboxDays), campaignDays: count(campaignDays), warmupMarks: count(warmupMarks), plannedDays: count(plannedDays) };
 }

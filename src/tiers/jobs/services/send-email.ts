@@ -1,4 +1,4 @@
-// SEND_EMAIL: sends a queued email within its mailbox's and campaign's daily allowances and the campaign's local send window, with bounce protection.
+// SEND_EMAIL: sends a queued email within its mailbox's, campaign's and tenant's daily allowances and the campaign's local send window, with bounce protection.
 import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
@@ -77,7 +77,10 @@ interface SendContext {
   mailbox_status: string;
   lead_email: string;
   lead_suppressed: boolean;
+  /** The lead replied to an email of the same campaign: the sequence stopped for it. */
+  lead_replied: boolean;
   lead_time_zone: string | null;
+  tenant_status: string;
   campaign_id: string | null;
   campaign_status: string | null;
   campaign_daily_limit: number | null;
@@ -85,7 +88,6 @@ interface SendContext {
   window_start_minute: number | null;
   window_end_minute: number | null;
   send_days: number[] | null;
-  tenant_status: string;
 }
 
 /** The email with everything its send depends on: one statement. */
@@ -94,6 +96,8 @@ async function sendContext(store: TierStore, scope: TenantScope, emailId: string
     db.execute(sql`
       select e.status, e.subject, m.id as mailbox_id, m.address as mailbox_address, m.status as mailbox_status,
              l.email as lead_email, (l.unsubscribed_at is not null or l.bounced_at is not null) as lead_suppressed,
+             (e.campaign_id is not null and exists (select 1 from emails r where r.tenant_id = e.tenant_id and r.lead_id = e.lead_id
+                                                    and r.campaign_id = e.campaign_id and r.replied_at is not null)) as lead_replied,
              coalesce(l.custom_fields->>'timezone', l.custom_fields->>'time_zone') as lead_time_zone,
              c.id as campaign_id, c.status as campaign_status, c.daily_limit as campaign_daily_limit, c.time_zone as campaign_time_zone,
              c.window_start_minute, c.window_end_minute, c.send_days, t.status as tenant_status
@@ -132,7 +136,11 @@ async function protectAndReserve(
   config: JobsConfig["sendEmail"],
 ) {
   const campaignOk = campaign ? sql`current_setting('edp.campaign_reserved', true) = 'true'` : sql`true`;
-  const [protectedNow, campaignReserved, reserved, , mailbox] = await tenantBatch(store, scope, (db) => [
+  // The tenant's daily_send_limit across its mailboxes: its row is locked first, so the sum read below is current.
+  const tenantOk = sql`(select coalesce(sum(s.sent), 0) from mailbox_daily_sends s where s.tenant_id = ${scope.tenantId} and s.day = ${mailboxDay}::date)
+                       < (select t.daily_send_limit from tenants t where t.id = ${scope.tenantId})`;
+  const [, protectedNow, campaignReserved, reserved, , mailbox, tenant] = await tenantBatch(store, scope, (db) => [
+    db.execute(sql`select 1 from tenants where id = ${scope.tenantId} for update`),
     db.execute(sql`
       with stats as (
         select count(*) filter (where sent_at is not null or bounced_at is not null)::int as sent,
@@ -163,9 +171,9 @@ async function protectAndReserve(
       with reserved as (
         insert into mailbox_daily_sends as d (tenant_id, mailbox_id, day, sent)
         select m.tenant_id, m.id, ${mailboxDay}::date, 1
-        from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId} and m.status = 'active' and ${campaignOk}
+        from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId} and m.status = 'active' and ${campaignOk} and ${tenantOk}
         on conflict (tenant_id, mailbox_id, day) do update set sent = d.sent + 1
-        where ${campaignOk}
+        where ${campaignOk} and ${tenantOk}
           and d.sent < (select case when m.warmup_enabled then least(m.daily_limit, m.warmup_start + m.warmup_day * m.warmup_increment)
                                     else m.daily_limit end
                         from mailboxes m where m.tenant_id = ${scope.tenantId} and m.id = ${mailboxId})
@@ -179,6 +187,7 @@ async function protectAndReserve(
         : sql`select 1`,
     ),
     db.execute(sql`select status from mailboxes where tenant_id = ${scope.tenantId} and id = ${mailboxId}`),
+    db.execute(sql`select not (${tenantOk}) as full`),
   ]);
   const flipped = rowsOf(protectedNow)[0] as { address: string; sent: number; bounced: number } | undefined;
   return {
@@ -186,6 +195,7 @@ async function protectAndReserve(
     campaignReserved: String(rowsOf(campaignReserved)[0]?.reserved) === "true",
     reserved: String(rowsOf(reserved)[0]?.reserved) === "true",
     mailboxStatus: String(rowsOf(mailbox)[0]?.status ?? "missing"),
+    tenantFull: rowsOf(tenant)[0]?.full === true,
   };
 }
 
@@ -249,9 +259,9 @@ export const sendEmailJob = defineJob({
   // A suspended tenant sends nothing until an operator reactivates it; a closed one never again.
   if (context.tenant_status === "closed") return { progress: { outcome: "tenant_closed" } };
   if (context.tenant_status !== "active") return defer(config.inactiveMailboxRetrySeconds, `The tenant is ${context.tenant_status}`);
-  if (context.lead_suppressed) {
+  if (context.lead_suppressed || context.lead_replied) {
     await recordEmailEvent(store, scope, { emailId, type: "failed", occurredAt: services.clock.now() });
-    return { progress: { outcome: "lead_suppressed" } };
+    return { progress: { outcome: context.lead_suppressed ? "lead_suppressed" : "lead_replied" } };
   }
   if (context.mailbox_status !== "active") return defer(config.inactiveMailboxRetrySeconds, `The mailbox is ${context.mailbox_status}`);
   if (context.campaign_status === "paused") return defer(config.inactiveMailboxRetrySeconds, "The campaign is paused");
@@ -286,12 +296,13 @@ export const sendEmailJob = defineJob({
       : null;
   // The mailbox's day is the UTC date; the campaign's is its own time zone's.
   const mailboxDay = localDate("UTC", now);
-  const { flipped, campaignReserved, reserved, mailboxStatus } = await protectAndReserve(store, scope, context.mailbox_id, campaign, mailboxDay, config);
+  const { flipped, campaignReserved, reserved, mailboxStatus, tenantFull } = await protectAndReserve(store, scope, context.mailbox_id, campaign, mailboxDay, config);
   if (flipped) await raiseBounceProtection(services.systemEvents, tenantId, context.mailbox_id, flipped);
   if (!reserved) {
     if (mailboxStatus !== "active") return defer(config.inactiveMailboxRetrySeconds, `The mailbox is ${mailboxStatus}`);
     // Spread over a few minutes so a day's backlog does not arrive at midnight in one burst.
     if (!campaignReserved) return defer(secondsUntilLocalMidnight(campaignZone, now) + Math.random() * 300, "The campaign's daily limit is reached");
+    if (tenantFull) return defer(secondsUntilUtcMidnight(now) + Math.random() * 300, "The tenant's daily send limit is reached");
     return defer(secondsUntilUtcMidnight(now) + Math.random() * 300, "The mailbox's daily limit is reached");
   }
 
@@ -304,6 +315,7 @@ export const sendEmailJob = defineJob({
       subject: context.subject,
       text: content.text,
       html: content.html || undefined,
+      headers: Object.keys(content.headers).length > 0 ? content.headers : undefined,
     });
   } catch (error) {
     await releaseReservation(store, scope, context.mailbox_id, campaign, mailboxDay).catch((release: unknown) => logger.warn("send reservation not released", { error: release }));

@@ -141,7 +141,8 @@ const isRecipientEvent = (type: ReportedEvent): type is (typeof recipientEvents)
 /**
  * Appends a status fact reported by the sending side and moves the email forward. Events arrive out
  * of order (an open after a reply), so the status only advances: queued < sent < delivered < opened
- * < replied, and bounced/failed end it. A bounce also marks the lead, so nothing more is sent to it.
+ * < replied, and bounced/failed end it. A bounce also marks the lead, so nothing more is sent to it;
+ * a reply or bounce also stops the lead's campaign sequence (a reply in that campaign, a bounce in all).
  * Clicks, complaints and unsubscribes are facts about the recipient: the status stays; a complaint or
  * an unsubscribe suppresses the lead and stops its enrolments, as the unsubscribe link does.
  */
@@ -167,7 +168,13 @@ export async function recordEmailEvent(
           ${advance}
           provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
         where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}
-        returning e.id, e.tenant_id, e.lead_id
+        returning e.id, e.tenant_id, e.lead_id, e.campaign_id
+      ), stop as (
+        -- A reply ends the lead's sequence in this campaign; a bounce ends it in every campaign.
+        update campaign_leads cl set status = 'stopped', stop_reason = ${input.type}, next_send_at = null
+        from email
+        where ${input.type} in ('replied', 'bounced') and cl.tenant_id = email.tenant_id and cl.lead_id = email.lead_id
+          and cl.status in ('active', 'paused') and (${input.type} = 'bounced' or cl.campaign_id = email.campaign_id)
       ), event as (
         insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details)
         select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {})}::jsonb
@@ -179,7 +186,7 @@ export async function recordEmailEvent(
         update ${leads} l set unsubscribed_at = coalesce(l.unsubscribed_at, ${at}::timestamptz), updated_at = now()
         from email where ${suppress} and l.tenant_id = email.tenant_id and l.id = email.lead_id
       ), stopped as (
-        update ${campaignLeads} cl set status = 'stopped', next_send_at = null
+        update ${campaignLeads} cl set status = 'stopped', stop_reason = ${input.type}, next_send_at = null
         from email where ${suppress} and cl.tenant_id = email.tenant_id and cl.lead_id = email.lead_id and cl.status in ('active', 'paused')
       )
       select id from email`),

@@ -1,0 +1,188 @@
+// Campaign sequencer benchmark (issue 16): leads advanced per second and OLTP round trips per lead for one step of a
+// big campaign, through the production sequencer batch (advanceTenant: plan read, renders to R2, one write transaction),
+// beside the floor measured in the same run: the same email, event, ledger, plan and lead updates as ONE hand-written
+// statement per batch (no rendering, no content catalog). R2 is an in-memory bucket here: the figure is about OLTP.
+// A measurement, not a test: it exits non-zero only when it crashes, and lists missed targets.
+// Usage: npm run bench:campaigns [-- --leads 100000] (the issue's scale by default)
+import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import type { Env } from "../../src/platform/env";
+import { createLogger } from "../../src/platform/logger";
+import { systemClock } from "../../src/platform/clock";
+import { createServices } from "../../src/platform/services";
+import { wired } from "../../src/root";
+import { advanceTenant, sequencerConfig } from "../../src/tiers/jobs/services/sequencer";
+import { startStack } from "../stack";
+import { writeBenchResult, type BenchFigure } from "./result";
+
+const { values: args } = parseArgs({ options: { leads: { type: "string", default: "100000" } } });
+const leadCount = Number(args.leads);
+const log = (message: string) => console.error(`[bench:campaigns] ${message}`);
+
+const stack = await startStack({ purpose: "test", jwtSecret: randomUUID() + randomUUID() });
+log(stack.describe());
+
+/** Embedded PGlite is one session held by a TCP connection for its life: connect per statement there. */
+async function ownerQuery<R extends pg.QueryResultRow>(text: string, values: unknown[] = []) {
+  const client = new pg.Client({ connectionString: stack.databases.ownerUrls.oltp });
+  await client.connect();
+  try {
+    return await client.query<R>(text, values);
+  } finally {
+    await client.end();
+  }
+}
+
+/** An R2-shaped bucket in memory: head, put, get, delete. */
+function memoryBucket() {
+  const objects = new Map<string, { bytes: Uint8Array; customMetadata: Record<string, string> }>();
+  const head = async (key: string) => {
+    const o = objects.get(key);
+    return o ? { key, size: o.bytes.byteLength, customMetadata: o.customMetadata } : null;
+  };
+  return {
+    objects,
+    head,
+    get: async (key: string) => {
+      const o = objects.get(key);
+      return o ? { ...(await head(key)), arrayBuffer: async () => o.bytes.slice().buffer } : null;
+    },
+    put: async (key: string, bytes: Uint8Array, options?: { customMetadata?: Record<string, string> }) => {
+      objects.set(key, { bytes, customMetadata: options?.customMetadata ?? {} });
+      return head(key);
+    },
+    delete: async (keys: string | string[]) => {
+      for (const key of Array.isArray(keys) ? keys : [keys]) objects.delete(key);
+    },
+  };
+}
+
+/** One tenant, 100 mailboxes of 10,000 a day, one running campaign of 2 steps (window always open), `n` enrolled leads. */
+async function seedCampaign(n: number): Promise<{ tenantId: string; campaignId: string }> {
+  const tenantId = randomUUID();
+  const campaignId = randomUUID();
+  await ownerQuery(`
+    with t as (insert into tenants (id, name, daily_send_limit) values ('${tenantId}', 'Bench', 2000000000) returning id),
+    d as (insert into domains (tenant_id, name, dns_records) select id, 'bench-' || id || '.example', '[]'::jsonb from t returning id, tenant_id, name),
+    m as (insert into mailboxes (tenant_id, domain_id, address, daily_limit, warmup_enabled)
+          select d.tenant_id, d.id, 'box' || g || '@' || d.name, 10000, false from d, generate_series(1, 100) g returning id, tenant_id),
+    c as (insert into campaigns (id, tenant_id, name, status, window_start_minute, window_end_minute, send_days, daily_limit)
+          select '${campaignId}', id, 'Bench', 'running', 0, 1440, '{0,1,2,3,4,5,6}', 2000000000 from t returning id, tenant_id),
+    cm as (insert into campaign_mailboxes (tenant_id, campaign_id, mailbox_id) select m.tenant_id, c.id, m.id from m, c)
+    insert into sequence_steps (tenant_id, campaign_id, position, delay_hours, variants)
+    select c.tenant_id, c.id, g, g * 48,
+           jsonb_build_array(jsonb_build_object('label', 'A', 'subject', 'Hello {{firstName}}', 'weight', 1,
+             'text', 'Hi {{firstName}}, a note for {{company}}. ' || repeat('We help teams like yours ship faster. ', 20),
+             'html', '<p>Hi {{firstName}},</p><p>a note for {{company}}.</p>' || repeat('<p>We help teams like yours ship faster.</p>', 20)))
+    from c, generate_series(0, 1) g`);
+  await ownerQuery(`
+    with l as (
+      insert into leads (tenant_id, email, first_name, company)
+      select '${tenantId}', 'lead' || g || '@bench.example', 'Lead' || g, 'Company ' || (g % 997) from generate_series(1, ${n}) g returning id)
+    insert into campaign_leads (tenant_id, campaign_id, lead_id) select '${tenantId}', '${campaignId}', id from l`);
+  return { tenantId, campaignId };
+}
+
+const env = {
+  ...stack.workerVars,
+  STORE_TIMEOUT_MS: 600_000,
+  CONTENT_BUCKET: memoryBucket(),
+  JOBS_HIGH: { send: async () => undefined, sendBatch: async () => undefined },
+  JOBS_NORMAL: { send: async () => undefined, sendBatch: async () => undefined },
+  JOBS_LOW: { send: async () => undefined, sendBatch: async () => undefined },
+} as unknown as Env;
+const services = createServices({ env, requestId: randomUUID(), logger: createLogger("error"), clock: systemClock, waitUntil: () => undefined }, wired);
+
+log(`seeding 2 campaigns of ${leadCount} leads each`);
+const engine = await seedCampaign(leadCount);
+const floor = await seedCampaign(leadCount);
+await ownerQuery("analyze");
+
+// The sequencer: batches until the step is done for every lead.
+log(`sequencer: first step for ${leadCount} leads, ${sequencerConfig.batchSize} per batch`);
+stack.neon.resetRoundTrips();
+let t0 = performance.now();
+let advanced = 0;
+let batches = 0;
+for (;;) {
+  const result = await advanceTenant(services, engine.tenantId);
+  if (result.claimed === 0) break;
+  advanced += result.claimed;
+  batches += 1;
+  if (batches % 100 === 0) log(`  ${advanced} leads`);
+}
+const engineMs = performance.now() - t0;
+const engineTrips = stack.neon.roundTrips().oltp ?? 0;
+
+// The floor: one hand-written statement per batch doing the same inserts and updates (emails with their subject, queued
+// events, SEND_EMAIL ledger rows, the day's plan, the leads moved to their next step), over the app role's HTTP path.
+log("floor: one statement per batch");
+const store = services.store("oltp");
+stack.neon.resetRoundTrips();
+t0 = performance.now();
+let floorAdvanced = 0;
+let floorBatches = 0;
+for (;;) {
+  const result = await store.sql.transaction((sql) => [
+    sql`select set_config('app.current_tenant_id', ${floor.tenantId}, true), set_config('app.current_role', 'member', true)`,
+    sql`
+      with due as (
+        select cl.campaign_id, cl.lead_id, l.first_name, gen_random_uuid() as email_id,
+               (select id from mailboxes m where m.tenant_id = cl.tenant_id order by id limit 1) as mailbox_id
+        from campaign_leads cl join leads l on l.tenant_id = cl.tenant_id and l.id = cl.lead_id
+        where cl.tenant_id = ${floor.tenantId} and cl.campaign_id = ${floor.campaignId} and cl.status = 'active' and cl.current_step = 0
+        order by cl.lead_id limit ${sequencerConfig.batchSize}
+        for update of cl skip locked
+      ), email as (
+        insert into emails (id, tenant_id, campaign_id, lead_id, mailbox_id, subject, content_storage_key)
+        select email_id, ${floor.tenantId}, campaign_id, lead_id, mailbox_id, 'Hello ' || first_name, 'emails/' || email_id from due
+        returning id, tenant_id, campaign_id, lead_id, mailbox_id, queued_at
+      ), event as (
+        insert into email_events (tenant_id, email_id, type, occurred_at) select tenant_id, id, 'queued', queued_at from email
+      ), ledger as (
+        insert into jobs (id, tenant_id, type, payload, priority, max_attempts, idempotency_key)
+        select id, tenant_id, 'SEND_EMAIL', jsonb_build_object('emailId', id), 'high', 6, 'email:' || id from email
+      ), planned as (
+        insert into sequencer_daily_plans as p (tenant_id, campaign_id, mailbox_id, day, planned)
+        select tenant_id, campaign_id, mailbox_id, current_date, count(*)::int from email group by 1, 2, 3
+        on conflict (tenant_id, campaign_id, mailbox_id, day) do update set planned = p.planned + excluded.planned
+      ), moved as (
+        update campaign_leads cl set current_step = 1, next_send_at = now() + interval '2 days', thread_email_id = email.id, mailbox_id = email.mailbox_id
+        from email where cl.tenant_id = email.tenant_id and cl.campaign_id = email.campaign_id and cl.lead_id = email.lead_id
+        returning 1
+      )
+      select count(*)::int as n from moved`,
+  ]);
+  const n = Number((result[1] as Array<{ n: number }>)[0]?.n ?? 0);
+  if (n === 0) break;
+  floorAdvanced += n;
+  floorBatches += 1;
+}
+const floorMs = performance.now() - t0;
+const floorTrips = stack.neon.roundTrips().oltp ?? 0;
+
+const engineRate = advanced / (engineMs / 1000);
+const floorRate = floorAdvanced / (floorMs / 1000);
+const figures: BenchFigure[] = [
+  { metric: "leads advanced per second (sequencer)", value: engineRate, unit: "leads/s", floor: "one statement per batch", floorValue: floorRate },
+  { metric: "sequencer time / floor time", value: engineMs / floorMs, unit: "×", note: "target ≤ 1.5×" },
+  { metric: "OLTP round trips per lead (sequencer)", value: engineTrips / Math.max(1, advanced), unit: "round trips", floor: "one statement per batch", floorValue: floorTrips / Math.max(1, floorAdvanced) },
+  { metric: "OLTP round trips per batch (sequencer)", value: engineTrips / Math.max(1, batches), unit: "round trips", floorValue: floorTrips / Math.max(1, floorBatches), note: "plan read + write transaction" },
+  { metric: "leads advanced", value: advanced, unit: "leads", floorValue: floorAdvanced },
+];
+const missed: string[] = [];
+if (engineMs / floorMs > 1.5) missed.push(`sequencer ${(engineMs / floorMs).toFixed(2)}× the floor's time (target ≤ 1.5×): it renders, compresses and catalogues each body, which the floor does not`);
+if (engineTrips / Math.max(1, batches) > 1) missed.push(`${(engineTrips / Math.max(1, batches)).toFixed(2)} OLTP round trips per batch (target ≤ 1): the plan read precedes the renders, the write follows them`);
+const markdown = [
+  `| metric | sequencer | floor |`,
+  `| --- | --- | --- |`,
+  `| leads advanced | ${advanced} | ${floorAdvanced} |`,
+  `| leads/s | ${engineRate.toFixed(1)} | ${floorRate.toFixed(1)} |`,
+  `| OLTP round trips per lead | ${(engineTrips / Math.max(1, advanced)).toFixed(3)} | ${(floorTrips / Math.max(1, floorAdvanced)).toFixed(3)} |`,
+  `| OLTP round trips per batch | ${(engineTrips / Math.max(1, batches)).toFixed(2)} | ${(floorTrips / Math.max(1, floorBatches)).toFixed(2)} |`,
+].join("\n");
+console.log(markdown);
+for (const m of missed) console.log(`missed: ${m}`);
+writeBenchResult("campaigns", { figures, missed, markdown });
+await stack.close();

@@ -1,0 +1,23 @@
+// Campaign engine test helpers: a sequencer tick delivered through a clocked Worker, as the cron's job would run it.
+import { env } from "cloudflare:workers";
+import { internalBatch, tierStore } from "../../src/platform/db";
+import { parseEnv } from "../../src/platform/env";
+import type { clockedWorker } from "./clock";
+import { ledgerRow } from "./jobs";
+import { prepareJobs, queueNames } from "./runtime";
+
+/**
+ * Commits a SEQUENCE_CAMPAIGNS ledger row as the cron does, and delivers it (and what it enqueues on
+ * the normal queue) at the worker's clock; a failed attempt (a slow shared machine) is delivered again,
+ * as the queue would.
+ */
+export async function tick(worker: ReturnType<typeof clockedWorker>): Promise<void> {
+  const prepared = prepareJobs(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {} }], worker.clock);
+  await internalBatch(tierStore(parseEnv(env), "oltp"), "system", null, (db) => [prepared.insert(db)]);
+  const message = prepared.messages[0]!.message;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    worker.held.JOBS_NORMAL.held.push(message);
+    while ((await worker.deliver("JOBS_NORMAL", queueNames.normal)) > 0);
+    if ((await ledgerRow(message.jobId))?.status !== "pending") return;
+  }
+}
