@@ -4,7 +4,8 @@ import { operatorClient } from "../support/lifecycle";
 import { mintToken } from "../support/tokens";
 import { request, trpcClient } from "../support/worker";
 import { setDatabaseFault, setRedisFault } from "../support/stack";
-import { clockAtUtc, clockedWorker } from "../support/clock";
+import { clockAtUtc, clockedWorker, settableClock } from "../support/clock";
+import { jobsConfig } from "../../src/tiers/jobs/config";
 import { ledgerRow, queueEmail, sendingMailbox } from "../support/jobs";
 import { queueNames } from "../support/runtime";
 
@@ -257,7 +258,8 @@ describe("API keys", () => {
 describe("a suspended tenant sends nothing", () => {
   it("SEND_EMAIL defers a suspended tenant's email and sends it once the tenant is reactivated", async () => {
     const { admin, result, operator, adminToken } = await provisioned();
-    const worker = clockedWorker(clockAtUtc("12:00"));
+    const clock = settableClock(clockAtUtc("12:00").now());
+    const worker = clockedWorker(clock);
     const client = worker.client(adminToken);
     const box = await sendingMailbox(adminToken);
     const email = await queueEmail(adminToken, box.id, {}, client);
@@ -266,7 +268,8 @@ describe("a suspended tenant sends nothing", () => {
     expect(await ledgerRow(email.id)).toMatchObject({ status: "pending", attempts: 0, last_error: "The tenant is suspended" });
     await operator.tenants.reactivate.mutate({ id: result.tenant.id });
     expect((await admin.emails.get.query({ id: email.id })).status).toBe("queued");
-    // The deferral went back to the queue; delivered again, the email is sent.
+    // The deferral went back to the queue for the mailbox retry delay; once that has passed, the email is sent.
+    clock.advance((jobsConfig.sendEmail.inactiveMailboxRetrySeconds + 1) * 1000);
     expect(await worker.deliver("JOBS_HIGH", queueNames.high)).toBe(1);
     expect((await admin.emails.get.query({ id: email.id })).status).toBe("sent");
   });
