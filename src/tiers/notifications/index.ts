@@ -17,3 +17,4 @@ export { notificationDeps } from "./deps";
 export { systemEvents } from "./emitter";
 export { unreadCount } from "./services/notifications";
 export { invalidateUnread } from "./services/unread-cache";
+export { eraseSubjectKeys } from "./services/subject-keys";
