@@ -5,6 +5,7 @@ import { contextStorage } from "hono/context-storage";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { z } from "zod";
+import { uuid } from "./platform/inputs";
 import { type Clock, systemClock } from "./platform/clock";
 import { AppError, errorBody, toAppError } from "./platform/errors";
 import { checkHealth } from "./platform/health";
@@ -69,7 +70,7 @@ export function createApp(clock: Clock = systemClock): Hono {
   });
   app.get("/v1/content/emails/:emailId/attachments/:position", requireCaller(), async (c) => {
     const { tenantId, userId, role } = c.get("principal")!;
-    const params = z.object({ emailId: z.uuid(), position: z.coerce.number().int().min(1).max(100) }).safeParse(c.req.param());
+    const params = z.object({ emailId: uuid(), position: z.coerce.number().int().min(1).max(100) }).safeParse(c.req.param());
     if (!params.success) throw new AppError("VALIDATION_FAILED", "emailId must be a uuid and position 1–100", { details: [{ path: "params", message: params.error.message }] });
     return streamAttachment(contentReadDeps(c.get("services")), { tenantId, userId, role }, params.data.emailId, params.data.position);
   });

@@ -117,14 +117,37 @@ const domainErrors = t.middleware(async ({ next }) => {
 /** NUL and unpaired UTF-16 surrogates: Postgres text cannot hold the first, UTF-8 cannot carry the second exactly. */
 const unstorable = /[\u0000\p{Cs}]/u;
 
-/** The JSON path of the first string (value or key) in the input that cannot be stored exactly, or null. */
-function firstUnstorable(value: unknown, path: string[] = [], depth = 0): string[] | null {
-  if (typeof value === "string") return unstorable.test(value) ? path : null;
-  if (value === null || typeof value !== "object" || depth > 64) return null;
-  for (const [key, item] of Object.entries(value)) {
-    if (unstorable.test(key)) return [...path, key];
-    const found = firstUnstorable(item, [...path, key], depth + 1);
-    if (found) return found;
+/**
+ * The JSON path of the first string (value or key) in the input that cannot be stored exactly, or null. Walks
+ * with its own stack, so no depth of nesting hides a string from it (the body's size bounds the work).
+ */
+function firstUnstorable(input: unknown): string[] | null {
+  // Each node links to its parent, so the walk costs one entry per value however deep the nesting is.
+  interface Node {
+    value: unknown;
+    key: string | null;
+    parent: Node | null;
+  }
+  const pathOf = (node: Node | null, last?: string): string[] => {
+    const path = last === undefined ? [] : [last];
+    for (let at = node; at && at.key !== null; at = at.parent) path.push(at.key);
+    return path.reverse();
+  };
+  const pending: Node[] = [{ value: input, key: null, parent: null }];
+  for (let node = pending.pop(); node; node = pending.pop()) {
+    const { value } = node;
+    if (typeof value === "string") {
+      if (unstorable.test(value)) return pathOf(node);
+      continue;
+    }
+    if (value === null || typeof value !== "object") continue;
+    const entries = Object.entries(value);
+    // Pushed in reverse, so strings are met in document order.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, item] = entries[i]!;
+      if (unstorable.test(key)) return pathOf(node, key);
+      pending.push({ value: item, key, parent: node });
+    }
   }
   return null;
 }

@@ -1,5 +1,6 @@
 // OLTP area routers, mounted at the top level of the app router: thin procedures, zod at the edge, logic in services/.
 import { z } from "zod";
+import { dateInput, sizedText, uuid } from "../../platform/inputs";
 import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, userRoles } from "./schema";
 import { createApiKey, listApiKeys, revokeApiKey } from "./services/api-keys";
@@ -24,7 +25,7 @@ import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
 import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
 
-const id = z.uuid();
+const id = uuid();
 const byId = z.object({ id });
 const name = z.string().trim().min(1).max(200);
 const emailAddress = z.email().max(254);
@@ -144,7 +145,7 @@ const campaignSettings = z.object({
     .refine((days) => new Set(days).size === days.length, "days must not repeat")
     .optional(),
   dailyLimit: z.number().int().min(1).max(100_000).optional(),
-  startsAt: z.coerce.date().nullable().optional(),
+  startsAt: dateInput().nullable().optional(),
 });
 const sendWindowOrdered = (s: { windowStartMinute?: number; windowEndMinute?: number }) =>
   s.windowStartMinute === undefined || s.windowEndMinute === undefined || s.windowStartMinute < s.windowEndMinute;
@@ -310,7 +311,7 @@ export const emailsRouter = router({
         emailId: id,
         type: z.enum(["sent", "delivered", "bounced", "opened", "replied", "failed"]),
         providerMessageId: z.string().min(1).max(300).optional(),
-        occurredAt: z.coerce.date().optional(),
+        occurredAt: dateInput().optional(),
       }),
     )
     .mutation(({ ctx, input }) => recordEmailEvent(ctx.store("oltp"), ctx.scope, { ...input, occurredAt: input.occurredAt ?? ctx.clock.now() })),
