@@ -8,6 +8,7 @@ import { z } from "zod";
 import { uuid } from "./platform/inputs";
 import { type Clock, systemClock } from "./platform/clock";
 import { AppError, errorBody, toAppError } from "./platform/errors";
+import { noSniff, sandboxedContent } from "./platform/content-safety";
 import { checkHealth } from "./platform/health";
 import { authenticate, environment, requestLog, requireCaller, servicesContext } from "./platform/middleware";
 import { contextFromHono } from "./platform/trpc";
@@ -28,6 +29,7 @@ export function createApp(clock: Clock = systemClock): Hono {
   app.use("*", contextStorage());
   app.use("*", requestId({ limitLength: 128 }));
   app.use("*", requestLog());
+  app.use("*", noSniff());
   app.use("*", environment());
   app.use("*", servicesContext(wired, clock));
   app.use(
@@ -55,6 +57,10 @@ export function createApp(clock: Clock = systemClock): Hono {
     const unread = await unreadCount(notificationDeps(c.get("services")), { tenantId, userId, role });
     return c.json({ unread });
   });
+
+  // Stored bytes are served sandboxed, and anything a browser could run as a download.
+  app.use("/v1/content/*", sandboxedContent());
+  app.use("/v1/exports/*", sandboxedContent());
 
   // Large attachments stream in and out here (tRPC carries JSON, so base64 built whole in memory).
   app.put("/v1/content/attachments/:sha256", requireCaller(), async (c) => {
