@@ -4,6 +4,7 @@ import { tryGetContext } from "hono/context-storage";
 import { ZodError } from "zod";
 import type { Context as HonoContext } from "hono";
 import { hasRole, type Principal, type Role } from "./auth";
+import { callerLimits, consumeApiLimits } from "./rate-limit";
 import type { TenantScope } from "./db";
 import { AppError, type ErrorCode, type Tier } from "./errors";
 import type { Services } from "./services";
@@ -22,6 +23,8 @@ export function contextFromHono(c: HonoContext): Context {
   return { ...c.get("services"), principal: c.get("principal") ?? null, authError: c.get("authError") ?? null, requestUrl: c.req.url };
 }
 
+const batchTooLargeMessage = "Batch call exceeds maximum size";
+
 /** tRPC's own failures (bad JSON, unknown procedure, wrong method) get our stable codes too. */
 function appCodeOf(error: TRPCError): ErrorCode {
   if (error.cause instanceof AppError) return error.cause.code;
@@ -31,7 +34,8 @@ function appCodeOf(error: TRPCError): ErrorCode {
     case "PARSE_ERROR":
       return "MALFORMED_JSON";
     case "BAD_REQUEST":
-      return "BAD_REQUEST";
+      // The fetch adapter's own refusal of a batch above maxBatchSize (TRPC_MAX_BATCH).
+      return error.message === batchTooLargeMessage ? "BATCH_TOO_LARGE" : "BAD_REQUEST";
     case "NOT_FOUND":
       return error.message.startsWith("No procedure found") ? "PROCEDURE_NOT_FOUND" : "NOT_FOUND";
     case "METHOD_NOT_SUPPORTED":
@@ -88,7 +92,9 @@ const t = initTRPC.context<Context>().create({
     }
     const message = internal
       ? "Internal server error"
-      : code === "MALFORMED_JSON"
+      : code === "BATCH_TOO_LARGE"
+        ? `A batch may carry at most ${tryGetContext()?.get("env")?.TRPC_MAX_BATCH ?? "the configured number of"} calls (TRPC_MAX_BATCH)`
+        : code === "MALFORMED_JSON"
         ? "The request body or input is not valid JSON"
         : error.cause instanceof ZodError
           ? describeIssues(error.cause)
@@ -166,7 +172,21 @@ const storableInput = t.middleware(async ({ getRawInput, next }) => {
   return next();
 });
 
-export const publicProcedure = t.procedure.use(domainErrors).use(storableInput);
+/**
+ * Every procedure's input is an object, so a call without one (a GET with no `input`, a body-less POST) means
+ * "no fields": it is validated as `{}`, and a procedure whose fields are all optional answers instead of a 400.
+ */
+const absentInputIsEmpty = t.middleware(async ({ getRawInput, next }) =>
+  (await getRawInput()) === undefined ? next({ getRawInput: async () => ({}) }) : next(),
+);
+
+/** Each call, batched or not, counts once against the caller's API limits (src/platform/rate-limit.ts). */
+const apiRateLimited = t.middleware(({ ctx, next }) => {
+  consumeApiLimits(ctx, callerLimits(ctx, ctx.principal));
+  return next();
+});
+
+export const publicProcedure = t.procedure.use(domainErrors).use(apiRateLimited).use(storableInput).use(absentInputIsEmpty);
 
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.principal) {
