@@ -28,5 +28,5 @@ export const apiKeys: ApiKeyResolver = { marker: apiKeyMarker, resolve: (service
 
 export { leadStatuses } from "./schema";
 export { recordEmailEvent } from "./services/emails";
-export { type LeadFields, upsertLeadsStatement } from "./services/leads";
+export { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "./services/leads";
 export { unsubscribeRoutes } from "./unsubscribe-routes";

@@ -30,13 +30,17 @@ const byId = z.object({ id });
 const name = z.string().trim().min(1).max(200);
 const emailAddress = z.email().max(254);
 const optionalText = z.string().trim().max(200).nullable().optional();
-/** Bounded here only loosely, at twice the limits: the content tier answers PAYLOAD_TOO_LARGE above its byte limits. */
+/**
+ * A part longer than the whole body's byte limit is refused here, before it is held any longer, with the same
+ * PAYLOAD_TOO_LARGE the content tier answers when the parts together exceed it.
+ */
+const bodyPart = (what: string) => sizedText(contentConfig.maxBodyBytes, what);
 const emailBodyInput = z.object({
-  text: z.string().max(contentConfig.maxBodyBytes).default(""),
-  html: z.string().max(contentConfig.maxBodyBytes).default(""),
+  text: bodyPart("body.text").default(""),
+  html: bodyPart("body.html").default(""),
   headers: z.record(z.string().max(200), z.string().max(2000)).default({}),
   /** A campaign render's template: the content tier compresses the body against it (README, Content tier). */
-  template: z.string().max(contentConfig.maxBodyBytes).optional(),
+  template: bodyPart("body.template").optional(),
 });
 const attachmentInput = z.object({
   filename: z.string().trim().min(1).max(255),

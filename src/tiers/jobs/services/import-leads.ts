@@ -7,7 +7,7 @@ import { AppError } from "../../../platform/errors";
 import { defineJob } from "../../../platform/jobs/define";
 import type { Job } from "../../../platform/jobs/rows";
 import type { Services } from "../../../platform/services";
-import { type LeadFields, upsertLeadsStatement } from "../../oltp";
+import { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
 
 export interface ImportProgress {
@@ -163,7 +163,7 @@ export const importLeadsJob = defineJob({
     const record = sql`update jobs set progress = ${JSON.stringify(progress)}::jsonb, updated_at = now()
                        where tenant_id = ${tenantId} and id = ${ledger.id} and status = 'running'`;
     await tenantBatch(store, scope, (db) =>
-      leads.length > 0 ? [upsertLeadsStatement(db, scope, leads), db.execute(record)] : [db.execute(record)],
+      leads.length > 0 ? [upsertLeadsStatement(db, scope, leads), leadsCreatedUsage(db, scope), db.execute(record)] : [db.execute(record)],
     );
   }
   return progress.rowsDone < rows.length ? { continueWith: { ...progress } } : { progress: { ...progress } };
