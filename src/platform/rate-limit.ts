@@ -15,7 +15,8 @@ import type { Services } from "./services";
  *   sliding window (weighted as the library weighs it, so one isolate never lets more than the limit through,
  *   Redis or not);
  * - adds what it let through to Redis with @upstash/ratelimit's sliding window, `limit(id, { rate: n })`, after
- *   the response (`waitUntil`): every tenth of the limit, or at the first call 10 s after the last report.
+ *   the response (`waitUntil`): every tenth of the limit, or, 10 s after the last report, once a hundredth of it
+ *   has gathered.
  * A caller spread over many isolates can so overshoot by up to a tenth of the limit per isolate, for at most
  * one window. Redis down: the report is dropped and logged, and the isolate's own count still applies (fail
  * open: Redis is never the source of truth, and an outage must not refuse the API).
@@ -129,7 +130,10 @@ export function consumeApiLimits(services: Services, limits: ApiLimit[], calls =
   for (const { limit, key, bucket } of drawn) {
     bucket.local += calls;
     bucket.pending += calls;
-    const due = bucket.pending >= Math.max(1, Math.ceil(limit.limit / 10)) || now - bucket.lastReport >= reportIntervalMs;
+    // A tenth of the limit is always reported; after 10 s, a hundredth is. Less than that cannot matter before
+    // a hundred isolates hold it, and reporting it would put a Redis script on nearly every quiet caller's call.
+    const due =
+      bucket.pending >= Math.ceil(limit.limit / 10) || (now - bucket.lastReport >= reportIntervalMs && bucket.pending >= Math.ceil(limit.limit / 100));
     if (!due) continue;
     const count = bucket.pending;
     bucket.pending = 0;
