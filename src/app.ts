@@ -1,13 +1,16 @@
 // The Hono app: middleware, /health, browser routes under /v1, and tRPC under /trpc.
-import { trpcServer } from "@hono/trpc-server";
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { Hono } from "hono";
 import { contextStorage } from "hono/context-storage";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { z } from "zod";
+import { uuid } from "./platform/inputs";
 import { type Clock, systemClock } from "./platform/clock";
 import { AppError, errorBody, toAppError } from "./platform/errors";
+import { noSniff, sandboxedContent } from "./platform/content-safety";
 import { checkHealth } from "./platform/health";
+import { apiRateLimit, retryAfterOf } from "./platform/rate-limit";
 import { authenticate, environment, requestLog, requireCaller, servicesContext } from "./platform/middleware";
 import { contextFromHono } from "./platform/trpc";
 import { openApiDocument, referencePage } from "./openapi";
@@ -16,6 +19,19 @@ import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } fr
 import { exportRoutes } from "./tiers/jobs";
 import { notificationDeps, openLiveBadge, unreadCount, unreadCountCacheControl, unreadLookup } from "./tiers/notifications";
 import { callers, unsubscribeRoutes } from "./tiers/oltp";
+
+/**
+ * A POST without a body and without a Content-Type (a mutation that takes no input, sent by curl or a form-less
+ * fetch) is read as JSON with no input, instead of being refused for a type it never had. A body sent without
+ * its type is still UNSUPPORTED_MEDIA_TYPE.
+ */
+function bodylessAsJson(req: Request): Request {
+  if (req.method !== "POST" || req.headers.has("content-type")) return req;
+  if (req.body !== null && req.headers.get("content-length") !== "0") return req;
+  const headers = new Headers(req.headers);
+  headers.set("content-type", "application/json");
+  return new Request(req.url, { method: "POST", headers, signal: req.signal });
+}
 
 /** The Hono app of a Worker whose services read `clock` (the system clock in production; tests set another). */
 export function createApp(clock: Clock = systemClock): Hono {
@@ -28,6 +44,7 @@ export function createApp(clock: Clock = systemClock): Hono {
   app.use("*", contextStorage());
   app.use("*", requestId({ limitLength: 128 }));
   app.use("*", requestLog());
+  app.use("*", noSniff());
   app.use("*", environment());
   app.use("*", servicesContext(wired, clock));
   app.use(
@@ -43,6 +60,8 @@ export function createApp(clock: Clock = systemClock): Hono {
     }),
   );
   app.use("*", authenticate(callers, { "/v1/notifications/unread-count": (services, caller) => unreadLookup(notificationDeps(services), caller) }));
+  // Browser and file routes count against the caller's API limit here; tRPC counts each call (src/platform/trpc.ts).
+  app.use("/v1/*", apiRateLimit());
 
   app.get("/health", async (c) => {
     const report = await checkHealth(c.get("env"), c.get("services").clock.now());
@@ -73,6 +92,10 @@ export function createApp(clock: Clock = systemClock): Hono {
   // The live badge: a WebSocket opened with a single-use ticket (browsers cannot send Authorization on one).
   app.get("/v1/notifications/live", (c) => openLiveBadge(c.get("services").env, c.get("services").redis(), c.req.raw));
 
+  // Stored bytes are served sandboxed, and anything a browser could run as a download.
+  app.use("/v1/content/*", sandboxedContent());
+  app.use("/v1/exports/*", sandboxedContent());
+
   // Large attachments stream in and out here (tRPC carries JSON, so base64 built whole in memory).
   app.put("/v1/content/attachments/:sha256", requireCaller(), async (c) => {
     const { tenantId } = c.get("principal")!;
@@ -87,7 +110,7 @@ export function createApp(clock: Clock = systemClock): Hono {
   });
   app.get("/v1/content/emails/:emailId/attachments/:position", requireCaller(), async (c) => {
     const { tenantId, userId, role } = c.get("principal")!;
-    const params = z.object({ emailId: z.uuid(), position: z.coerce.number().int().min(1).max(100) }).safeParse(c.req.param());
+    const params = z.object({ emailId: uuid(), position: z.coerce.number().int().min(1).max(100) }).safeParse(c.req.param());
     if (!params.success) throw new AppError("VALIDATION_FAILED", "emailId must be a uuid and position 1–100", { details: [{ path: "params", message: params.error.message }] });
     return streamAttachment(contentReadDeps(c.get("services")), { tenantId, userId, role }, params.data.emailId, params.data.position);
   });
@@ -101,12 +124,19 @@ export function createApp(clock: Clock = systemClock): Hono {
     c.set("routeName", `/trpc/${c.req.path.slice("/trpc/".length)}`);
     await next();
   });
-  app.use(
-    "/trpc/*",
-    trpcServer({
+  // tRPC's fetch adapter, called directly so procedures get this request's services context as built (its parsed
+  // env included) and the batch limit of this environment.
+  app.use("/trpc/*", (c) =>
+    fetchRequestHandler({
       endpoint: "/trpc",
+      req: bodylessAsJson(c.req.raw),
       router: appRouter,
-      createContext: (_opts, c) => ({ ...contextFromHono(c) }),
+      createContext: () => contextFromHono(c),
+      maxBatchSize: c.get("env").TRPC_MAX_BATCH,
+      responseMeta({ errors }) {
+        const retryAfter = Math.max(0, ...errors.map((error) => retryAfterOf(error.cause) ?? 0));
+        return retryAfter > 0 ? { headers: { "retry-after": String(retryAfter) } } : {};
+      },
       onError({ error, ctx, path }) {
         // Only server faults are logged with their cause; caller mistakes are in the request log.
         if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
@@ -121,6 +151,8 @@ export function createApp(clock: Clock = systemClock): Hono {
   app.onError((error, c) => {
     const appError = toAppError(error);
     if (appError.status >= 500) c.get("logger")?.error("unhandled error", { error: appError.cause ?? appError });
+    const retryAfter = retryAfterOf(appError);
+    if (retryAfter) c.header("retry-after", String(retryAfter));
     return c.json(errorBody(appError, c.get("requestId")), appError.status as 400);
   });
   return app;

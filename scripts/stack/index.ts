@@ -54,6 +54,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       // Tests check the request log themselves; at info it would drown the test report.
       LOG_LEVEL: options.purpose === "test" ? "warn" : "info",
       JWT_SECRET: options.jwtSecret,
+      // The fuzzer, the load run and the benchmarks drive thousands of calls a minute from a handful of principals;
+      // the API limits are exercised with low settings of their own (test/worker/security/limits.test.ts).
+      API_RATE_LIMIT_PER_PRINCIPAL: "1000000",
+      API_RATE_LIMIT_PER_TENANT: "1000000",
       NEON_LOCAL_FETCH_ENDPOINT: neon.fetchEndpoint,
       NEON_LOCAL_WS_PROXY: neon.wsProxy,
       UPSTASH_REDIS_REST_URL: upstash.url,

@@ -11,6 +11,7 @@ import type { Logger } from "../platform/logger";
 import { rowsOf } from "../platform/rows";
 import type { Services } from "../platform/services";
 import { type ContentReadDeps, getEmailContent, releaseStatements, sha256 } from "../tiers/content";
+import { eraseSubjectKeys, notificationsConfig } from "../tiers/notifications";
 
 export type ErasureSubject = { email: string; userId?: undefined } | { userId: string; email?: undefined };
 
@@ -28,7 +29,8 @@ const digestOf = async (email: string) => sha256(new TextEncoder().encode(email.
 
 /**
  * Records the request and its ERASE_SUBJECT job in one OLTP transaction (outbox), then sends the job.
- * The tenant is the caller's own; an operator may name another.
+ * The tenant is the caller's own; an operator may name another. Only an operator's request is platform-wide:
+ * it also erases what belongs to no tenant (platform system events, the address's global auth-email counters).
  */
 export async function requestErasure(
   services: Services,
@@ -41,7 +43,8 @@ export async function requestErasure(
   const tenantId = input.tenantId ?? scope.tenantId;
   const requestId = crypto.randomUUID();
   const email = input.subject.email?.trim().toLowerCase() ?? null;
-  const prepared = services.jobs.prepare(tenantId, [{ type: eraseSubjectJob.type, payload: { requestId } }]);
+  const platformWide = scope.role === "operator";
+  const prepared = services.jobs.prepare(tenantId, [{ type: eraseSubjectJob.type, payload: { requestId, platformWide } }]);
   const jobId = prepared.ids[0]!;
   const digest = email ? await digestOf(email) : null;
   await tenantBatch(services.store("oltp"), { ...scope, tenantId }, (db) => [
@@ -126,9 +129,6 @@ const step = (db: Parameters<Parameters<typeof internalBatch>[3]>[0], id: string
 
 const countOf = (result: unknown) => Number(rowsOf(result)[0]?.n ?? 0);
 
-/** Redis glob metacharacters in an address are matched literally. */
-const globLiteral = (text: string) => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-
 /** Step 1: the subject's ids, recorded before anything is deleted, so later steps (and retries) work from them. */
 async function resolveSubject(deps: ErasureDeps, row: ErasureRow): Promise<ErasureRow> {
   if (row.refs) return row;
@@ -202,12 +202,19 @@ async function eraseContent(deps: ErasureDeps, row: ErasureRow, refs: NonNullabl
   return { emails: refs.emailIds.length, objects: keys.length };
 }
 
-/** Step 3, notifications database: the subject's notifications and receipts, and system events that mention the address or the user. */
-async function eraseNotifications(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>): Promise<Record<string, number>> {
+/**
+ * Step 3, notifications database: the subject's notifications and receipts, and the tenant's system events that
+ * mention the address or the user. Platform-wide events (no tenant) only in a platform-wide (operator's) erasure,
+ * counted apart, so a tenant admin's receipt says nothing about what exists outside the tenant.
+ */
+async function eraseNotifications(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>, platformWide: boolean): Promise<Record<string, number>> {
   const email = row.subjectEmail ?? "\u0000";
   const users = JSON.stringify(refs.userIds);
   const mentions = (text: ReturnType<typeof sql>) => sql`position(${email} in lower(${text})) > 0`;
-  const [notifications, receipts, events] = await internalBatch(deps.notifications, "system", row.tenantId, (db) => [
+  const eventsWhere = (owner: ReturnType<typeof sql>) => sql`${owner}
+                     and (e.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))
+                          or ${mentions(sql`e.description || ' ' || e.details::text`)})`;
+  const [notifications, receipts, events, platformEvents] = await internalBatch(deps.notifications, "system", row.tenantId, (db) => [
     db.execute(sql`with d as (delete from notifications n where n.tenant_id = ${row.tenantId}
                      and (n.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))
                           or ${mentions(sql`n.title || ' ' || n.message || ' ' || n.data::text`)})
@@ -215,12 +222,15 @@ async function eraseNotifications(deps: ErasureDeps, row: ErasureRow, refs: NonN
     db.execute(sql`with d as (delete from notification_receipts r where r.tenant_id = ${row.tenantId}
                      and r.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb)) returning 1)
                    select count(*)::int as n from d`),
-    db.execute(sql`with d as (delete from admin_system_events e where (e.tenant_id = ${row.tenantId} or e.tenant_id is null)
-                     and (e.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))
-                          or ${mentions(sql`e.description || ' ' || e.details::text`)})
+    db.execute(sql`with d as (delete from admin_system_events e where ${eventsWhere(sql`e.tenant_id = ${row.tenantId}`)}
                      returning 1) select count(*)::int as n from d`),
+    platformWide
+      ? db.execute(sql`with d as (delete from admin_system_events e where ${eventsWhere(sql`e.tenant_id is null`)}
+                         returning 1) select count(*)::int as n from d`)
+      : db.execute(sql`select 0 as n`),
   ]);
-  return { notifications: countOf(notifications), receipts: countOf(receipts), systemEvents: countOf(events) };
+  const counts = { notifications: countOf(notifications), receipts: countOf(receipts), systemEvents: countOf(events) };
+  return platformWide ? { ...counts, platformSystemEvents: countOf(platformEvents) } : counts;
 }
 
 /** Step 4, OLAP: rows that identify the person (per-lead analytics); aggregates over many people stay. */
@@ -233,20 +243,18 @@ async function eraseOlap(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
   return { leadAnalytics: countOf(leadRows) };
 }
 
-/** Step 5, Redis: every key carrying the address (rate-limit counters), and the user's cached unread count. */
-async function eraseRedis(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>): Promise<Record<string, number>> {
-  let keys = 0;
-  if (row.subjectEmail) {
-    let cursor = "0";
-    do {
-      const [next, batch] = await deps.redis.scan(cursor, { match: `*${globLiteral(row.subjectEmail)}*`, count: 1000 });
-      cursor = String(next);
-      if (batch.length > 0) keys += await deps.redis.del(...batch);
-    } while (cursor !== "0");
-  }
-  if (refs.userIds.length > 0) {
-    keys += await deps.redis.hdel(`notif:unread:${row.tenantId}`, ...refs.userIds.flatMap((u) => [`c:${u}`, `v:${u}`]));
-  }
+/**
+ * Step 5, Redis: the keys the notifications tier keeps about the subject, by their exact names (never a scan
+ * for the address): the tenant's cached counts and limiter windows of the user, and, only in a platform-wide
+ * (operator's) erasure, the address's global auth-email counters.
+ */
+async function eraseRedis(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<ErasureRow["refs"]>, platformWide: boolean): Promise<Record<string, number>> {
+  const keys = await eraseSubjectKeys(deps.redis, notificationsConfig, {
+    tenantId: row.tenantId,
+    userIds: refs.userIds,
+    email: row.subjectEmail,
+    platformWide,
+  });
   return { keys };
 }
 
@@ -281,7 +289,7 @@ const stepOrder: StepName[] = ["content", "notifications", "olap", "redis", "olt
  * step that was interrupted. The last transaction writes the receipt, forgets the address and records
  * the RECORD_AUDIT job that puts the receipt in OLAP's audit log.
  */
-export async function runErasure(deps: ErasureDeps, requestId: string, tenantId: string): Promise<ErasureRow> {
+export async function runErasure(deps: ErasureDeps, requestId: string, tenantId: string, options: { platformWide: boolean } = { platformWide: false }): Promise<ErasureRow> {
   let row = await loadRequest(deps.oltp, tenantId, requestId);
   if (!row) throw new AppError("VALIDATION_FAILED", "Unknown erasure request", { details: [{ path: "requestId", message: "not found" }] });
   if (row.status === "completed") return row;
@@ -289,9 +297,9 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
   const refs = row.refs!;
   const runners: Record<StepName, () => Promise<Record<string, number>>> = {
     content: () => eraseContent(deps, row!, refs),
-    notifications: () => eraseNotifications(deps, row!, refs),
+    notifications: () => eraseNotifications(deps, row!, refs, options.platformWide),
     olap: () => eraseOlap(deps, row!, refs),
-    redis: () => eraseRedis(deps, row!, refs),
+    redis: () => eraseRedis(deps, row!, refs, options.platformWide),
     oltp: () => eraseOltp(deps, row!, refs),
   };
   for (const name of stepOrder) {
@@ -325,7 +333,8 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
 /** GDPR erasure of one subject across every tier; resumable from erasure_requests' step record. */
 export const eraseSubjectJob = defineJob({
   type: "ERASE_SUBJECT",
-  payload: z.object({ requestId: z.uuid() }).strict(),
+  // platformWide: set only for an operator's request (see requestErasure); older messages without it are tenant-scoped.
+  payload: z.object({ requestId: z.uuid(), platformWide: z.boolean().default(false) }).strict(),
   queue: "normal",
   ledger: true,
   // At most the normal queue's max_retries + 1 (wrangler.toml): the queue must not give up before the ledger does.
@@ -333,7 +342,7 @@ export const eraseSubjectJob = defineJob({
   backoff: { baseSeconds: 10, maxSeconds: 900 },
   run: async ({ tenantId, payload, services }) => {
     if (!tenantId) throw new AppError("VALIDATION_FAILED", "ERASE_SUBJECT needs a tenant");
-    const row = await runErasure(erasureDeps(services), payload.requestId, tenantId);
+    const row = await runErasure(erasureDeps(services), payload.requestId, tenantId, { platformWide: payload.platformWide });
     return { progress: { requestId: payload.requestId, status: row.status } };
   },
 });

@@ -1,6 +1,7 @@
 // Retention you can see: every table and store with its rule and the cron task that enforces it, the docs/lifecycle.md table rendered from it, and the operator's size report.
 import { sql, type SQL } from "drizzle-orm";
 import { internalBatch, type DbTier, type TierStore } from "../platform/db";
+import { apiRateLimitRetention } from "../platform/rate-limit";
 import type { RetentionRule, RetentionStore } from "../platform/retention";
 import { rowsOf } from "../platform/rows";
 import { content } from "../tiers/content";
@@ -27,6 +28,7 @@ export const retentionRules: RetentionRule[] = [
   { store: "oltp" as const, name: "erasure_requests", rule: `receipts ${erasureReceiptDays} days after completion`, enforcedBy: "lifecycle.pruneErasureRequests", ageColumn: "completed_at", maxAgeDays: erasureReceiptDays },
   ...notificationsRetention,
   ...olapRetention,
+  ...apiRateLimitRetention,
 ].sort((a: RetentionRule, b: RetentionRule) => storeOrder.indexOf(a.store) - storeOrder.indexOf(b.store));
 
 export const readmeTableStart = "<!-- retention-table:start -->";

@@ -1,5 +1,6 @@
 // The lifecycle router: consistency checks, the retention report, and GDPR erasure with its receipt and export.
 import { z } from "zod";
+import { uuid } from "../platform/inputs";
 import { adminProcedure, operatorProcedure, router } from "../platform/trpc";
 import { contentReadDeps } from "../tiers/content";
 import { checkConsistency, consistencyDefaults } from "./consistency";
@@ -9,7 +10,7 @@ import { retentionReport } from "./retention";
 
 const subject = z.union([
   z.object({ email: z.email().max(320) }).strict(),
-  z.object({ userId: z.uuid() }).strict(),
+  z.object({ userId: uuid() }).strict(),
 ]);
 
 export const lifecycleRouter = router({
@@ -18,7 +19,7 @@ export const lifecycleRouter = router({
     .input(
       z
         .object({
-          tenantId: z.uuid().optional(),
+          tenantId: uuid().optional(),
           /** Reclaim R2 objects no catalog row names once older than this (default 24 h). */
           orphanGraceSeconds: z.number().int().min(0).max(30 * 86_400).optional(),
         })
@@ -37,7 +38,7 @@ export const lifecycleRouter = router({
   ),
   /** Queues the erasure of a lead (by address) or user across every tier; returns the request and job ids. */
   eraseSubject: adminProcedure
-    .input(z.object({ subject, tenantId: z.uuid().optional() }).strict())
+    .input(z.object({ subject, tenantId: uuid().optional() }).strict())
     .mutation(({ ctx, input }) =>
       requestErasure(
         ctx,
@@ -46,7 +47,7 @@ export const lifecycleRouter = router({
       ),
     ),
   erasureReceipt: adminProcedure
-    .input(z.object({ requestId: z.uuid() }).strict())
+    .input(z.object({ requestId: uuid() }).strict())
     .query(({ ctx, input }) => erasureReceipt(ctx.store("oltp"), ctx.scope, input.requestId)),
   /** The subject's data as JSON (portability), to hand over before erasure. */
   exportSubject: adminProcedure

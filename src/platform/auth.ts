@@ -1,6 +1,7 @@
 // Bearer JWT verification per the auth contract: HS256 with JWT_SECRET, or a JWKS URL in production.
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
+import { uuid } from "./inputs";
 import type { Env } from "./env";
 import { AppError } from "./errors";
 
@@ -8,8 +9,8 @@ export const roles = ["member", "admin", "operator"] as const;
 export type Role = (typeof roles)[number];
 
 export const claimsSchema = z.object({
-  sub: z.uuid(),
-  tenant_id: z.uuid(),
+  sub: uuid(),
+  tenant_id: uuid(),
   role: z.enum(roles),
   exp: z.number().int(),
 });

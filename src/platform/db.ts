@@ -162,6 +162,10 @@ export function mapDbError(tier: DbTier, error: unknown): AppError {
     case "42501":
       return new AppError("FORBIDDEN", "Not allowed for this tenant", { tier, cause: error });
     default:
+      // Class 22 (data exception: a date out of range, a bad datetime format, an invalid escape, …) is the data a
+      // caller sent; class 54 (program limit exceeded: too long for a tsvector, too deeply nested) is its size.
+      if (code?.startsWith("22")) return new AppError("VALIDATION_FAILED", "A value is outside what the store accepts", { tier, cause: error });
+      if (code?.startsWith("54")) return new AppError("PAYLOAD_TOO_LARGE", "A value is larger or deeper than the store accepts", { tier, cause: error });
       return new AppError("INTERNAL", "Internal server error", { tier, cause: error });
   }
 }

@@ -57,6 +57,11 @@ export const envSchema = z
     HEALTH_TIMEOUT_MS: positiveInt(1500),
     /** Upper bound for any one store call on a request path, so a hanging tier fails alone. */
     STORE_TIMEOUT_MS: positiveInt(5000),
+    /** Most calls one tRPC batch request may carry (a larger one is BATCH_TOO_LARGE). */
+    TRPC_MAX_BATCH: positiveInt(10),
+    /** API calls a minute per principal (a user or API key; an anonymous caller per address), and per tenant. */
+    API_RATE_LIMIT_PER_PRINCIPAL: positiveInt(600),
+    API_RATE_LIMIT_PER_TENANT: positiveInt(3000),
 
     /** Local stack only: where the Neon driver sends HTTP queries and opens WebSockets. */
     NEON_LOCAL_FETCH_ENDPOINT: z.url().optional(),

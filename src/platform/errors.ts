@@ -12,6 +12,7 @@ export const errorCodes = {
   BAD_REQUEST: { trpc: "BAD_REQUEST", status: 400 },
   VALIDATION_FAILED: { trpc: "BAD_REQUEST", status: 400 },
   MALFORMED_JSON: { trpc: "PARSE_ERROR", status: 400 },
+  BATCH_TOO_LARGE: { trpc: "BAD_REQUEST", status: 400 },
   AUTH_TOKEN_MISSING: { trpc: "UNAUTHORIZED", status: 401 },
   AUTH_TOKEN_INVALID: { trpc: "UNAUTHORIZED", status: 401 },
   AUTH_TOKEN_EXPIRED: { trpc: "UNAUTHORIZED", status: 401 },

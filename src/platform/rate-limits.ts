@@ -65,6 +65,25 @@ export async function enforceLimits(redis: Redis, logger: Logger, checks: LimitC
 }
 
 export type AuthEmailKind = "password-reset" | "verification-email";
+export const authEmailKinds: readonly AuthEmailKind[] = ["password-reset", "verification-email"];
+
+/** The per-recipient limiter's bucket: a user, or the tenant's tenant-wide notifications. */
+export const recipientLimit = { prefix: "notif:rl:recipient", identifier: (tenantId: string, userId: string | null) => `${tenantId}:${userId ?? "tenant"}` };
+const authEmailIdentifier = (kind: AuthEmailKind, email: string) => `${kind}:${email.trim().toLowerCase()}:tries`;
+
+/**
+ * The keys a sliding-window limiter holds for one identifier at `nowMs`: the current and the previous
+ * window, in @upstash/ratelimit's own layout (`prefix:identifier:window`, windows counted on its Date.now()).
+ * Named exactly, so erasing a subject deletes its counters without scanning the keyspace.
+ */
+export function limiterKeys(prefix: string, identifier: string, setting: RateLimitSetting, nowMs = Date.now()): string[] {
+  const window = Math.floor(nowMs / (setting.windowSeconds * 1000));
+  return [window - 1, window].map((w) => `${prefix}:${identifier}:${w}`);
+}
+
+/** The auth-email counters of an address. They are global (not a tenant's): only an operator's erasure touches them. */
+export const authEmailKeys = (email: string, settings: Record<AuthEmailKind, RateLimitSetting>, nowMs = Date.now()): string[] =>
+  authEmailKinds.flatMap((kind) => limiterKeys("auth", authEmailIdentifier(kind, email), settings[kind], nowMs));
 
 /** Auth emails (password resets, verifications, invitations) per address: 5 an hour each kind. */
 export const authEmailLimits: Record<AuthEmailKind, RateLimitSetting> = {
@@ -85,6 +104,6 @@ export async function allowAuthEmail(
   setting: RateLimitSetting,
 ): Promise<void> {
   await enforceLimits(redis, logger, [
-    { name: `auth:${kind}`, prefix: "auth", identifier: `${kind}:${email.trim().toLowerCase()}:tries`, setting, whenRedisDown: "closed" },
+    { name: `auth:${kind}`, prefix: "auth", identifier: authEmailIdentifier(kind, email), setting, whenRedisDown: "closed" },
   ]);
 }

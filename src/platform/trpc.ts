@@ -4,6 +4,7 @@ import { tryGetContext } from "hono/context-storage";
 import { ZodError } from "zod";
 import type { Context as HonoContext } from "hono";
 import { hasRole, type Principal, type Role } from "./auth";
+import { callerLimits, consumeApiLimits } from "./rate-limit";
 import type { TenantScope } from "./db";
 import { AppError, type ErrorCode, type Tier } from "./errors";
 import type { Services } from "./services";
@@ -22,6 +23,8 @@ export function contextFromHono(c: HonoContext): Context {
   return { ...c.get("services"), principal: c.get("principal") ?? null, authError: c.get("authError") ?? null, requestUrl: c.req.url };
 }
 
+const batchTooLargeMessage = "Batch call exceeds maximum size";
+
 /** tRPC's own failures (bad JSON, unknown procedure, wrong method) get our stable codes too. */
 function appCodeOf(error: TRPCError): ErrorCode {
   if (error.cause instanceof AppError) return error.cause.code;
@@ -31,7 +34,8 @@ function appCodeOf(error: TRPCError): ErrorCode {
     case "PARSE_ERROR":
       return "MALFORMED_JSON";
     case "BAD_REQUEST":
-      return "BAD_REQUEST";
+      // The fetch adapter's own refusal of a batch above maxBatchSize (TRPC_MAX_BATCH).
+      return error.message === batchTooLargeMessage ? "BATCH_TOO_LARGE" : "BAD_REQUEST";
     case "NOT_FOUND":
       return error.message.startsWith("No procedure found") ? "PROCEDURE_NOT_FOUND" : "NOT_FOUND";
     case "METHOD_NOT_SUPPORTED":
@@ -88,7 +92,9 @@ const t = initTRPC.context<Context>().create({
     }
     const message = internal
       ? "Internal server error"
-      : code === "MALFORMED_JSON"
+      : code === "BATCH_TOO_LARGE"
+        ? `A batch may carry at most ${tryGetContext()?.get("env")?.TRPC_MAX_BATCH ?? "the configured number of"} calls (TRPC_MAX_BATCH)`
+        : code === "MALFORMED_JSON"
         ? "The request body or input is not valid JSON"
         : error.cause instanceof ZodError
           ? describeIssues(error.cause)
@@ -117,14 +123,37 @@ const domainErrors = t.middleware(async ({ next }) => {
 /** NUL and unpaired UTF-16 surrogates: Postgres text cannot hold the first, UTF-8 cannot carry the second exactly. */
 const unstorable = /[\u0000\p{Cs}]/u;
 
-/** The JSON path of the first string (value or key) in the input that cannot be stored exactly, or null. */
-function firstUnstorable(value: unknown, path: string[] = [], depth = 0): string[] | null {
-  if (typeof value === "string") return unstorable.test(value) ? path : null;
-  if (value === null || typeof value !== "object" || depth > 64) return null;
-  for (const [key, item] of Object.entries(value)) {
-    if (unstorable.test(key)) return [...path, key];
-    const found = firstUnstorable(item, [...path, key], depth + 1);
-    if (found) return found;
+/**
+ * The JSON path of the first string (value or key) in the input that cannot be stored exactly, or null. Walks
+ * with its own stack, so no depth of nesting hides a string from it (the body's size bounds the work).
+ */
+function firstUnstorable(input: unknown): string[] | null {
+  // Each node links to its parent, so the walk costs one entry per value however deep the nesting is.
+  interface Node {
+    value: unknown;
+    key: string | null;
+    parent: Node | null;
+  }
+  const pathOf = (node: Node | null, last?: string): string[] => {
+    const path = last === undefined ? [] : [last];
+    for (let at = node; at && at.key !== null; at = at.parent) path.push(at.key);
+    return path.reverse();
+  };
+  const pending: Node[] = [{ value: input, key: null, parent: null }];
+  for (let node = pending.pop(); node; node = pending.pop()) {
+    const { value } = node;
+    if (typeof value === "string") {
+      if (unstorable.test(value)) return pathOf(node);
+      continue;
+    }
+    if (value === null || typeof value !== "object") continue;
+    const entries = Object.entries(value);
+    // Pushed in reverse, so strings are met in document order.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, item] = entries[i]!;
+      if (unstorable.test(key)) return pathOf(node, key);
+      pending.push({ value: item, key, parent: node });
+    }
   }
   return null;
 }
@@ -143,7 +172,21 @@ const storableInput = t.middleware(async ({ getRawInput, next }) => {
   return next();
 });
 
-export const publicProcedure = t.procedure.use(domainErrors).use(storableInput);
+/**
+ * Every procedure's input is an object, so a call without one (a GET with no `input`, a body-less POST) means
+ * "no fields": it is validated as `{}`, and a procedure whose fields are all optional answers instead of a 400.
+ */
+const absentInputIsEmpty = t.middleware(async ({ getRawInput, next }) =>
+  (await getRawInput()) === undefined ? next({ getRawInput: async () => ({}) }) : next(),
+);
+
+/** Each call, batched or not, counts once against the caller's API limits (src/platform/rate-limit.ts). */
+const apiRateLimited = t.middleware(({ ctx, next }) => {
+  consumeApiLimits(ctx, callerLimits(ctx, ctx.principal));
+  return next();
+});
+
+export const publicProcedure = t.procedure.use(domainErrors).use(apiRateLimited).use(storableInput).use(absentInputIsEmpty);
 
 export const authedProcedure = publicProcedure.use(({ ctx, type, next }) => {
   if (!ctx.principal) {

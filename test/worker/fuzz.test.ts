@@ -1,6 +1,7 @@
 // Issue 9, "Bad input": a property-based fuzzer (fast-check) throws wrong types, boundary sizes, huge strings, deep
-// JSON, unicode, SQL and HTML injection strings, malformed ids and cursors, and another tenant's ids at every procedure
-// of the app router, over real HTTP the way the tRPC client sends them. Zero 5xx, zero leaked internals, every
+// JSON (and NUL nested past any depth), unicode, SQL and HTML injection strings, malformed ids and cursors, dates out
+// of range, and another tenant's ids at every procedure of the app router, over real HTTP the way the tRPC client
+// sends them. Zero 5xx, zero leaked internals, every
 // rejection a documented code; and strings that are stored read back exactly.
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -63,11 +64,21 @@ function corpus(estate: Estate) {
     fc.boolean(),
     fc.constant(null),
     fc.constantFrom("2026-13-45T99:99:99Z", "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "yesterday"),
+    // Dates Postgres cannot hold or that no send or event has: year 0, BC, five-digit years, offsets out of range.
+    fc.constantFrom("0000-01-01T00:00:00Z", "0000-01-01", "-000001-01-01T00:00:00Z", "+010000-01-01T00:00:00Z", "0001-01-01T00:00:00+15:59", "1969-12-31", -62167219200000, 253402300800000),
   );
+  /** NUL (unstorable) at every depth, including past any fixed recursion bound. */
+  const nested = (depth: number, leafValue: unknown): unknown => {
+    let built = leafValue;
+    for (let i = 0; i < depth; i++) built = i % 3 === 0 ? [built] : { [fieldNames[i % fieldNames.length]!]: built };
+    return built;
+  };
+  const deepNul = fc.constantFrom(nested(65, "a\u0000b"), nested(100, "\u0000"), nested(500, "x\u0000"), nested(70, { "k\u0000": 1 }));
   const value: fc.Arbitrary<unknown> = fc.oneof(
     { weight: 6, arbitrary: leaf },
     { weight: 1, arbitrary: hugeString },
     { weight: 1, arbitrary: deep },
+    { weight: 1, arbitrary: deepNul },
     { weight: 2, arbitrary: fc.array(leaf, { maxLength: 5 }) },
     { weight: 1, arbitrary: fc.array(fc.constantFrom(...foreignIds), { minLength: 1, maxLength: 3 }) },
     { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 8 }), leaf, { maxKeys: 4 }) },

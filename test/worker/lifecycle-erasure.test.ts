@@ -3,7 +3,9 @@ import type { DbTier } from "../../src/platform/db";
 import { queueNames } from "../support/runtime";
 import { contentSetup, storedKeys, toBase64 } from "../support/content";
 import { deliver } from "../support/jobs";
-import { asRole, redis } from "../support/lifecycle";
+import { createLogger } from "../../src/platform/logger";
+import { allowAuthEmail, authEmailLimits } from "../../src/platform/rate-limits";
+import { asRole, operatorClient, redis } from "../support/lifecycle";
 import { setDatabaseFault } from "../support/stack";
 
 const roleFor: Record<DbTier, "lifecycle" | "analytics"> = { oltp: "lifecycle", notifications: "lifecycle", olap: "analytics" };
@@ -52,7 +54,8 @@ async function plantSubject() {
     sql`insert into notifications (tenant_id, user_id, type, title, message) values (${s.tenant.id}, ${s.tenant.admin.id}, 'lead', 'Reply', ${`${address} replied`})`,
     sql`insert into admin_system_events (event_type, severity, tenant_id, description, details) values ('bounce', 'low', ${s.tenant.id}, ${`bounce from ${address}`}, '{}'::jsonb)`,
   ], s.tenant.id);
-  await redis().set(`auth:password-reset:${address}:tries:29000000`, "3", { ex: 3600 });
+  // The address's global auth-email counter, written by the real limiter (its own key layout).
+  await allowAuthEmail(redis(), createLogger("warn"), "password-reset", address, authEmailLimits["password-reset"]);
   await asRole("olap", "analytics", (sql) => [
     sql`select olap_ensure_partitions('lead_analytics', current_date, current_date)`,
     sql`insert into lead_analytics (tenant_id, lead_id, day) values (${s.tenant.id}, ${lead.id}, current_date)`,
@@ -98,10 +101,11 @@ describe("GDPR erasure", () => {
     await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
     const receipt = await s.client.lifecycle.erasureReceipt.query({ requestId });
     expect(receipt.status).toBe("completed");
-    expect(receipt.receipt).toMatchObject({ tiers: { oltp: { counts: { leads: 1, emails: 1 } }, content: { counts: { objects: 2 } }, olap: { counts: { leadAnalytics: 1 } }, redis: { counts: { keys: 1 } } } });
+    // A tenant admin's erasure: the address's global auth-email counter is not the tenant's, so it stays (an operator's erasure takes it).
+    expect(receipt.receipt).toMatchObject({ tiers: { oltp: { counts: { leads: 1, emails: 1 } }, content: { counts: { objects: 2 } }, olap: { counts: { leadAnalytics: 1 } }, redis: { counts: { keys: 0 } } } });
 
     const after = await scanEverything(needles, s.tenant.id);
-    expect(after).toEqual({ oltp: {}, notifications: {}, olap: {}, r2: [], redis: [] });
+    expect(after).toEqual({ oltp: {}, notifications: {}, olap: {}, r2: [], redis: before.redis });
 
     // Idempotent: the same delivery again, and a second request for the same address, change nothing and complete.
     await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
@@ -128,6 +132,19 @@ describe("GDPR erasure", () => {
     await asRole("oltp", "system", (sql) => [sql`update jobs set scheduled_at = now() where id = ${jobId}`]);
     await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
     expect((await s.client.lifecycle.erasureReceipt.query({ requestId })).status).toBe("completed");
+    expect(await scanEverything([address, lead.id, email.id], s.tenant.id)).toMatchObject({ oltp: {}, notifications: {}, olap: {}, r2: [] });
+  });
+
+  it("an operator's erasure is platform-wide: the address's platform system events and global auth-email counters go too", async () => {
+    const { s, address, lead, email } = await plantSubject();
+    await asRole("notifications", "system", (sql) => [
+      sql`insert into admin_system_events (event_type, severity, tenant_id, description, details) values ('abuse', 'high', null, ${`password resets for ${address}`}, '{}'::jsonb)`,
+    ]);
+    const operator = await operatorClient();
+    const { requestId, jobId } = await operator.lifecycle.eraseSubject.mutate({ subject: { email: address }, tenantId: s.tenant.id });
+    await deliver(queueNames.normal, [eraseMessage(s.tenant.id, jobId, requestId)]);
+    const receipt = await operator.lifecycle.erasureReceipt.query({ requestId });
+    expect(receipt.receipt).toMatchObject({ tiers: { notifications: { counts: { systemEvents: 1, platformSystemEvents: 1 } }, redis: { counts: { keys: 1 } } } });
     expect(await scanEverything([address, lead.id, email.id], s.tenant.id)).toEqual({ oltp: {}, notifications: {}, olap: {}, r2: [], redis: [] });
   });
 

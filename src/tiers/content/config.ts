@@ -13,6 +13,11 @@ export interface ContentConfig {
   exhaustiveCompressionBytes: number;
   /** Characters of plain text kept beside the search vector for highlighting. */
   snippetChars: number;
+  /**
+   * Characters of plain text the search vector is built from: a body's first 100,000 (at most 400 KB of UTF-8),
+   * which keeps every vector well under Postgres' 1 MB tsvector limit, so any accepted body can be indexed.
+   */
+  searchIndexChars: number;
 }
 
 export const contentConfig: ContentConfig = {
@@ -38,6 +43,7 @@ export const contentConfig: ContentConfig = {
   ],
   exhaustiveCompressionBytes: 2 * 1024 * 1024,
   snippetChars: 2000,
+  searchIndexChars: 100_000,
 };
 
 /** Catalog rows per pruning run, and how long a tombstoned blob waits before it leaves R2 (see PruneOptions). */

@@ -1,12 +1,13 @@
 // Content tier router: email content and attachments, search, and the tenant's retention settings.
 import { z } from "zod";
+import { uuid } from "../../platform/inputs";
 import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { contentReadDeps } from "./deps";
 import { getAttachment, getEmailContent } from "./services/reads";
 import { getRetention, setRetention } from "./services/retention";
 import { searchEmails } from "./services/search";
 
-const emailId = z.uuid();
+const emailId = uuid();
 
 export const contentRouter = router({
   /** Decompressed text, HTML and headers of an email, with its attachments listed. */

@@ -1,5 +1,6 @@
 // Jobs tier router: a tenant's own jobs (get, list), lead imports and exports, and operators' dead letters, redrive and stats.
 import { z } from "zod";
+import { uuid } from "../../platform/inputs";
 import { AppError } from "../../platform/errors";
 import type { JobRegistry } from "../../platform/jobs/define";
 import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../platform/trpc";
@@ -29,7 +30,7 @@ const readable = (ctx: { scope: { role: string }; jobs: { registry: JobRegistry 
 
 export const jobsRouter = router({
   /** A finished export also carries `download`: a signed link valid for export.linkTtlSeconds. */
-  get: authedProcedure.input(z.object({ id: z.uuid() })).query(async ({ ctx, input }) => {
+  get: authedProcedure.input(z.object({ id: uuid() })).query(async ({ ctx, input }) => {
     const job = ctx.jobs.registry.readableBy(ctx.scope.role, await getJob(ctx.store("oltp"), ctx.scope, input.id));
     return { ...job, download: await exportDownload(ctx.env, job, ctx.requestUrl ?? "http://localhost", jobsConfig, ctx.clock.now()) };
   }),
@@ -51,20 +52,20 @@ export const jobsRouter = router({
 
   /** Enqueues a CSV export of the tenant's leads (optionally one campaign's, or one status); jobs.get gives the link when done. */
   exportLeads: adminProcedure
-    .input(z.object({ campaignId: z.uuid().optional(), status: z.enum(leadStatuses).optional() }).default({}))
+    .input(z.object({ campaignId: uuid().optional(), status: z.enum(leadStatuses).optional() }).default({}))
     .mutation(({ ctx, input }) => startLeadExport(ctx, ctx.scope, input)),
 
   /** Operators: one tenant's jobs of any type and status (listDead is every tenant's dead ones). */
   listTenant: operatorProcedure
-    .input(z.object({ tenantId: z.uuid(), status: z.enum(jobStatuses).optional(), type: jobType, ...pageInput }))
+    .input(z.object({ tenantId: uuid(), status: z.enum(jobStatuses).optional(), type: jobType, ...pageInput }))
     .query(({ ctx, input }) => listTenantJobs(ctx.store("oltp"), ctx.scope, knownType(ctx.jobs.registry, input))),
 
   listDead: operatorProcedure
-    .input(z.object({ type: jobType, tenantId: z.uuid().optional(), ...pageInput }))
+    .input(z.object({ type: jobType, tenantId: uuid().optional(), ...pageInput }))
     .query(({ ctx, input }) => listDeadJobs(ctx.store("oltp"), ctx.scope, knownType(ctx.jobs.registry, input))),
 
   redrive: operatorProcedure
-    .input(z.object({ ids: z.array(z.uuid()).min(1).max(500) }))
+    .input(z.object({ ids: z.array(uuid()).min(1).max(500) }))
     .mutation(async ({ ctx, input }) => {
       const { redriven, skipped, messages } = await redriveJobs(ctx, ctx.scope, input.ids);
       ctx.jobs.sendAfterResponse(messages);

@@ -19,3 +19,4 @@ export { openLiveBadge } from "./services/live";
 export { systemEvents } from "./emitter";
 export { unreadCount, unreadLookup } from "./services/notifications";
 export { invalidateUnread } from "./services/unread-cache";
+export { eraseSubjectKeys } from "./services/subject-keys";

@@ -34,5 +34,5 @@ export const notificationsRetention: RetentionRule[] = [
   { store: "r2", name: "notification-deliveries/", rule: "push stand-in's record of sends (development and tests only)", enforcedBy: "not used in production" },
   { store: "redis", name: "notif:unread:{tenant}", rule: `${notificationsConfig.unreadCache.keyTtlSeconds / 3600} h after the last write (TTL); counts at most ${notificationsConfig.unreadCache.maxAgeSeconds / 60} min`, enforcedBy: "Redis TTL" },
   { store: "redis", name: "notif:rl:*", rule: "one rate-limit window (TTL set by @upstash/ratelimit)", enforcedBy: "Redis TTL" },
-  { store: "redis", name: "auth:{kind}:{email}:tries:*", rule: "one rate-limit window (1 h); erased with the subject", enforcedBy: "Redis TTL, lifecycle.eraseSubject" },
+  { store: "redis", name: "auth:{kind}:{email}:tries:*", rule: "one rate-limit window (1 h); global (no tenant's): erased with the subject only by an operator's erasure", enforcedBy: "Redis TTL, lifecycle.eraseSubject" },
 ];

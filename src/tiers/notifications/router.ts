@@ -1,5 +1,6 @@
 // Notifications tier routers: the notification center (`notifications`) and the admin incident board (`admin`).
 import { z } from "zod";
+import { isoInstant, uuid } from "../../platform/inputs";
 import type { TenantScope } from "../../platform/db";
 import { actorOf } from "../../platform/emitters";
 import type { Services } from "../../platform/services";
@@ -22,7 +23,7 @@ import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./s
 import { createWebhookEndpoint, deleteWebhookEndpoint, enableWebhookEndpoint, listWebhookEndpoints } from "./services/webhooks";
 
 const cursor = z.string().min(1).max(200);
-const ids = z.array(z.uuid()).min(1).max(100);
+const ids = z.array(uuid()).min(1).max(100);
 const idsInput = z.object({ ids });
 const jsonObject = z.record(z.string().max(100), z.unknown());
 const notificationType = z.string().trim().min(1).max(50).regex(/^[a-z0-9_.:-]+$/i, "letters, digits and _ . : - only");
@@ -103,13 +104,13 @@ export const notificationsRouter = router({
   create: adminProcedure
     .input(
       z.object({
-        userId: z.uuid().nullable().optional(),
+        userId: uuid().nullable().optional(),
         type: notificationType,
         title: z.string().trim().min(1).max(255),
         message: z.string().min(1).max(5000),
         data: jsonObject.optional(),
         channel: z.enum(notificationChannels).default("in_app"),
-        expiresAt: z.iso.datetime({ offset: true }).optional(),
+        expiresAt: isoInstant().optional(),
       }),
     )
     .mutation(({ ctx, input }) => createNotification(notificationDeps(ctx), ctx.scope, input)),
@@ -129,8 +130,8 @@ const systemEventsRouter = router({
         severity: z.enum(severities),
         description: z.string().trim().min(1).max(5000),
         details: jsonObject.optional(),
-        tenantId: z.uuid().nullable().optional(),
-        userId: z.uuid().nullable().optional(),
+        tenantId: uuid().nullable().optional(),
+        userId: uuid().nullable().optional(),
         dedupKey: z.string().trim().min(1).max(200).optional(),
       }),
     )
@@ -145,9 +146,9 @@ const systemEventsRouter = router({
           severity: z.array(z.enum(severities)).min(1).max(4).optional(),
           eventType: z.string().min(1).max(100).optional(),
           resolved: z.boolean().optional(),
-          from: z.iso.datetime({ offset: true }).optional(),
-          to: z.iso.datetime({ offset: true }).optional(),
-          tenantId: z.uuid().nullable().optional(),
+          from: isoInstant().optional(),
+          to: isoInstant().optional(),
+          tenantId: uuid().nullable().optional(),
         })
         .refine((f) => !f.from || !f.to || Date.parse(f.from) < Date.parse(f.to), { message: "from must be before to", path: ["from"] }),
     )
@@ -155,10 +156,10 @@ const systemEventsRouter = router({
 
   // Audited straight through the queue (no OLTP ledger): this tier keeps working while OLTP is down.
   resolve: adminProcedure
-    .input(z.object({ id: z.uuid() }))
+    .input(z.object({ id: uuid() }))
     .mutation(({ ctx, input }) => audited(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, true), "resolve")),
   reopen: adminProcedure
-    .input(z.object({ id: z.uuid() }))
+    .input(z.object({ id: uuid() }))
     .mutation(({ ctx, input }) => audited(ctx, setSystemEventResolved(ctx.store("notifications"), ctx.scope, input.id, false), "reopen")),
 });
 

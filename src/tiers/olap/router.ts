@@ -1,5 +1,6 @@
 // OLAP tier router `analytics`: dashboard reads of the aggregates and the audit log, each one OLAP round trip carrying its freshness.
 import { z } from "zod";
+import { isoDay as isoDayInput, isoInstant, uuid } from "../../platform/inputs";
 import { pageInput } from "../../platform/paging";
 import { adminProcedure, authedProcedure, operatorProcedure, router } from "../../platform/trpc";
 import { aggregateAnalyticsJob } from "./jobs";
@@ -9,7 +10,7 @@ import { billingUsage, granularities, leadEngagement, mailboxHealth, sequenceFun
 
 /** A dashboard looks at most a year at a time; a wider range is a report, not a live read. */
 const maxRangeDays = 366;
-const isoDay = z.iso.date();
+const isoDay = isoDayInput();
 const dayRange = z
   .object({ from: isoDay, to: isoDay })
   .refine((r) => r.from <= r.to, { message: "from must not be after to", path: ["from"] })
@@ -21,16 +22,16 @@ const granularity = z.object({ granularity: z.enum(granularities).default("day")
 
 export const analyticsRouter = router({
   campaignPerformance: authedProcedure
-    .input(z.object({ campaignId: z.uuid() }).and(granularity).and(dayRange))
+    .input(z.object({ campaignId: uuid() }).and(granularity).and(dayRange))
     .query(({ ctx, input }) => campaignPerformance(ctx.store("olap"), ctx.scope, input)),
   mailboxHealth: authedProcedure
-    .input(z.object({ mailboxId: z.uuid().optional() }).and(granularity).and(dayRange))
+    .input(z.object({ mailboxId: uuid().optional() }).and(granularity).and(dayRange))
     .query(({ ctx, input }) => mailboxHealth(ctx.store("olap"), ctx.scope, input)),
   leadEngagement: authedProcedure
-    .input(z.object({ leadId: z.uuid().optional(), top: z.number().int().min(1).max(100).default(10) }).and(granularity).and(dayRange))
+    .input(z.object({ leadId: uuid().optional(), top: z.number().int().min(1).max(100).default(10) }).and(granularity).and(dayRange))
     .query(({ ctx, input }) => leadEngagement(ctx.store("olap"), ctx.scope, input)),
   sequenceFunnel: authedProcedure
-    .input(z.object({ campaignId: z.uuid() }).and(dayRange))
+    .input(z.object({ campaignId: uuid() }).and(dayRange))
     .query(({ ctx, input }) => sequenceFunnel(ctx.store("olap"), ctx.scope, input)),
   billingUsage: adminProcedure
     .input(granularity.and(dayRange))
@@ -39,18 +40,18 @@ export const analyticsRouter = router({
     .input(
       z.object({
         ...pageInput,
-        tenantId: z.uuid().optional(),
+        tenantId: uuid().optional(),
         action: z.string().min(1).max(100).optional(),
         targetType: z.string().min(1).max(64).optional(),
         targetId: z.string().min(1).max(200).optional(),
-        from: z.iso.datetime({ offset: true }).optional(),
-        to: z.iso.datetime({ offset: true }).optional(),
+        from: isoInstant().optional(),
+        to: isoInstant().optional(),
       }),
     )
     .query(({ ctx, input }) => listAuditLog(ctx.store("olap"), ctx.scope, input)),
   /** Operators: recompute one tenant's days from the source facts, as an AGGREGATE_ANALYTICS job. */
   rebuild: operatorProcedure
-    .input(z.object({ tenantId: z.uuid() }).and(dayRange))
+    .input(z.object({ tenantId: uuid() }).and(dayRange))
     .mutation(async ({ ctx, input }) => {
       const [job] = await ctx.jobs.enqueue(ctx.scope, [
         { type: aggregateAnalyticsJob.type, payload: { rebuild: { tenantId: input.tenantId, from: input.from, to: input.to } } },

@@ -37,6 +37,6 @@ export const callers: CallerResolver = {
 export { leadStatuses, type StepVariant } from "./schema";
 export { escapeHtml, type LeadVariables, renderStep, variantFor } from "./services/personalize";
 export { recordEmailEvent } from "./services/emails";
-export { type LeadFields, upsertLeadsStatement } from "./services/leads";
+export { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "./services/leads";
 export { unsubscribeRoutes } from "./unsubscribe-routes";
 export { userEmailAddress } from "./services/users";

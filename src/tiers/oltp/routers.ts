@@ -1,5 +1,6 @@
 // OLTP area routers, mounted at the top level of the app router: thin procedures, zod at the edge, logic in services/.
 import { z } from "zod";
+import { isoInstant, sizedText, uuid } from "../../platform/inputs";
 import { adminProcedure, authedProcedure, operatorProcedure, publicProcedure, router } from "../../platform/trpc";
 import { planNames } from "./plans";
 import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, tenantStatuses, userRoles } from "./schema";
@@ -30,20 +31,27 @@ import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
 import { acceptInvitation, inviteUser, listInvitations } from "./services/invitations";
 
-const id = z.uuid();
+const id = uuid();
 const byId = z.object({ id });
 const name = z.string().trim().min(1).max(200);
 const emailAddress = z.email().max(254);
 const optionalText = z.string().trim().max(200).nullable().optional();
-/** An ISO 8601 instant with an offset (`2026-12-01T09:00:00Z`), as JSON carries it; a Date inside the procedure. */
-const instant = z.iso.datetime({ offset: true }).transform((value) => new Date(value));
-/** Bounded here only loosely, at twice the limits: the content tier answers PAYLOAD_TOO_LARGE above its byte limits. */
+/**
+ * An ISO 8601 instant with an offset (`2026-12-01T09:00:00Z`), as JSON carries it, inside the range the stores
+ * hold; a Date inside the procedure.
+ */
+const instant = isoInstant().transform((value) => new Date(value));
+/**
+ * A part longer than the whole body's byte limit is refused here, before it is held any longer, with the same
+ * PAYLOAD_TOO_LARGE the content tier answers when the parts together exceed it.
+ */
+const bodyPart = (what: string) => sizedText(contentConfig.maxBodyBytes, what);
 const emailBodyInput = z.object({
-  text: z.string().max(contentConfig.maxBodyBytes).default(""),
-  html: z.string().max(contentConfig.maxBodyBytes).default(""),
+  text: bodyPart("body.text").default(""),
+  html: bodyPart("body.html").default(""),
   headers: z.record(z.string().max(200), z.string().max(2000)).default({}),
   /** A campaign render's template: the content tier compresses the body against it (README, Content tier). */
-  template: z.string().max(contentConfig.maxBodyBytes).optional(),
+  template: bodyPart("body.template").optional(),
 });
 const attachmentInput = z.object({
   filename: z.string().trim().min(1).max(255),

@@ -1,5 +1,6 @@
 // Full-text search over subject and body per tenant: the INDEX_CONTENT job fills the vector, search ranks, prefix-matches and highlights.
 import { sql } from "drizzle-orm";
+import { escapeToBuffer, type StringBuffer } from "hono/utils/html";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import type { ContentConfig } from "../config";
 import { emailContents } from "../schema";
@@ -7,8 +8,16 @@ import { type ContentBucket } from "./blobs";
 import { plainText } from "./bodies";
 import { getEmailContent } from "./reads";
 
+/** The start of the text that is indexed, never cut inside a surrogate pair. */
+export function indexedPrefix(text: string, maxChars: number): string {
+  if (text.length <= maxChars) return text;
+  const cut = /[\uD800-\uDBFF]/.test(text[maxChars - 1]!) ? maxChars - 1 : maxChars;
+  return text.slice(0, cut);
+}
+
 /**
- * Builds the email's search vector from its subject (weight A) and body text (weight B). Idempotent:
+ * Builds the email's search vector from its subject (weight A) and body text (weight B; its first
+ * `searchIndexChars`, so a body of any accepted size can be indexed). Idempotent:
  * a repeated delivery rewrites the same vector. An email deleted meanwhile updates nothing.
  */
 export async function indexEmailContent(
@@ -21,8 +30,8 @@ export async function indexEmailContent(
   await tenantBatch(deps.store, scope, (db) => [
     db.execute(sql`
       update ${emailContents}
-      set search = setweight(to_tsvector('english', subject), 'A') || setweight(to_tsvector('english', ${text}), 'B'),
-          snippet = ${text.slice(0, deps.config.snippetChars)},
+      set search = setweight(to_tsvector('english', subject), 'A') || setweight(to_tsvector('english', ${indexedPrefix(text, deps.config.searchIndexChars)}), 'B'),
+          snippet = ${indexedPrefix(text, deps.config.snippetChars)},
           indexed_at = now()
       where tenant_id = ${scope.tenantId} and email_id = ${emailId}`),
   ]);
@@ -32,7 +41,7 @@ export interface SearchHit {
   emailId: string;
   subject: string;
   rank: number;
-  /** The matching passage with matches wrapped in <mark>…</mark>; the rest is the email's own text, unescaped. */
+  /** HTML: the matching passage, escaped, with matches wrapped in <mark>…</mark>. */
   highlight: string;
 }
 
@@ -52,6 +61,23 @@ export function parseSearchQuery(query: string): { prefix: string | null; addres
   return { prefix, addresses };
 }
 
+/**
+ * Postgres marks the matches with two private-use characters that no stored text carries (they are removed
+ * from it first); the passage is then escaped as a whole and only those marks become markup. So the email's
+ * own text, whatever it holds (`<img onerror>`, or `&lt;` a sender escaped), reaches the page as text.
+ */
+const [markStart, markStop] = ["\uE000", "\uE001"];
+const headlineOptions = `StartSel=${markStart}, StopSel=${markStop}, MaxWords=30, MinWords=10, MaxFragments=2`;
+
+function escapeHtml(text: string): string {
+  const buffer: StringBuffer = [""];
+  escapeToBuffer(text, buffer);
+  return buffer[0] as string;
+}
+
+export const highlightHtml = (marked: string): string =>
+  escapeHtml(marked).replaceAll(markStart, "<mark>").replaceAll(markStop, "</mark>");
+
 export async function searchEmails(store: TierStore, scope: TenantScope, input: { query: string; limit: number }): Promise<SearchHit[]> {
   const { prefix, addresses } = parseSearchQuery(input.query);
   if (!prefix && addresses.length === 0) return [];
@@ -62,12 +88,12 @@ export async function searchEmails(store: TierStore, scope: TenantScope, input: 
     db.execute<{ email_id: string; subject: string; rank: number; highlight: string }>(sql`
       with q as (select ${query} as q)
       select e.email_id, e.subject, ts_rank(e.search, q.q) as rank,
-             ts_headline('english', e.subject || ' — ' || coalesce(e.snippet, ''), q.q,
-                         'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2') as highlight
+             ts_headline('english', translate(e.subject || ' — ' || coalesce(e.snippet, ''), ${markStart + markStop}, ''), q.q,
+                         ${headlineOptions}) as highlight
       from ${emailContents} e, q
       where e.tenant_id = ${scope.tenantId} and e.search @@ q.q
       order by rank desc, e.created_at desc
       limit ${input.limit}`),
   ]);
-  return rows.rows.map((r) => ({ emailId: r.email_id, subject: r.subject, rank: Number(r.rank), highlight: r.highlight }));
+  return rows.rows.map((r) => ({ emailId: r.email_id, subject: r.subject, rank: Number(r.rank), highlight: highlightHtml(r.highlight) }));
 }

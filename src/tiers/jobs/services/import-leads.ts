@@ -8,7 +8,7 @@ import { defineJob } from "../../../platform/jobs/define";
 import { rowsOfJobs, type Job } from "../../../platform/jobs/rows";
 import { rowsOf } from "../../../platform/rows";
 import type { Services } from "../../../platform/services";
-import { type LeadFields, upsertLeadsStatement } from "../../oltp";
+import { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
 
 export interface ImportProgress {
@@ -273,6 +273,8 @@ export const importLeadsJob = defineJob({
         from counted
         where tenant_id = ${tenantId} and id = ${ledger.id} and status = 'running'
         returning progress`),
+      // The month's created-leads counter, from the rows this statement created (same transaction).
+      ...(leads.length > 0 ? [leadsCreatedUsage(db, scope)] : []),
     ]);
     const recorded = rowsOf(result)[0]?.progress as ImportProgress | undefined;
     // A claim lost meanwhile (the lease ran out): another delivery owns the job now.

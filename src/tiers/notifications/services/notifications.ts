@@ -10,7 +10,7 @@ import type { Logger } from "../../../platform/logger";
 import type { NotificationsConfig } from "../config";
 import { deliveryMessage } from "./outbox";
 import { channelConfigured } from "./provider";
-import { enforceLimits } from "../../../platform/rate-limits";
+import { enforceLimits, recipientLimit } from "../../../platform/rate-limits";
 import { boundedJson, isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
 import { decodeCursor, encodeCursor } from "../../../platform/paging";
 import { type CacheLookup, invalidateLater, lookupUnread, refillUnread, type CacheChange } from "./unread-cache";
@@ -352,7 +352,7 @@ export async function createNotification(
   const data = boundedJson(input.data, deps.config.maxNotificationDataBytes, "data");
   const { perRecipient, perTenant } = deps.config.limits;
   await enforceLimits(deps.redis, deps.logger, [
-    { name: "notifications:recipient", prefix: "notif:rl:recipient", identifier: `${tenantId}:${recipient ?? "tenant"}`, setting: perRecipient, whenRedisDown: "open" },
+    { name: "notifications:recipient", prefix: recipientLimit.prefix, identifier: recipientLimit.identifier(tenantId, recipient), setting: perRecipient, whenRedisDown: "open" },
     { name: "notifications:tenant", prefix: "notif:rl:tenant", identifier: tenantId, setting: perTenant, whenRedisDown: "open" },
   ]);
   const statement = sql`

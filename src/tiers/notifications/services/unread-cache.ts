@@ -16,7 +16,8 @@ import type { NotificationsConfig } from "../config";
  * tags its refill with them; a writer changes a token after its commit. So a refill computed
  * before a write always carries an old token and is never served.
  */
-const keyOf = (tenantId: string) => `notif:unread:${tenantId}`;
+export const unreadKeyOf = (tenantId: string) => `notif:unread:${tenantId}`;
+const keyOf = unreadKeyOf;
 
 interface CachedCount {
   n: number;

@@ -5,7 +5,7 @@ import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import type { Services } from "../../../platform/services";
-import { campaignLeads, emailEvents, emails, emailStatuses, leads, mailboxes } from "../schema";
+import { campaignLeads, campaigns, emailEvents, emails, emailStatuses, leads, mailboxes, sequenceSteps } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Email = typeof emails.$inferSelect;
@@ -29,13 +29,17 @@ export type SameTransaction = (db: NeonHttpDatabase) => BatchItem<"pg">[];
 /**
  * Records a queued email, its `queued` event and the month's usage counter in one statement. The
  * insert selects from the lead and the mailbox, so another tenant's ids or a suppressed lead insert
- * nothing; a second statement says which it was. Campaign ids are checked by the composite foreign key.
+ * nothing; a second statement says which it was. The campaign and step are selected too: an unknown or another
+ * tenant's campaign, or a step that is not one of the campaign's (or of any of the tenant's), is NOT_FOUND.
+ * A step given without its campaign records the step's campaign.
  * The email's SEND_EMAIL job (the jobs tier's, under the email's own id) commits with it (outbox) and
  * is sent after the commit, off the response path; a lost send is relayed.
  */
 export async function createEmail(services: Services, scope: TenantScope, input: NewEmail, alsoInTransaction?: SameTransaction): Promise<Email> {
   // The id is chosen here so the read-back can be the batch's last statement: one round trip in all.
   const id = input.id ?? crypto.randomUUID();
+  const campaignId = input.campaignId ?? null;
+  const stepId = input.stepId ?? null;
   // Written only if the email row exists in this transaction: a suppressed lead or a foreign mailbox inserts neither.
   const sendJob = services.jobs.prepare(
     scope.tenantId,
@@ -46,10 +50,14 @@ export async function createEmail(services: Services, scope: TenantScope, input:
     db.execute(sql`
       with email as (
         insert into ${emails} (id, tenant_id, campaign_id, step_id, lead_id, mailbox_id, subject, content_storage_key)
-        select ${id}::uuid, l.tenant_id, ${input.campaignId ?? null}::uuid, ${input.stepId ?? null}::uuid, l.id, m.id, ${input.subject}, ${input.contentStorageKey}
+        select ${id}::uuid, l.tenant_id, coalesce(c.id, s.campaign_id), s.id, l.id, m.id, ${input.subject}, ${input.contentStorageKey}
         from ${leads} l join ${mailboxes} m on m.tenant_id = l.tenant_id
+        left join ${campaigns} c on c.tenant_id = l.tenant_id and c.id = ${campaignId}::uuid
+        left join ${sequenceSteps} s on s.tenant_id = l.tenant_id and s.id = ${stepId}::uuid
         where l.tenant_id = ${scope.tenantId} and l.id = ${input.leadId} and m.id = ${input.mailboxId}
           and l.unsubscribed_at is null and l.bounced_at is null
+          and (${campaignId}::uuid is null or c.id is not null)
+          and (${stepId}::uuid is null or (s.id is not null and (c.id is null or s.campaign_id = c.id)))
         returning id, tenant_id, queued_at
       ), event as (
         insert into ${emailEvents} (tenant_id, email_id, type, occurred_at)
@@ -66,6 +74,8 @@ export async function createEmail(services: Services, scope: TenantScope, input:
                                                when ${leads.bouncedAt} is not null then 'bounced' else 'ok' end
                                    from ${leads} where ${leads.tenantId} = ${scope.tenantId} and ${leads.id} = ${input.leadId})`,
         mailbox: sql<string | null>`(select ${mailboxes.status} from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${input.mailboxId})`,
+        campaign: sql<string | null>`(select ${campaigns.id} from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${campaignId}::uuid)`,
+        stepCampaign: sql<string | null>`(select ${sequenceSteps.campaignId} from ${sequenceSteps} where ${sequenceSteps.tenantId} = ${scope.tenantId} and ${sequenceSteps.id} = ${stepId}::uuid)`,
       })
       .from(sql`(select 1) as one`),
     sendJob.insert(db),
@@ -80,6 +90,8 @@ export async function createEmail(services: Services, scope: TenantScope, input:
   const check = checks[0];
   if (!check?.lead) throw new AppError("NOT_FOUND", "Lead not found");
   if (!check.mailbox) throw new AppError("NOT_FOUND", "Mailbox not found");
+  if (campaignId && !check.campaign) throw new AppError("NOT_FOUND", "Campaign not found");
+  if (stepId && (!check.stepCampaign || (campaignId && check.stepCampaign !== campaignId))) throw new AppError("NOT_FOUND", "Sequence step not found in this campaign");
   throw new AppError("CONFLICT", `The lead is ${check.lead}; nothing is sent to it`, { details: { lead: check.lead } });
 }
 

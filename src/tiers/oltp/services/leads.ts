@@ -27,9 +27,23 @@ const values = (scope: TenantScope, lead: LeadFields) => ({
   status: lead.status ?? "new",
 });
 
+/**
+ * Adds the leads this transaction created to the month's `usage_counters.leads_created` (billing). Runs last in
+ * the batch that inserts them: a lead created here has `created_at = now()` (the transaction's start, at the
+ * column's millisecond precision), which a merged lead, created by an earlier transaction, never has. Once per
+ * transaction.
+ */
+export const leadsCreatedUsage = (db: NeonHttpDatabase, scope: TenantScope) =>
+  db.execute(sql`
+    insert into usage_counters (tenant_id, period_start, leads_created)
+    select ${scope.tenantId}::uuid, date_trunc('month', now() at time zone 'UTC') at time zone 'UTC', count(*)::int
+    from ${leads} where ${leads.tenantId} = ${scope.tenantId} and ${leads.createdAt} = now()::timestamptz(3)
+    having count(*) > 0
+    on conflict (tenant_id, period_start) do update set leads_created = usage_counters.leads_created + excluded.leads_created`);
+
 /** A new lead; an email already present in the tenant answers CONFLICT (use upsert to merge instead). */
 export async function createLead(store: TierStore, scope: TenantScope, lead: LeadFields): Promise<Lead> {
-  const [rows] = await tenantBatch(store, scope, (db) => [db.insert(leads).values(values(scope, lead)).returning()]);
+  const [rows] = await tenantBatch(store, scope, (db) => [db.insert(leads).values(values(scope, lead)).returning(), leadsCreatedUsage(db, scope)]);
   return found(rows[0], "Lead");
 }
 
@@ -44,7 +58,7 @@ export async function upsertLeads(
   scope: TenantScope,
   input: Omit<LeadFields, "status">[],
 ): Promise<Array<Lead & { created: boolean }>> {
-  const [rows] = await tenantBatch(store, scope, (db) => [upsertLeadsStatement(db, scope, input)]);
+  const [rows] = await tenantBatch(store, scope, (db) => [upsertLeadsStatement(db, scope, input), leadsCreatedUsage(db, scope)]);
   return rows;
 }
 
