@@ -48,6 +48,16 @@ describe("environment validation", () => {
     expect(envError({ ...env, JWT_CLOCK_SKEW_SECONDS: "3600" }).message).toContain("JWT_CLOCK_SKEW_SECONDS");
   });
 
+  it("production has no development stand-in: without EMAIL_PROVIDER_URL it is ENV_INVALID naming it, never a silent recorder", () => {
+    const production = { ...env, ENVIRONMENT: "production", JWT_ISSUER: "https://idp.example.test/", JWT_AUDIENCE: "edp" };
+    const error = envError({ ...production, EMAIL_PROVIDER_URL: undefined });
+    expect(error.code).toBe("ENV_INVALID");
+    expect(error.message).toContain("EMAIL_PROVIDER_URL");
+    expect(parseEnv({ ...production, EMAIL_PROVIDER_URL: "https://mail.example.test/send" }).EMAIL_PROVIDER_URL).toBe("https://mail.example.test/send");
+    // Outside production the local stack may leave it unset (sends are recorded where a developer can see them).
+    expect(parseEnv({ ...env, ENVIRONMENT: "development", EMAIL_PROVIDER_URL: undefined }).EMAIL_PROVIDER_URL).toBeUndefined();
+  });
+
   it("needs a way to verify tokens", () => {
     const error = envError({ ...env, JWT_SECRET: undefined });
     expect(error.message).toContain("JWT_SECRET");
