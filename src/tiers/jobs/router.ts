@@ -74,6 +74,6 @@ export const jobsRouter = router({
 
   /** Counts by type and status, and the oldest pending job's age: every tenant's, or one tenant's with `tenantId`. */
   stats: operatorProcedure
-    .input(z.object({ tenantId: z.uuid().optional() }).optional())
+    .input(z.object({ tenantId: uuid().optional() }).optional())
     .query(({ ctx, input }) => jobStats(ctx.store("oltp"), ctx.scope, input?.tenantId)),
 });

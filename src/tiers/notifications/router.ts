@@ -67,12 +67,12 @@ const webhooksRouter = router({
       return created;
     }),
   list: adminProcedure.query(({ ctx }) => listWebhookEndpoints(ctx.store("notifications"), ctx.scope)),
-  enable: adminProcedure.input(z.object({ id: z.uuid() })).mutation(async ({ ctx, input }) => {
+  enable: adminProcedure.input(z.object({ id: uuid() })).mutation(async ({ ctx, input }) => {
     const endpoint = await enableWebhookEndpoint(ctx.store("notifications"), ctx.scope, input.id);
     ctx.waitUntil(ctx.audit.direct({ actor: actorOf(ctx.scope), action: "webhookEndpoint.enable", tenantId: ctx.scope.tenantId, target: { type: "webhook_endpoint", id: endpoint.id } }));
     return endpoint;
   }),
-  delete: adminProcedure.input(z.object({ id: z.uuid() })).mutation(async ({ ctx, input }) => {
+  delete: adminProcedure.input(z.object({ id: uuid() })).mutation(async ({ ctx, input }) => {
     const result = await deleteWebhookEndpoint(ctx.store("notifications"), ctx.scope, input.id);
     ctx.waitUntil(ctx.audit.direct({ actor: actorOf(ctx.scope), action: "webhookEndpoint.delete", tenantId: ctx.scope.tenantId, target: { type: "webhook_endpoint", id: input.id } }));
     return result;
@@ -116,7 +116,7 @@ export const notificationsRouter = router({
     .mutation(({ ctx, input }) => createNotification(notificationDeps(ctx), ctx.scope, input)),
 
   /** Every delivery attempt of one notification (admins of its tenant), and what is still owed. */
-  deliveries: adminProcedure.input(z.object({ id: z.uuid() })).query(({ ctx, input }) => listDeliveries(ctx.store("notifications"), ctx.scope, input.id)),
+  deliveries: adminProcedure.input(z.object({ id: uuid() })).query(({ ctx, input }) => listDeliveries(ctx.store("notifications"), ctx.scope, input.id)),
 
   preferences: preferencesRouter,
   webhooks: webhooksRouter,
