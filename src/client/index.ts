@@ -2,20 +2,10 @@
 // Built by `npm run build:client` into dist-client/ (declarations only reach what clients need: no Worker types).
 import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type TRPCClient } from "@trpc/client";
 import type { TRPC_ERROR_CODE_NUMBER, TRPCBuiltRouter } from "@trpc/server";
-import type { ErrorCode, Tier } from "../platform/errors.js";
+import type { ErrorCode, ErrorData, Tier } from "../platform/errors.js";
 import type { procedures } from "./procedures.js";
 
-export type { ErrorCode, Tier };
-
-/** `error.data` of every failed call: a stable machine `code` (README / docs: error codes) and the request id. */
-export interface ErrorData {
-  code: ErrorCode;
-  httpStatus: number;
-  requestId: string | null;
-  path: string | null;
-  tier?: Tier;
-  details?: unknown;
-}
+export type { ErrorCode, ErrorData, Tier };
 
 /** The error shape of every procedure: tRPC's numeric code, a message, and `data`. */
 export interface ErrorShape {

@@ -39,6 +39,16 @@ export const errorCodes = {
 
 export type ErrorCode = keyof typeof errorCodes;
 
+/** `error.data` of every failed tRPC call: a stable machine `code` (docs/api.md: error codes) and the request id. */
+export interface ErrorData {
+  code: ErrorCode;
+  httpStatus: number;
+  requestId: string | null;
+  path: string | null;
+  tier?: Tier;
+  details?: unknown;
+}
+
 export interface AppErrorOptions {
   tier?: Tier;
   /** Safe, structured detail for the client (e.g. which fields failed). */

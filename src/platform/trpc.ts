@@ -6,7 +6,7 @@ import type { Context as HonoContext } from "hono";
 import { hasRole, type Principal, type Role } from "./auth";
 import { callerLimits, consumeApiLimits } from "./rate-limit";
 import type { TenantScope } from "./db";
-import { AppError, type ErrorCode, type Tier } from "./errors";
+import { AppError, type ErrorCode, type ErrorData } from "./errors";
 import type { Services } from "./services";
 
 /** What every procedure receives: the services of this request, and the caller. */
@@ -62,15 +62,6 @@ function describeIssues(error: ZodError): string {
   const parts = error.issues.slice(0, 5).map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message));
   const more = error.issues.length > 5 ? ` (and ${error.issues.length - 5} more)` : "";
   return `Invalid input: ${parts.join("; ")}${more}`;
-}
-
-export interface ErrorData {
-  code: ErrorCode;
-  httpStatus: number;
-  requestId: string | null;
-  path: string | null;
-  tier?: Tier;
-  details?: unknown;
 }
 
 const t = initTRPC.context<Context>().create({
