@@ -10,7 +10,7 @@ import { type Clock, systemClock } from "./platform/clock";
 import { AppError, errorBody, toAppError } from "./platform/errors";
 import { noSniff, sandboxedContent } from "./platform/content-safety";
 import { checkHealth } from "./platform/health";
-import { apiRateLimit, retryAfterOf } from "./platform/rate-limit";
+import { apiRateLimit, retryAfterOf } from "./platform/api-limits";
 import { authenticate, environment, requestLog, requireCaller, servicesContext } from "./platform/middleware";
 import { contextFromHono } from "./platform/trpc";
 import { openApiDocument, referencePage } from "./openapi";

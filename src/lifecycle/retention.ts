@@ -1,7 +1,7 @@
 // Retention you can see: every table and store with its rule and the cron task that enforces it, the docs/lifecycle.md table rendered from it, and the operator's size report.
 import { sql, type SQL } from "drizzle-orm";
 import { internalBatch, type DbTier, type TierStore } from "../platform/db";
-import { apiRateLimitRetention } from "../platform/rate-limit";
+import { apiRateLimitRetention } from "../platform/api-limits";
 import type { RetentionRule, RetentionStore } from "../platform/retention";
 import { rowsOf } from "../platform/rows";
 import { content } from "../tiers/content";

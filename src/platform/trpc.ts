@@ -4,7 +4,7 @@ import { tryGetContext } from "hono/context-storage";
 import { ZodError } from "zod";
 import type { Context as HonoContext } from "hono";
 import { hasRole, type Principal, type Role } from "./auth";
-import { callerLimits, consumeApiLimits } from "./rate-limit";
+import { callerLimits, consumeApiLimits } from "./api-limits";
 import type { TenantScope } from "./db";
 import { AppError, type ErrorCode, type ErrorData } from "./errors";
 import type { Services } from "./services";
