@@ -171,7 +171,7 @@ const absentInputIsEmpty = t.middleware(async ({ getRawInput, next }) =>
   (await getRawInput()) === undefined ? next({ getRawInput: async () => ({}) }) : next(),
 );
 
-/** Each call, batched or not, counts once against the caller's API limits (src/platform/rate-limit.ts). */
+/** Each call, batched or not, counts once against the caller's API limits (src/platform/api-limits.ts). */
 const apiRateLimited = t.middleware(({ ctx, next }) => {
   consumeApiLimits(ctx, callerLimits(ctx, ctx.principal));
   return next();
