@@ -1,10 +1,12 @@
 // OLAP test helpers: run the ETL as the cron does, and build campaigns with email facts through the real procedures.
 import { env } from "cloudflare:workers";
+import { systemClock } from "../../src/platform/clock";
 import { tierStore } from "../../src/platform/db";
 import { parseEnv } from "../../src/platform/env";
 import { aggregateEmailEvents } from "../../src/tiers/olap/etl/email-events";
 import { queueNames, type JobMessage } from "./runtime";
 import { createTenant, oltpSql, type TestTenant } from "./factories";
+import { clockedWorker } from "./clock";
 import { deliver } from "./jobs";
 import { campaignWithSteps, fakeEmail, mailboxFor } from "./oltp";
 import { trpcClient } from "./worker";
@@ -25,16 +27,21 @@ export interface CampaignFixture {
   emailIds: string[];
 }
 
-/** A tenant with one campaign and `emails` queued emails on it (each records a `queued` fact now). */
+/**
+ * A tenant with one campaign and `emails` queued emails on it (each records a `queued` fact now). The emails are
+ * created through a Worker whose queues are held, so no SEND_EMAIL runs in the background: a test's facts are the
+ * only ones (a send racing a test's unsubscribe would add a `failed` fact at a moment no test controls).
+ */
 export async function campaignWithEmails(emails: number): Promise<CampaignFixture> {
   const tenant = await createTenant();
   const admin = trpcClient(tenant.admin.token, { batch: false });
+  const heldSends = clockedWorker(systemClock).client(tenant.admin.token);
   const { mailbox } = await mailboxFor(tenant.admin.token);
   const campaign = await campaignWithSteps(tenant.admin.token, 0);
   const emailIds: string[] = [];
   for (let i = 0; i < emails; i++) {
     const lead = await admin.leads.create.mutate({ email: fakeEmail() });
-    const email = await admin.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, campaignId: campaign.id, subject: "Hi", contentStorageKey: `bodies/${crypto.randomUUID()}` });
+    const email = await heldSends.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, campaignId: campaign.id, subject: "Hi", contentStorageKey: `bodies/${crypto.randomUUID()}` });
     emailIds.push(email.id);
   }
   return { tenant, campaignId: campaign.id, emailIds };
