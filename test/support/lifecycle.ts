@@ -10,6 +10,18 @@ export const appEnv = () => parseEnv(env);
 export const store = (tier: DbTier) => tierStore(appEnv(), tier);
 export const redis = () => createRedis(appEnv(), 5000);
 
+/** Every Redis key whose name contains `text`, walking the SCAN cursor to its end (tests look for residue with it). */
+export async function redisKeysMatching(text: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, batch] = await redis().scan(cursor, { match: `*${text}*`, count: 1000 });
+    cursor = String(next);
+    keys.push(...batch);
+  } while (cursor !== "0");
+  return keys;
+}
+
 export async function operatorClient() {
   const token = await mintToken({ sub: crypto.randomUUID(), tenant_id: crypto.randomUUID(), role: "operator" });
   return trpcClient(token, { batch: false });

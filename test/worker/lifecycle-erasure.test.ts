@@ -5,7 +5,7 @@ import { contentSetup, storedKeys, toBase64 } from "../support/content";
 import { deliver } from "../support/jobs";
 import { createLogger } from "../../src/platform/logger";
 import { allowAuthEmail, authEmailLimits } from "../../src/platform/rate-limits";
-import { asRole, operatorClient, redis } from "../support/lifecycle";
+import { asRole, operatorClient, redis, redisKeysMatching } from "../support/lifecycle";
 import { setDatabaseFault } from "../support/stack";
 
 const roleFor: Record<DbTier, "lifecycle" | "analytics"> = { oltp: "lifecycle", notifications: "lifecycle", olap: "analytics" };
@@ -25,17 +25,6 @@ async function residue(tier: DbTier, needles: string[]): Promise<Record<string, 
     if (Number(rows[0]?.n) > 0) found[String(relname)] = Number(rows[0]?.n);
   }
   return found;
-}
-
-async function redisKeysMatching(text: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis().scan(cursor, { match: `*${text}*`, count: 1000 });
-    cursor = String(next);
-    keys.push(...batch);
-  } while (cursor !== "0");
-  return keys;
 }
 
 async function plantSubject() {

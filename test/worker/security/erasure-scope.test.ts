@@ -5,7 +5,7 @@ import { createLogger } from "../../../src/platform/logger";
 import { allowAuthEmail, authEmailLimits } from "../../../src/platform/rate-limits";
 import { createTenant } from "../../support/factories";
 import { deliver } from "../../support/jobs";
-import { asRole, operatorClient, redis } from "../../support/lifecycle";
+import { asRole, operatorClient, redis, redisKeysMatching } from "../../support/lifecycle";
 import { queueNames } from "../../support/runtime";
 import { trpcClient } from "../../support/worker";
 
@@ -16,17 +16,6 @@ const eraseMessage = (tenantId: string, jobId: string, requestId: string) => ({
   payload: { requestId },
   enqueuedAt: new Date().toISOString(),
 });
-
-async function keysOf(address: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis().scan(cursor, { match: `*${address}*`, count: 1000 });
-    cursor = String(next);
-    keys.push(...batch);
-  } while (cursor !== "0");
-  return keys;
-}
 
 describe("erasure stays inside the requesting tenant", () => {
   it("a tenant admin erasing an address the tenant never held touches no platform event or global key, and its receipt tells nothing of them", async () => {
@@ -39,7 +28,7 @@ describe("erasure stays inside the requesting tenant", () => {
           values ('abuse', 'high', null, ${`password reset storm for ${address}`}, '{}'::jsonb) returning id`,
     ]);
     await allowAuthEmail(redis(), createLogger("warn"), "password-reset", address, authEmailLimits["password-reset"]);
-    const keysBefore = await keysOf(address);
+    const keysBefore = await redisKeysMatching(address);
     expect(keysBefore).toHaveLength(1);
 
     const { requestId, jobId } = await admin.lifecycle.eraseSubject.mutate({ subject: { email: address } });
@@ -49,7 +38,7 @@ describe("erasure stays inside the requesting tenant", () => {
 
     const [[still] = []] = await asRole("notifications", "system", (sql) => [sql`select count(*)::int as n from admin_system_events where id = ${String(event!.id)}`]);
     expect(still).toMatchObject({ n: 1 });
-    expect(await keysOf(address)).toEqual(keysBefore);
+    expect(await redisKeysMatching(address)).toEqual(keysBefore);
     // The receipt is the same as for an address that exists nowhere: every count zero, no platform-wide entry.
     const tiers = (receipt.receipt as { tiers: Record<string, { counts: Record<string, number> }> }).tiers;
     expect(tiers.notifications?.counts).toEqual({ notifications: 0, receipts: 0, systemEvents: 0 });
@@ -70,6 +59,6 @@ describe("erasure stays inside the requesting tenant", () => {
     await deliver(queueNames.normal, [eraseMessage(tenant.id, jobId, requestId)]);
     const receipt = await operator.lifecycle.erasureReceipt.query({ requestId });
     expect(receipt.receipt).toMatchObject({ tiers: { notifications: { counts: { systemEvents: 0, platformSystemEvents: 1 } }, redis: { counts: { keys: 1 } } } });
-    expect(await keysOf(address)).toEqual([]);
+    expect(await redisKeysMatching(address)).toEqual([]);
   });
 });
