@@ -26,6 +26,8 @@ export default defineConfig({
                   TEST_NEON_CONTROL_URL: stack.neonControlUrl,
                   TEST_UPSTASH_CONTROL_URL: stack.upstashControlUrl,
                   TEST_PROVIDERS_CONTROL_URL: stack.providersControlUrl,
+                  TEST_TELEMETRY_CONTROL_URL: stack.telemetryControlUrl,
+                  TEST_OTEL_EXPORTER_URL: stack.telemetryTracesUrl,
                 },
               },
             };

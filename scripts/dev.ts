@@ -140,6 +140,7 @@ Edge data platform running at ${base}
   ${stack.describe()}
   Data kept in ${path.relative(projectRoot, dataDir) || dataDir}/ (delete it to start over)
   CORS_ORIGINS=${workerVars.CORS_ORIGINS}${Object.keys(overrides).length ? `; from your environment: ${Object.keys(overrides).join(", ")}` : ""}
+  Telemetry the Worker sends out of band: ${stack.telemetry.controlUrl}/traces, /capture and /logs
 
 Demo tenant "${demo.tenant.name}" (${demo.tenant.id})
   admin  ${demo.admin.email}

@@ -6,6 +6,7 @@ import { parseEnv } from "./platform/env";
 import { consumeQueueBatch } from "./platform/jobs/consumer";
 import { createLogger, isLogLevel } from "./platform/logger";
 import { createServices, pendingWork } from "./platform/services";
+import { traced } from "./platform/tracing";
 import { cronTasks, wired } from "./root";
 
 /**
@@ -14,7 +15,7 @@ import { cronTasks, wired } from "./root";
  */
 export function createWorker(clock: Clock = systemClock) {
   const app = createApp(clock);
-  return {
+  return traced({
     fetch: app.fetch,
 
     /** One services context per delivered batch; the consumer knows the jobs only through it. */
@@ -37,7 +38,7 @@ export function createWorker(clock: Clock = systemClock) {
         await work.settle();
       }
     },
-  } satisfies ExportedHandler<object>;
+  } satisfies ExportedHandler<object>, parseEnv);
 }
 
 export default createWorker();

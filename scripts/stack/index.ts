@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { dbTiers, migrateDatabases, startDatabases, type Databases, type DbTier } from "./databases";
 import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint";
 import { type ProviderStandins, startProviderStandins } from "./provider-standins";
+import { startTelemetryEndpoint, type TelemetryEndpoint } from "./telemetry-endpoint";
 import { startUpstashEndpoint, type UpstashEndpoint } from "./upstash-endpoint";
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -26,6 +27,8 @@ export interface Stack {
   upstash: UpstashEndpoint;
   /** The email provider and webhook receiver stand-ins. */
   providers: ProviderStandins;
+  /** The out-of-band sinks' stand-in: traces (OTLP), product events (capture), the log drain. */
+  telemetry: TelemetryEndpoint;
   /** Everything the Worker needs to reach this stack, as string vars. */
   workerVars: Record<string, string>;
   describe(): string;
@@ -48,6 +51,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     cleanup.unshift(() => upstash.close());
     const providers = await startProviderStandins();
     cleanup.unshift(() => providers.close());
+    const telemetry = await startTelemetryEndpoint();
+    cleanup.unshift(() => telemetry.close());
     const workerVars: Record<string, string> = {
       ENVIRONMENT: options.purpose === "test" ? "test" : "development",
       CORS_ORIGINS: "*",
@@ -64,6 +69,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       UPSTASH_REDIS_REST_TOKEN: upstash.token,
       // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; development keeps the in-isolate recorder.
       ...(options.purpose === "test" ? { EMAIL_PROVIDER_URL: providers.emailUrl } : {}),
+      // The out-of-band sinks go to the local stand-in. Traces are on in development; a test turns them on itself
+      // (test/worker/telemetry.test.ts), so the other suites run as a deployment without an OTLP endpoint does.
+      LOG_SINK_URL: telemetry.logsUrl,
+      PRODUCT_EVENTS_HOST: telemetry.captureHost,
+      PRODUCT_EVENTS_API_KEY: "phc_local",
+      ...(options.purpose === "dev" ? { OTEL_EXPORTER_URL: telemetry.tracesUrl } : {}),
       ...Object.fromEntries(dbTiers.map((tier) => [`${tier.toUpperCase()}_DATABASE_URL`, appRoleUrl(tier)])),
     };
     return {
@@ -71,6 +82,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       neon,
       upstash,
       providers,
+      telemetry,
       workerVars,
       describe: () =>
         `Postgres: ${databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"} behind ${neon.fetchEndpoint}; ` +

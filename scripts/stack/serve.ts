@@ -22,6 +22,8 @@ const info = {
   neonControlUrl: `http://127.0.0.1:${stack.neon.port}`,
   upstashControlUrl: stack.upstash.url,
   providersControlUrl: stack.providers.controlUrl,
+  telemetryControlUrl: stack.telemetry.controlUrl,
+  telemetryTracesUrl: stack.telemetry.tracesUrl,
   ownerUrls: stack.databases.ownerUrls,
 };
 process.stdout.write(`READY ${JSON.stringify(info)}\n`);

@@ -22,6 +22,8 @@ export interface Principal {
   role: Role;
   /** An API key with the read scope: queries only. */
   readOnly?: boolean;
+  /** True when the caller is an API key (then `userId` is the key's id): its use goes to the forensic log. */
+  apiKey?: boolean;
 }
 
 /** A credential checked locally (a JWT's signature and claims, an API key's format), before its membership is. */

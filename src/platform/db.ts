@@ -1,4 +1,5 @@
 // Postgres access for the three Neon databases: clients per request, tenant-scoped and internal-role transactions, error mapping.
+import { withSpan } from "./spans";
 import { neon, neonConfig, type NeonQueryFunction } from "@neondatabase/serverless";
 import { sql, type SQL } from "drizzle-orm";
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
@@ -76,14 +77,28 @@ export type NonEmptyBatch = [BatchItem<"pg">, ...BatchItem<"pg">[]];
  * One HTTP round trip: `context` (the set_config statement), then the statements, as one transaction.
  * tenantBatch and internalBatch are the two contexts services use; the API-key lookup is the one other.
  */
-export async function batchUnder<T extends NonEmptyBatch>(store: TierStore, context: SQL, statements: T): Promise<BatchResponse<T>> {
+export async function batchUnder<T extends NonEmptyBatch>(
+  store: TierStore,
+  context: SQL,
+  statements: T,
+  span: { tenantId?: string | null; role?: string } = {},
+): Promise<BatchResponse<T>> {
   if (store.unavailable) throw store.unavailable;
-  try {
-    const [, ...results] = await store.db.batch([store.db.execute(context), ...statements]);
-    return results as BatchResponse<T>;
-  } catch (error) {
-    throw mapDbError(store.tier, error);
-  }
+  const attributes = {
+    "db.system": "postgresql",
+    "edp.tier": store.tier,
+    "edp.statements": statements.length,
+    ...(span.tenantId ? { "edp.tenant_id": span.tenantId } : {}),
+    ...(span.role ? { "edp.role": span.role } : {}),
+  };
+  return withSpan(`${store.tier} round trip`, attributes, async () => {
+    try {
+      const [, ...results] = await store.db.batch([store.db.execute(context), ...statements]);
+      return results as BatchResponse<T>;
+    } catch (error) {
+      throw mapDbError(store.tier, error);
+    }
+  });
 }
 
 /**
@@ -96,7 +111,7 @@ export function tenantBatch<T extends NonEmptyBatch>(
   scope: TenantScope,
   build: (db: NeonHttpDatabase) => T,
 ): Promise<BatchResponse<T>> {
-  return batchUnder(store, setContext(scope), build(store.db));
+  return batchUnder(store, setContext(scope), build(store.db), { tenantId: scope.tenantId, role: scope.role });
 }
 
 /**
@@ -122,7 +137,7 @@ export function internalBatch<T extends NonEmptyBatch>(
   const context = sql`select set_config('app.current_tenant_id', ${tenantId ?? ""}, true),
                              set_config('app.current_user_id', '', true),
                              set_config('app.current_role', ${role}, true)`;
-  return batchUnder(store, context, build(store.db));
+  return batchUnder(store, context, build(store.db), { tenantId, role });
 }
 
 /** Postgres SQLSTATE classes that mean "the database is not available", not "the query is wrong". */

@@ -63,6 +63,23 @@ export const envSchema = z
     API_RATE_LIMIT_PER_PRINCIPAL: positiveInt(600),
     API_RATE_LIMIT_PER_TENANT: positiveInt(3000),
 
+    /** External logging (the out-of-band component): a JSON log drain for security, forensic and system records. */
+    LOG_SINK_URL: z.url().optional(),
+    LOG_SINK_TOKEN: z.string().min(1).optional(),
+    /** Product events: a PostHog-compatible capture host (`/batch/` is appended) and its project API key. */
+    PRODUCT_EVENTS_HOST: z.url().optional(),
+    PRODUCT_EVENTS_API_KEY: z.string().min(1).optional(),
+    /** Keys the hash that stands in for addresses in telemetry; unset, a key derived from JWT_SECRET is used. */
+    TELEMETRY_HASH_KEY: z.string().min(32, "must be at least 32 characters").optional(),
+    /** Longest wait for any telemetry sink (log drain, capture, OTLP) before its records are dropped and counted. */
+    TELEMETRY_TIMEOUT_MS: positiveInt(2000),
+    /** OpenTelemetry traces over OTLP/HTTP (JSON): the full `/v1/traces` URL. Unset, no span is recorded. */
+    OTEL_EXPORTER_URL: z.url().optional(),
+    /** Headers for the OTLP endpoint, `key=value` pairs separated by commas (the OTEL_EXPORTER_OTLP_HEADERS format). */
+    OTEL_EXPORTER_HEADERS: z.string().optional(),
+    /** Share of traces kept (head sampling, 0 to 1); a trace whose root span failed is always kept. */
+    OTEL_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+
     /** Local stack only: where the Neon driver sends HTTP queries and opens WebSockets. */
     NEON_LOCAL_FETCH_ENDPOINT: z.url().optional(),
     NEON_LOCAL_WS_PROXY: z.string().optional(),

@@ -3,12 +3,19 @@ import type { Env } from "./env";
 import type { Tier } from "./errors";
 import { createRedis } from "./redis";
 import { tierStore, type DbTier } from "./db";
+import { telemetryCounters } from "./telemetry";
+import { traceCounters } from "./tracing";
 
 export type TierStatus = { status: "ok" | "down"; latencyMs: number; error?: string };
 export interface HealthReport {
   status: "ok" | "degraded" | "down";
   checkedAt: string;
   tiers: Record<Tier, TierStatus>;
+  /**
+   * The out-of-band sinks, as this isolate has seen them: records delivered and dropped (sink down, hung, or a
+   * request over its bound). They are never a tier: their outage changes nothing else in this report.
+   */
+  telemetry: { traces: { sent: number; dropped: number }; log: { sent: number; dropped: number }; capture: { sent: number; dropped: number } };
 }
 
 class CheckTimeout extends Error {
@@ -59,5 +66,6 @@ export async function checkHealth(env: Env, now: Date): Promise<HealthReport> {
     status: up === total ? "ok" : up === 0 ? "down" : "degraded",
     checkedAt: now.toISOString(),
     tiers,
+    telemetry: { traces: traceCounters(), ...telemetryCounters() },
   };
 }

@@ -1,4 +1,5 @@
 // Hono middleware factories: environment, structured request log, the services context, authentication, role guard.
+import { withRequestId } from "./spans";
 import type { Context as HonoContext, MiddlewareHandler } from "hono";
 import { bearerToken, hasRole, verifyToken, type Credential, type Principal, type Role } from "./auth";
 import type { Clock } from "./clock";
@@ -79,7 +80,7 @@ export const servicesContext = (wired: Wiring, clock: Clock): MiddlewareHandler 
         wired,
       ),
     );
-    await next();
+    await withRequestId(c.get("requestId"), next);
   };
 
 /**

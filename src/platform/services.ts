@@ -10,6 +10,7 @@ import { directMessage, enqueueJobs, prepareJobs, sendJobMessages, type JobReque
 import type { Job } from "./jobs/rows";
 import type { Logger } from "./logger";
 import { createRedis } from "./redis";
+import { createTelemetry, type Telemetry } from "./telemetry";
 
 /** The job runtime as services see it: prepare in the caller's transaction, send after commit. */
 export interface Jobs {
@@ -20,6 +21,8 @@ export interface Jobs {
   direct(type: string, tenantId: string | null, payload: unknown, id?: string): QueuedMessage;
   /** Sends now and waits (jobs and crons, whose run is the unit of work); failures are logged, never thrown. */
   send(messages: QueuedMessage[]): Promise<void>;
+  /** Sends now and throws if the queue refuses: for messages that are their own only durable record. */
+  sendOrThrow(messages: QueuedMessage[]): Promise<void>;
   /** Sends off the response path (requests): the caller answers without waiting for the queue. */
   sendAfterResponse(messages: QueuedMessage[]): void;
   /** Jobs with no other change to commit with them: one OLTP round trip, the sends after it. */
@@ -40,6 +43,8 @@ export interface Services {
   jobs: Jobs;
   audit: AuditEmitter;
   systemEvents: SystemEvents;
+  /** The out-of-band sinks (log drain, product events): never awaited, never failing a caller. */
+  telemetry: Telemetry;
 }
 
 /**
@@ -64,6 +69,9 @@ export interface ServicesInit {
   origin?: RequestOrigin;
   waitUntil(promise: Promise<unknown>): void;
 }
+
+/** The service name on telemetry records and spans. */
+export const telemetryService = "edge-data-platform";
 
 const noOrigin: RequestOrigin = { ip: null, userAgent: null };
 
@@ -101,6 +109,7 @@ export function createServices(init: ServicesInit, wired: Wiring): Services {
         return directMessage(definition, init.clock, tenantId, payload, id);
       },
       send,
+      sendOrThrow: (messages) => (messages.length === 0 ? Promise.resolve() : sendJobMessages(init.env, init.logger, messages, { strict: true })),
       sendAfterResponse: (messages) => {
         if (messages.length > 0) init.waitUntil(send(messages));
       },
@@ -111,6 +120,13 @@ export function createServices(init: ServicesInit, wired: Wiring): Services {
         return jobs;
       },
     },
+    telemetry: createTelemetry({
+      env: init.env,
+      logger: init.logger,
+      base: { service: telemetryService, requestId: init.requestId },
+      now: () => init.clock.now(),
+      waitUntil: init.waitUntil,
+    }),
   } as Services;
   services.audit = wired.audit(services);
   services.systemEvents = wired.systemEvents(services);

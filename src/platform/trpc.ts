@@ -8,6 +8,7 @@ import { callerLimits, consumeApiLimits } from "./api-limits";
 import type { TenantScope } from "./db";
 import { AppError, type ErrorCode, type ErrorData } from "./errors";
 import type { Services } from "./services";
+import type { ForensicCategory } from "./telemetry";
 
 /** What every procedure receives: the services of this request, and the caller. */
 export interface Context extends Services {
@@ -177,7 +178,46 @@ const apiRateLimited = t.middleware(({ ctx, next }) => {
   return next();
 });
 
-export const publicProcedure = t.procedure.use(domainErrors).use(apiRateLimited).use(storableInput).use(absentInputIsEmpty);
+/** How a refusal is filed in the forensic log: an authentication failure, or a permission refused to a known caller. */
+const refusals: Partial<Record<ErrorCode, ForensicCategory>> = {
+  AUTH_TOKEN_MISSING: "auth_failure",
+  AUTH_TOKEN_INVALID: "auth_failure",
+  AUTH_TOKEN_EXPIRED: "auth_failure",
+  AUTH_CLAIMS_INVALID: "auth_failure",
+  FORBIDDEN: "permission_refused",
+  NOT_A_MEMBER: "permission_refused",
+  TENANT_SUSPENDED: "permission_refused",
+  TENANT_CLOSED: "permission_refused",
+};
+
+/**
+ * The security and forensic log (external logging, out of band): refusals, API-key use and operators' changes, with
+ * who, from where and what. Records are buffered and sent after the response (src/platform/telemetry.ts).
+ */
+const forensicLog = t.middleware(async ({ ctx, path, type, next }) => {
+  const result = await next();
+  const { principal } = ctx;
+  const who = {
+    path,
+    type,
+    tenantId: principal?.tenantId ?? null,
+    userId: principal?.userId ?? null,
+    role: principal?.role ?? null,
+    ip: ctx.origin.ip,
+    userAgent: ctx.origin.userAgent,
+  };
+  if (!result.ok) {
+    const code = appCodeOf(result.error);
+    const category = refusals[code];
+    if (category) ctx.telemetry.log(category, { ...who, code });
+  } else if (principal?.apiKey) {
+    ctx.telemetry.log("api_key_used", { ...who, apiKeyId: principal.userId, readOnly: principal.readOnly ?? false });
+  }
+  if (result.ok && principal?.role === "operator" && type === "mutation") ctx.telemetry.log("operator_action", who);
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(forensicLog).use(domainErrors).use(apiRateLimited).use(storableInput).use(absentInputIsEmpty);
 
 export const authedProcedure = publicProcedure.use(({ ctx, type, next }) => {
   if (!ctx.principal) {

@@ -12,6 +12,9 @@ export interface StackInfo {
   upstashControlUrl: string;
   /** The email provider and webhook receiver stand-ins (scripts/stack/provider-standins.ts). */
   providersControlUrl: string;
+  /** The telemetry stand-in (scripts/stack/telemetry-endpoint.ts): its control URL and its OTLP trace URL. */
+  telemetryControlUrl: string;
+  telemetryTracesUrl: string;
   ownerUrls: Record<string, string>;
 }
 

@@ -1,5 +1,6 @@
 // Queue consumer: validates each message, claims its ledger row, runs its job's `run`, and acks or retries it on its own.
 // It knows no tier: the jobs come from the registry the root composed into the services context.
+import { contextOf, linkToActive, SpanKind, withSpan } from "../spans";
 import { z } from "zod";
 import { AppError } from "../errors";
 import type { Services } from "../services";
@@ -24,6 +25,21 @@ const describe = (error: unknown) => (error instanceof Error ? `${error.name}: $
  * Puts a job back as a fresh message instead of retry(): an outage must not use up the queue's
  * own max_retries either. If this send fails too, the ledger row is pending and the relay heals it.
  */
+/** A job attempt's span: a child of the span that enqueued it (same trace), linked to this delivery's batch span. */
+const attemptSpan = <T>(delivery: Pick<Delivery, "job" | "definition">, attempt: number, run: () => Promise<T>) =>
+  withSpan(
+    `job ${delivery.job.type}`,
+    {
+      "edp.tier": "jobs",
+      "edp.job.id": delivery.job.jobId,
+      "edp.job.type": delivery.job.type,
+      "edp.job.attempt": attempt,
+      ...(delivery.job.tenantId ? { "edp.tenant_id": delivery.job.tenantId } : {}),
+    },
+    run,
+    delivery.job.traceparent ? { kind: SpanKind.CONSUMER, parent: contextOf(delivery.job.traceparent), links: linkToActive() } : { kind: SpanKind.CONSUMER },
+  );
+
 async function resendMessage(services: Services, delivery: Delivery, job: JobMessage, delaySeconds: number): Promise<void> {
   try {
     await services.env[queues[delivery.definition.queue].binding].send(job, { contentType: "json", delaySeconds });
@@ -44,9 +60,13 @@ async function runJob(services: Services, delivery: Delivery, ledger: Job): Prom
   try {
     const payload = definition.payload.parse(ledger.payload);
     for (let current = ledger; ; ) {
-      const result = await definition.run({ jobId: ledger.id, tenantId: ledger.tenantId, payload, services, ledger: current });
+      const result = await attemptSpan(delivery, ledger.attempts, () => definition.run({ jobId: ledger.id, tenantId: ledger.tenantId, payload, services, ledger: current }));
       if (result?.defer) return { id: ledger.id, outcome: "deferred", error: result.defer.reason, delaySeconds: result.defer.seconds };
-      if (!result?.continueWith) return { id: ledger.id, outcome: "succeeded", progress: result?.progress };
+      if (!result?.continueWith) {
+        const fact = definition.productEvent?.(result?.progress);
+        if (fact) services.telemetry.capture({ event: fact.event, tenantId: ledger.tenantId, properties: { job_type: job.type, ...fact.properties } });
+        return { id: ledger.id, outcome: "succeeded", progress: result?.progress };
+      }
       if (services.clock.now().getTime() >= deadline) return { id: ledger.id, outcome: "continued", progress: result.continueWith };
       current = { ...current, progress: result.continueWith };
     }
@@ -143,7 +163,7 @@ async function runDirectJobs(services: Services, items: Delivery[]) {
     items.map(async ({ message, job, definition }) => {
       try {
         const payload = definition.payload.parse(job.payload);
-        await definition.run({ jobId: job.jobId, tenantId: job.tenantId, payload, services });
+        await attemptSpan({ job, definition }, message.attempts, () => definition.run({ jobId: job.jobId, tenantId: job.tenantId, payload, services }));
         message.ack();
       } catch (error) {
         services.logger.warn("job attempt failed", { jobId: job.jobId, type: job.type, attempt: message.attempts, error });

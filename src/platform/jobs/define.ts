@@ -26,6 +26,8 @@ export const jobMessageSchema = z.object({
   enqueuedAt: z.iso.datetime(),
   /** Times the job was put back because a tier it needs was down; grows the wait without burning attempts. */
   deferrals: z.number().int().min(0).max(1000).optional(),
+  /** The W3C traceparent of the span that sent it, so the job's attempts join the enqueuing request's trace. */
+  traceparent: z.string().max(64).optional(),
 });
 export type JobMessage = z.infer<typeof jobMessageSchema>;
 
@@ -70,6 +72,11 @@ export interface JobDefinition<P = unknown> {
   /** Exponential backoff with full jitter: a retry waits up to min(maxSeconds, baseSeconds * 2^attempt). */
   backoff: { baseSeconds: number; maxSeconds: number };
   run(job: JobRun<P>): Promise<void | JobResult>;
+  /**
+   * The product fact a finished run stands for (email sent, import finished), from its final progress; sent to the
+   * product-event sink by the runtime. No addresses: ids and counts only.
+   */
+  productEvent?(progress: Record<string, unknown> | undefined): { event: string; properties?: Record<string, string | number | boolean | null> } | null;
 }
 
 /** Declares a job beside the code that runs it; the owning tier lists it in its index.ts `jobs`. */

@@ -1,4 +1,5 @@
 // The one enqueue API: validate job requests, write ledger rows inside the caller's own transaction (outbox), send after commit.
+import { currentTraceparent, withSpan } from "../spans";
 import { sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
@@ -132,7 +133,11 @@ export const messageForJob = (job: Job, clock: Clock): QueuedMessage => ({
  * relay sends it again after the grace period; a direct job's own tier does the same from its record.
  * So failures are only logged, never thrown.
  */
-export async function sendJobMessages(env: Env, logger: Logger, messages: QueuedMessage[]): Promise<void> {
+/**
+ * Sends messages grouped by queue. A failed send is logged and left to the messages' durable record (its
+ * ledger or outbox row, whose relay sends it again); `strict` callers have no such record and get the error.
+ */
+export async function sendJobMessages(env: Env, logger: Logger, messages: QueuedMessage[], options: { strict?: boolean } = {}): Promise<void> {
   const byQueue = [...new Set(messages.map((m) => m.queue))];
   await Promise.all(
     byQueue.map(async (queue) => {
@@ -141,10 +146,18 @@ export async function sendJobMessages(env: Env, logger: Logger, messages: Queued
       for (let start = 0; start < group.length; start += 100) {
         const chunk = group.slice(start, start + 100);
         try {
-          await env[queues[queue].binding].sendBatch(
-            chunk.map((m) => ({ body: m.message, contentType: "json" as const, ...(m.delaySeconds ? { delaySeconds: m.delaySeconds } : {}) })),
-          );
+          await withSpan("queue send", { "edp.tier": "jobs", "messaging.destination.name": queues[queue].name, "messaging.batch.message_count": chunk.length }, () => {
+            const traceparent = currentTraceparent();
+            return env[queues[queue].binding].sendBatch(
+              chunk.map((m) => ({
+                body: traceparent && !m.message.traceparent ? { ...m.message, traceparent } : m.message,
+                contentType: "json" as const,
+                ...(m.delaySeconds ? { delaySeconds: m.delaySeconds } : {}),
+              })),
+            );
+          });
         } catch (error) {
+          if (options.strict) throw error;
           logger.warn("job messages not sent; they will be sent again from their durable record", { queue, count: chunk.length, error });
         }
       }

@@ -4,6 +4,7 @@ import { AppError } from "../../platform/errors";
 import { defineJob } from "../../platform/jobs/define";
 import { userEmailAddress } from "../oltp";
 import { notificationsConfig } from "./config";
+import { raiseSystemEventJob } from "./emitter";
 import { deliverNotification } from "./services/outbox";
 import { channelProvidersFor } from "./services/provider";
 
@@ -38,4 +39,4 @@ export const sendNotificationJob = defineJob({
   },
 });
 
-export const notificationsJobs = [sendNotificationJob];
+export const notificationsJobs = [sendNotificationJob, raiseSystemEventJob];

@@ -96,7 +96,11 @@ export const notificationsRouter = router({
 
   unreadCount: authedProcedure.query(async ({ ctx }) => ({ unread: await unreadCount(notificationDeps(ctx), ctx.scope) })),
 
-  markRead: authedProcedure.input(idsInput).mutation(({ ctx, input }) => markRead(notificationDeps(ctx), ctx.scope, input.ids)),
+  markRead: authedProcedure.input(idsInput).mutation(async ({ ctx, input }) => {
+    const result = await markRead(notificationDeps(ctx), ctx.scope, input.ids);
+    ctx.telemetry.capture({ event: "notification read", tenantId: ctx.scope.tenantId, distinctId: ctx.scope.userId, properties: { count: input.ids.length } });
+    return result;
+  }),
   markUnread: authedProcedure.input(idsInput).mutation(({ ctx, input }) => markUnread(notificationDeps(ctx), ctx.scope, input.ids)),
   markAllRead: authedProcedure.mutation(({ ctx }) => markAllRead(notificationDeps(ctx), ctx.scope)),
   delete: authedProcedure.input(idsInput).mutation(({ ctx, input }) => deleteNotifications(notificationDeps(ctx), ctx.scope, input.ids)),

@@ -13,5 +13,6 @@ export const olap = {
 };
 
 export { auditEmitter } from "./audit";
+export { listAuditLog } from "./services/audit-log";
 export { olapConfig } from "./config";
 export { reconcileCampaignTotals } from "./services/reconciliation";

@@ -245,7 +245,11 @@ export const campaignsRouter = router({
     .mutation(({ ctx, input: { id: campaignId, ...patch } }) => updateCampaign(ctx.store("oltp"), ctx.scope, campaignId, patch)),
   transition: authedProcedure
     .input(z.object({ id, action: z.enum(campaignActions) }))
-    .mutation(({ ctx, input }) => transitionCampaign(ctx, ctx.scope, input.id, input.action)),
+    .mutation(async ({ ctx, input }) => {
+      const campaign = await transitionCampaign(ctx, ctx.scope, input.id, input.action);
+      ctx.telemetry.capture({ event: `campaign ${input.action}`, tenantId: ctx.scope.tenantId, distinctId: ctx.scope.userId, properties: { campaign_id: input.id } });
+      return campaign;
+    }),
   setSteps: authedProcedure
     .input(
       z.object({
@@ -404,5 +408,9 @@ export const emailsRouter = router({
         occurredAt: instant.optional(),
       }),
     )
-    .mutation(({ ctx, input }) => recordEmailEvent(ctx.store("oltp"), ctx.scope, { ...input, occurredAt: input.occurredAt ?? ctx.clock.now() })),
+    .mutation(async ({ ctx, input }) => {
+      const email = await recordEmailEvent(ctx.store("oltp"), ctx.scope, { ...input, occurredAt: input.occurredAt ?? ctx.clock.now() });
+      ctx.telemetry.capture({ event: `email ${input.type}`, tenantId: ctx.scope.tenantId, properties: { email_id: email.id, campaign_id: email.campaignId ?? null } });
+      return email;
+    }),
 });

@@ -203,6 +203,10 @@ function mergeByEmail(leads: Array<Omit<LeadFields, "status">>): Array<Omit<Lead
  */
 export const importLeadsJob = defineJob({
   type: "IMPORT_LEADS",
+  productEvent: (progress) => ({
+    event: "import finished",
+    properties: { created: Number(progress?.created ?? 0), updated: Number(progress?.updated ?? 0), rows: Number(progress?.rowsDone ?? 0) },
+  }),
   payload: z.object({ storageKey: z.string().min(1).max(512), fileName: z.string().min(1).max(255), requestedBy: z.uuid() }).strict(),
   queue: "low",
   ledger: true,

@@ -243,6 +243,7 @@ export const sendEmailJob = defineJob({
   type: "SEND_EMAIL",
   payload: z.object({ emailId: z.uuid() }).strict(),
   queue: "high",
+  productEvent: (progress) => (progress?.outcome === "sent" || progress?.outcome === "bounced" ? { event: `email ${progress.outcome}` } : null),
   ledger: true,
   maxAttempts: 6,
   backoff: { baseSeconds: 30, maxSeconds: 1800 },

@@ -157,7 +157,7 @@ function decide(credential: Credential, facts: Facts, now: number): Principal {
   if (key.exp !== null && key.exp <= now) throw new AppError("AUTH_TOKEN_EXPIRED", "API key has expired");
   if (tenantStatus === "suspended") throw new AppError("TENANT_SUSPENDED", "The tenant is suspended; ask the platform operator");
   if (tenantStatus !== "active") throw new AppError("TENANT_CLOSED", "The tenant is closed");
-  return { userId: key.id, tenantId: credential.tenantId, role: key.role, readOnly: key.scope === "read" };
+  return { userId: key.id, tenantId: credential.tenantId, role: key.role, readOnly: key.scope === "read", apiKey: true };
 }
 
 /**
