@@ -16,6 +16,8 @@ interface ReceivedEmail {
   subject: string;
   text: string;
   html?: string;
+  headers?: Record<string, string>;
+  attachments?: Array<{ filename: string; contentType: string; disposition: string; content: string }>;
   receivedAt: string;
 }
 
@@ -68,6 +70,12 @@ export async function startProviderStandins(options: { port?: number; host?: str
         const email = JSON.parse(body) as Omit<ReceivedEmail, "idempotencyKey" | "authorization" | "receivedAt">;
         const key = req.headers["idempotency-key"];
         const mode = email.to.map((to) => emailModes.get(to.toLowerCase())).find((m) => m && m !== "ok") ?? "ok";
+        // A provider decodes attachments: content that is not base64 is refused as a real API would.
+        for (const attachment of email.attachments ?? []) {
+          if (!/^[A-Za-z0-9+/]*={0,2}$/.test(attachment.content) || Buffer.from(attachment.content, "base64").toString("base64") !== attachment.content) {
+            return send(res, 400, { error: `attachment ${attachment.filename} is not base64` });
+          }
+        }
         if (mode === "fail") return send(res, 503, { error: "stand-in provider failure (injected)" });
         if (mode === "reject") return send(res, 422, { error: "recipient rejected (injected)" });
         emails.push({

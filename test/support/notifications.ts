@@ -97,6 +97,7 @@ export interface StandinEmail {
   text: string;
   html?: string;
   headers?: Record<string, string>;
+  attachments?: Array<{ filename: string; contentType: string; disposition: string; content: string }>;
 }
 
 /** Emails the HTTP email provider stand-in accepted for one address. */
