@@ -70,6 +70,11 @@ export interface JobDefinition<P = unknown> {
   /** Exponential backoff with full jitter: a retry waits up to min(maxSeconds, baseSeconds * 2^attempt). */
   backoff: { baseSeconds: number; maxSeconds: number };
   run(job: JobRun<P>): Promise<void | JobResult>;
+  /**
+   * Runs once when the job is given up for good (dead after its attempts or in the dead-letter queue, or failed
+   * permanently), so the record it acts on does not wait forever: SEND_EMAIL marks its email `failed`.
+   */
+  onGiveUp?(job: { jobId: string; tenantId: string | null; payload: P; error: string }, services: Services): Promise<void>;
 }
 
 /** Declares a job beside the code that runs it; the owning tier lists it in its index.ts `jobs`. */

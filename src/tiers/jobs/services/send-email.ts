@@ -246,6 +246,20 @@ export const sendEmailJob = defineJob({
   ledger: true,
   maxAttempts: 6,
   backoff: { baseSeconds: 30, maxSeconds: 1800 },
+  // A send given up for good fails its email (with the job's last error), so it does not stay queued forever.
+  onGiveUp: async ({ tenantId, payload: { emailId }, error }, services) => {
+    if (!tenantId) return;
+    await recordEmailEvent(services.store("oltp"), tenantSystemScope(tenantId), {
+      emailId,
+      type: "failed",
+      reason: error,
+      onlyIfStatus: "queued",
+      occurredAt: services.clock.now(),
+    }).catch((cause: unknown) => {
+      // Deleted meanwhile, or no longer queued: nothing to fail.
+      if (!(cause instanceof AppError && cause.code === "NOT_FOUND")) throw cause;
+    });
+  },
   run: async ({ tenantId, payload: { emailId }, services }): Promise<JobResult> => {
   if (!tenantId) throw new AppError("VALIDATION_FAILED", "SEND_EMAIL is a tenant's job", { tier: "jobs" });
   const { env, logger } = services;

@@ -174,7 +174,16 @@ const isRecipientEvent = (type: ReportedEvent): type is (typeof recipientEvents)
 export async function recordEmailEvent(
   store: TierStore,
   scope: TenantScope,
-  input: { emailId: string; type: ReportedEvent; providerMessageId?: string; occurredAt: Date },
+  input: {
+    emailId: string;
+    type: ReportedEvent;
+    providerMessageId?: string;
+    occurredAt: Date;
+    /** Why (a failure's cause), kept in the event's details. */
+    reason?: string;
+    /** Records nothing unless the email still has this status (a send that gave up fails only a queued email). */
+    onlyIfStatus?: EmailStatus;
+  },
 ): Promise<Email> {
   const at = input.occurredAt.toISOString();
   const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
@@ -192,7 +201,7 @@ export async function recordEmailEvent(
         update ${emails} e set
           ${advance}
           provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
-        where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}
+        where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}${input.onlyIfStatus ? sql` and e.status = ${input.onlyIfStatus}` : sql``}
         returning e.id, e.tenant_id, e.lead_id, e.campaign_id
       ), stop as (
         -- A reply ends the lead's sequence in this campaign; a bounce ends it in every campaign.
@@ -202,7 +211,7 @@ export async function recordEmailEvent(
           and cl.status in ('active', 'paused') and (${input.type} = 'bounced' or cl.campaign_id = email.campaign_id)
       ), event as (
         insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details)
-        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {})}::jsonb
+        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify({ ...(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {}), ...(input.reason ? { reason: input.reason.slice(0, 500) } : {}) })}::jsonb
         from email
       ), bounce as (
         update ${leads} l set bounced_at = coalesce(l.bounced_at, ${at}::timestamptz)
