@@ -5,7 +5,7 @@ import http from "node:http";
 import { Webhook } from "standardwebhooks";
 import { listen, readBody } from "./net-util";
 
-type EmailMode = "ok" | "fail" | "reject";
+type EmailMode = "ok" | "fail" | "reject" | "refuse";
 type ReceiverMode = "ok" | "fail";
 
 interface ReceivedEmail {
@@ -78,6 +78,7 @@ export async function startProviderStandins(options: { port?: number; host?: str
         }
         if (mode === "fail") return send(res, 503, { error: "stand-in provider failure (injected)" });
         if (mode === "reject") return send(res, 422, { error: "recipient rejected (injected)" });
+        if (mode === "refuse") return send(res, 400, { error: "request refused (injected)" });
         emails.push({
           ...email,
           idempotencyKey: typeof key === "string" ? key : null,

@@ -2,8 +2,8 @@
 // send, held emails released by resume, and an email whose SEND_EMAIL job dies.
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTenant, type TestTenant } from "../support/factories";
-import { deliver, dueInSeconds, ledgerRow, sendingMailbox, waitFor } from "../support/jobs";
-import { emailsTo } from "../support/notifications";
+import { asOltpSystem, deliver, dueInSeconds, ledgerRow, sendingMailbox, waitFor } from "../support/jobs";
+import { emailsTo, setEmailMode } from "../support/notifications";
 import { fakeEmail, rejection } from "../support/oltp";
 import { queueNames } from "../support/runtime";
 import { trpcClient } from "../support/worker";
@@ -33,13 +33,15 @@ async function campaignWithSteps(client: ReturnType<typeof trpcClient>) {
 describe("SEND_EMAIL: what reaches the provider", () => {
   let a: TestTenant;
   let client: ReturnType<typeof trpcClient>;
+  /** One mailbox for the suite: a tenant has a handful. */
+  let box: { id: string };
   beforeAll(async () => {
     a = await createTenant();
     client = trpcClient(a.admin.token, { batch: false });
+    box = await sendingMailbox(a.admin.token, { dailyLimit: 100, warmupEnabled: false });
   });
 
-  it("an email's attachments (byte for byte) and its stored headers reach the provider, generated headers kept", async () => {
-    const box = await sendingMailbox(a.admin.token);
+  it("an email's attachments (byte for byte) and its stored headers reach the provider", async () => {
     const address = fakeEmail();
     const lead = await client.leads.create.mutate({ email: address });
     const email = await client.emails.create.mutate({
@@ -63,7 +65,6 @@ describe("SEND_EMAIL: what reaches the provider", () => {
   });
 
   it("an email under a draft or a completed campaign is refused at create with CONFLICT naming the status; nothing is queued", async () => {
-    const box = await sendingMailbox(a.admin.token);
     const draft = await campaignWithSteps(client);
     const completed = await campaignWithSteps(client);
     await client.campaigns.transition.mutate({ id: completed.id, action: "start" });
@@ -83,7 +84,6 @@ describe("SEND_EMAIL: what reaches the provider", () => {
   });
 
   it("after campaigns.resume the campaign's held emails go out in the next delivery, not after their deferral", async () => {
-    const box = await sendingMailbox(a.admin.token);
     const campaign = await campaignWithSteps(client);
     await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
     await client.campaigns.transition.mutate({ id: campaign.id, action: "pause" });
@@ -99,23 +99,35 @@ describe("SEND_EMAIL: what reaches the provider", () => {
     expect(await emailsTo(address)).toHaveLength(1);
   });
 
-  it("an email whose SEND_EMAIL job fails for good becomes failed, with the reason among its events", async () => {
-    const box = await sendingMailbox(a.admin.token);
-    const lead = await client.leads.create.mutate({ email: fakeEmail() });
-    // Content named by a caller's key is not in the content tier: the job can never send it.
-    const email = await client.emails.create.mutate({ leadId: lead.id, mailboxId: box.id, subject: "Nothing", contentStorageKey: "elsewhere/none" });
-    expect(await settled(email.id)).toMatchObject({ status: "failed" });
-    const failed = await waitFor(async () => {
-      const got = await client.emails.get.query({ id: email.id });
-      return got.status === "failed" ? got : undefined;
+  it("an email whose SEND_EMAIL job runs out of attempts becomes failed, with the last error among its events", async () => {
+    const address = fakeEmail();
+    // The provider refuses the request (400): not a bounce, not an outage, so each attempt counts.
+    await setEmailMode(address, "refuse");
+    const lead = await client.leads.create.mutate({ email: address });
+    const email = await client.emails.create.mutate({ leadId: lead.id, mailboxId: box.id, subject: "Refused", body: { text: "Refused" } });
+    await waitFor(async () => {
+      const row = await ledgerRow(email.id);
+      return row?.status === "pending" && Number(row.attempts) >= 1 ? row : undefined;
     });
-    expect(failed.failedAt).not.toBeNull();
-    const event = failed.events.find((e) => e.type === "failed");
-    expect(event?.details).toMatchObject({ reason: expect.stringContaining("no content in the content tier") });
+    // Its last attempt, now rather than after the backoff.
+    await asOltpSystem((sql) => [sql`update jobs set attempts = max_attempts - 1 where id = ${email.id} and status = 'pending'`]);
+    await deliver(queueNames.high, [{ jobId: email.id, type: "SEND_EMAIL", tenantId: a.id, payload: { emailId: email.id }, enqueuedAt: new Date().toISOString() }]);
+    expect(await settled(email.id)).toMatchObject({ status: "dead" });
+    const got = await client.emails.get.query({ id: email.id });
+    expect(got.status).toBe("failed");
+    expect(got.failedAt).not.toBeNull();
+    expect(got.events.find((e) => e.type === "failed")?.details).toMatchObject({ reason: expect.stringContaining("400") });
+    expect(await emailsTo(address)).toEqual([]);
+  });
+
+  it("an email whose content a caller keeps elsewhere is left as it is when SEND_EMAIL refuses it", async () => {
+    const lead = await client.leads.create.mutate({ email: fakeEmail() });
+    const email = await client.emails.create.mutate({ leadId: lead.id, mailboxId: box.id, subject: "Elsewhere", contentStorageKey: "elsewhere/body" });
+    expect(await settled(email.id)).toMatchObject({ status: "failed" });
+    expect((await client.emails.get.query({ id: email.id })).status).toBe("queued");
   });
 
   it("an email whose SEND_EMAIL job is dead-lettered becomes failed, with the job's last error as the reason", async () => {
-    const box = await sendingMailbox(a.admin.token);
     const campaign = await campaignWithSteps(client);
     await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
     await client.campaigns.transition.mutate({ id: campaign.id, action: "pause" });

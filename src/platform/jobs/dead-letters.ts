@@ -5,12 +5,12 @@ import { buryJobs, raiseDeadJobEvents } from "./ledger";
 import type { Job } from "./rows";
 
 /**
- * Runs the give-up hooks of jobs that have just become dead or failed (each such transition is recorded once, so
- * each hook runs once). A hook that fails is logged: the ledger keeps the job dead and the reason, for redrive.
+ * Runs the give-up hooks of jobs that have just died (each transition to dead is recorded once, so each hook runs
+ * once). A hook that fails is logged: the ledger keeps the job dead and its reason, for redrive.
  */
 export async function runGiveUpHooks(services: Services, jobs: Job[]): Promise<void> {
   for (const job of jobs) {
-    if (job.status !== "dead" && job.status !== "failed") continue;
+    if (job.status !== "dead") continue;
     const definition = services.jobs.registry.get(job.type);
     if (!definition?.onGiveUp) continue;
     try {

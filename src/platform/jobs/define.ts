@@ -71,8 +71,9 @@ export interface JobDefinition<P = unknown> {
   backoff: { baseSeconds: number; maxSeconds: number };
   run(job: JobRun<P>): Promise<void | JobResult>;
   /**
-   * Runs once when the job is given up for good (dead after its attempts or in the dead-letter queue, or failed
-   * permanently), so the record it acts on does not wait forever: SEND_EMAIL marks its email `failed`.
+   * Runs once when the job dies (its attempts used up, or dead-lettered by the queue), so the record it acts on
+   * does not wait forever: SEND_EMAIL marks its email `failed`. A job refused as permanently invalid (`failed`)
+   * is not given up this way: its record may be handled elsewhere (an email whose content a caller keeps).
    */
   onGiveUp?(job: { jobId: string; tenantId: string | null; payload: P; error: string }, services: Services): Promise<void>;
 }

@@ -246,7 +246,7 @@ export const sendEmailJob = defineJob({
   ledger: true,
   maxAttempts: 6,
   backoff: { baseSeconds: 30, maxSeconds: 1800 },
-  // A send given up for good fails its email (with the job's last error), so it does not stay queued forever.
+  // A send that died fails its email (with the job's last error), so it does not stay queued forever.
   onGiveUp: async ({ tenantId, payload: { emailId }, error }, services) => {
     if (!tenantId) return;
     await recordEmailEvent(services.store("oltp"), tenantSystemScope(tenantId), {
