@@ -349,7 +349,8 @@ export const eraseSubjectJob = defineJob({
 
 /**
  * Portability: the subject's data as JSON before erasure: the lead or user row, their emails with
- * events and content, and their notifications. At most 100 emails' content is included.
+ * events and content, and the notifications and tenant system events that are theirs or mention them.
+ * At most 100 emails' content is included.
  */
 export async function exportSubject(
   deps: { oltp: TierStore; notifications: TierStore; content: ContentReadDeps; now: Date },
@@ -381,12 +382,23 @@ export async function exportSubject(
       return getEmailContent(deps.content, scope, String(e.id)).catch(() => null);
     }),
   );
-  const [notifications] = user
-    ? await internalBatch(deps.notifications, "system", t, (db) => [
-        db.execute(sql`select id, type, title, message, data, channel, is_read, created_at from notifications
-                       where tenant_id = ${t} and user_id = ${String(user.id)} order by created_at`),
-      ])
-    : [{ rows: [] }];
+  // What erasure deletes from the notifications database is what the export shows: the user's notifications and
+  // every notification and tenant system event that names the user or mentions the address (eraseNotifications).
+  const address = String(lead?.email ?? user?.email ?? "\u0000").toLowerCase();
+  const userIds = JSON.stringify(user ? [String(user.id)] : []);
+  const mentions = (text: ReturnType<typeof sql>) => sql`position(${address} in lower(${text})) > 0`;
+  const [notifications, systemEvents] = await internalBatch(deps.notifications, "system", t, (db) => [
+    db.execute(sql`select id, user_id, type, title, message, data, channel, is_read, created_at from notifications n
+                   where n.tenant_id = ${t}
+                     and (n.user_id in (select value::uuid from jsonb_array_elements_text(${userIds}::jsonb))
+                          or ${mentions(sql`n.title || ' ' || n.message || ' ' || n.data::text`)})
+                   order by created_at`),
+    db.execute(sql`select id, event_type, severity, description, details, created_at from admin_system_events e
+                   where e.tenant_id = ${t}
+                     and (e.user_id in (select value::uuid from jsonb_array_elements_text(${userIds}::jsonb))
+                          or ${mentions(sql`e.description || ' ' || e.details::text`)})
+                   order by created_at`),
+  ]);
   return {
     exportedAt: deps.now.toISOString(),
     tenantId: t,
@@ -394,5 +406,6 @@ export async function exportSubject(
     lead,
     emails: emailRows.map((e, i) => ({ ...e, content: content[i] ?? null, events: rowsOf(events).filter((ev) => ev.email_id === e.id) })),
     notifications: rowsOf(notifications),
+    systemEvents: rowsOf(systemEvents),
   };
 }
