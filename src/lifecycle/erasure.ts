@@ -3,6 +3,7 @@ import type { Redis } from "@upstash/redis/cloudflare";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { erasureDeps } from "./deps";
+import { eraseSubjectFiles } from "./erasure-files";
 import { tenantBatch, type TenantScope, type TierStore } from "../platform/db";
 import { internalBatch } from "../platform/db";
 import { AppError } from "../platform/errors";
@@ -19,7 +20,7 @@ export interface ErasureDeps {
   oltp: TierStore;
   notifications: TierStore;
   olap: TierStore;
-  bucket: Pick<R2Bucket, "delete">;
+  bucket: Pick<R2Bucket, "delete" | "list" | "get">;
   redis: Redis;
   logger: Logger;
   services: Services;
@@ -280,8 +281,8 @@ async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
   return { jobs: countOf(jobs), emails: countOf(emails), leads: countOf(leads), users: countOf(users) };
 }
 
-type StepName = "content" | "notifications" | "olap" | "redis" | "oltp";
-const stepOrder: StepName[] = ["content", "notifications", "olap", "redis", "oltp"];
+type StepName = "content" | "files" | "notifications" | "olap" | "redis" | "oltp";
+const stepOrder: StepName[] = ["content", "files", "notifications", "olap", "redis", "oltp"];
 
 /**
  * The ERASE_SUBJECT handler. Each step is idempotent and is recorded in erasure_requests when it has
@@ -297,6 +298,7 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
   const refs = row.refs!;
   const runners: Record<StepName, () => Promise<Record<string, number>>> = {
     content: () => eraseContent(deps, row!, refs),
+    files: () => eraseSubjectFiles(deps, tenantId, row!.subjectEmail),
     notifications: () => eraseNotifications(deps, row!, refs, options.platformWide),
     olap: () => eraseOlap(deps, row!, refs),
     redis: () => eraseRedis(deps, row!, refs, options.platformWide),
