@@ -281,6 +281,20 @@ async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
   return { jobs: countOf(jobs), emails: countOf(emails), leads: countOf(leads), users: countOf(users) };
 }
 
+/**
+ * What erasure deliberately does not search, stated in every receipt (docs/lifecycle.md, "What erasure does not
+ * search"). Other people's emails are the tenant's record of what it sent them: rewriting their bodies would alter
+ * that record and, as bodies are content-addressed, deduplicated and compressed against shared templates, bytes
+ * that other emails share; reading every body would cost a read of all the tenant's content per erasure, and the
+ * search index covers only a prefix of each body, so a search could not promise to find every mention.
+ */
+export const notSearched = [
+  {
+    what: "bodies and attachments of other people's emails that mention the address",
+    why: "they are the tenant's record of what it sent to others, stored content-addressed and shared; the tenant can find them with content.search and delete those emails",
+  },
+] as const;
+
 type StepName = "content" | "files" | "notifications" | "olap" | "redis" | "oltp";
 const stepOrder: StepName[] = ["content", "files", "notifications", "olap", "redis", "oltp"];
 
@@ -313,7 +327,7 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
   const done = (await loadRequest(deps.oltp, tenantId, requestId))!;
   const tiers = Object.fromEntries(stepOrder.map((name) => [name, (done.steps as Record<string, { counts?: unknown }>)[name]]));
   const { services } = deps;
-  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: services.clock.now().toISOString(), tiers };
+  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: services.clock.now().toISOString(), tiers, notSearched };
   const requester = { tenantId, userId: done.requestedBy, role: "admin" as const };
   const audit = services.audit.prepare(requester, {
     actor: { userId: done.requestedBy, role: "admin", tenantId },
