@@ -62,7 +62,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       NEON_LOCAL_WS_PROXY: neon.wsProxy,
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstash.token,
-      // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; development keeps the in-isolate recorder.
+      // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; `npm run dev` does too unless the developer names a provider (scripts/dev-vars.ts).
       ...(options.purpose === "test" ? { EMAIL_PROVIDER_URL: providers.emailUrl } : {}),
       ...Object.fromEntries(dbTiers.map((tier) => [`${tier.toUpperCase()}_DATABASE_URL`, appRoleUrl(tier)])),
     };
