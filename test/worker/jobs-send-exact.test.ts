@@ -1,6 +1,7 @@
 // What reaches the provider and when (issue 18, Sending): attachments and stored headers, campaigns that may not
 // send, held emails released by resume, and an email whose SEND_EMAIL job dies.
 import { beforeAll, describe, expect, it } from "vitest";
+import { outgoingHeaders } from "../../src/platform/email";
 import { createTenant, type TestTenant } from "../support/factories";
 import { asOltpSystem, deliver, dueInSeconds, ledgerRow, sendingMailbox, waitFor } from "../support/jobs";
 import { emailsTo, setEmailMode } from "../support/notifications";
@@ -144,5 +145,18 @@ describe("SEND_EMAIL: what reaches the provider", () => {
     // A redelivered dead letter changes nothing.
     await deliver(queueNames.dead, [message]);
     expect((await client.emails.get.query({ id: email.id })).events.filter((e) => e.type === "failed")).toHaveLength(1);
+  });
+});
+
+describe("outgoing headers", () => {
+  it("are assembled in one place: stored headers first, a generated header replaces a stored one of the same name whatever its case", () => {
+    const stored = { "X-Campaign-Ref": "q3", "list-unsubscribe": "<mailto:forged@example.com>", "Message-ID": "<forged@example.com>" };
+    const generated = { "List-Unsubscribe": "<https://edp.test/v1/unsubscribe?t=abc>", "Message-ID": "<e1@mail.example.com>" };
+    expect(outgoingHeaders(stored, generated)).toEqual({
+      "X-Campaign-Ref": "q3",
+      "List-Unsubscribe": "<https://edp.test/v1/unsubscribe?t=abc>",
+      "Message-ID": "<e1@mail.example.com>",
+    });
+    expect(outgoingHeaders({})).toBeUndefined();
   });
 });
