@@ -5,6 +5,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { envSchema } from "../src/platform/env";
 import { dataDir, type Demo, demoSeed, devJwtSecret, mintDevToken, writeDemo } from "./dev-config";
+import { devVarsFile, readDevVarsFile, resolveDevVars } from "./dev-vars";
 import { projectRoot, startStack } from "./stack";
 
 const port = Number(process.env.PORT ?? 8787);
@@ -70,16 +71,17 @@ async function waitForHealth(url: string, child: ReturnType<typeof spawn>, timeo
 const stack = await startStack({ purpose: "dev", dataDir, jwtSecret: devJwtSecret() });
 
 /**
- * The Worker's vars a developer may set in the environment of `npm run dev` (e.g. `CORS_ORIGINS=http://localhost:5173
- * npm run dev`): every variable of the env schema except the bindings and what the local stack itself provides.
+ * The Worker's vars: the stack's, sends to the local provider stand-in unless a provider is named, then the developer's
+ * `.dev.vars` (dotenv syntax, git-ignored, never rewritten), then the environment (`CORS_ORIGINS=... npm run dev`).
  */
-const stackOwned = /^(CONTENT_BUCKET|JOBS_.*|.*_DATABASE_URL|UPSTASH_REDIS_REST_.*|NEON_LOCAL_.*|JWT_SECRET)$/;
-const overrides = Object.fromEntries(
-  Object.keys(envSchema.shape)
-    .filter((name) => !stackOwned.test(name) && process.env[name] !== undefined)
-    .map((name) => [name, process.env[name]!]),
-);
-const workerVars = { ...stack.workerVars, ...overrides };
+const resolved = resolveDevVars({
+  stackVars: stack.workerVars,
+  schemaNames: Object.keys(envSchema.shape),
+  standinEmailUrl: stack.providers.emailUrl,
+  fileVars: readDevVarsFile(projectRoot),
+  environment: process.env,
+});
+const workerVars = resolved.vars;
 
 // wrangler reads the stack's addresses and the secret from an env file kept out of git.
 mkdirSync(dataDir, { recursive: true });
@@ -139,7 +141,8 @@ console.log(`
 Edge data platform running at ${base}
   ${stack.describe()}
   Data kept in ${path.relative(projectRoot, dataDir) || dataDir}/ (delete it to start over)
-  CORS_ORIGINS=${workerVars.CORS_ORIGINS}${Object.keys(overrides).length ? `; from your environment: ${Object.keys(overrides).join(", ")}` : ""}
+  CORS_ORIGINS=${workerVars.CORS_ORIGINS}${resolved.fromFile.length ? `; from ${devVarsFile}: ${resolved.fromFile.join(", ")}` : ""}${resolved.fromEnvironment.length ? `; from your environment: ${resolved.fromEnvironment.join(", ")}` : ""}
+  Email: ${resolved.emailToStandin ? `no EMAIL_PROVIDER_URL, so nothing leaves this machine; what would have been sent: ${stack.providers.controlUrl}/_local/email` : `sent through ${workerVars.EMAIL_PROVIDER_URL}`}
   Telemetry the Worker sends out of band: ${stack.telemetry.controlUrl}/traces, /capture and /logs
 
 Demo tenant "${demo.tenant.name}" (${demo.tenant.id})

@@ -67,7 +67,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       NEON_LOCAL_WS_PROXY: neon.wsProxy,
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstash.token,
-      // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; development keeps the in-isolate recorder.
+      // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; `npm run dev` does too unless the developer names a provider (scripts/dev-vars.ts).
       ...(options.purpose === "test" ? { EMAIL_PROVIDER_URL: providers.emailUrl } : {}),
       // The out-of-band sinks go to the local stand-in. Traces are on in development; a test turns them on itself
       // (test/worker/telemetry.test.ts), so the other suites run as a deployment without an OTLP endpoint does.

@@ -5,7 +5,7 @@ import http from "node:http";
 import { Webhook } from "standardwebhooks";
 import { listen, readBody } from "./net-util";
 
-type EmailMode = "ok" | "fail" | "reject";
+type EmailMode = "ok" | "fail" | "reject" | "refuse";
 type ReceiverMode = "ok" | "fail";
 
 interface ReceivedEmail {
@@ -16,6 +16,8 @@ interface ReceivedEmail {
   subject: string;
   text: string;
   html?: string;
+  headers?: Record<string, string>;
+  attachments?: Array<{ filename: string; contentType: string; disposition: string; content: string }>;
   receivedAt: string;
 }
 
@@ -37,6 +39,28 @@ export interface ProviderStandins {
   webhookBase: string;
   controlUrl: string;
   close(): Promise<void>;
+}
+
+const htmlEntities: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => htmlEntities[c]!);
+
+/** What `npm run dev` would have sent, newest first, for a developer's browser (everything escaped). */
+function emailListing(emails: ReceivedEmail[]): string {
+  const rows = [...emails]
+    .reverse()
+    .map(
+      (e) => `<tr><td>${escapeHtml(e.receivedAt)}</td><td>${escapeHtml(e.from)}</td><td>${escapeHtml(e.to.join(", "))}</td>
+<td><b>${escapeHtml(e.subject)}</b><pre>${escapeHtml(e.text ?? "")}</pre>${
+        e.attachments?.length ? `<div>Attachments: ${e.attachments.map((a) => escapeHtml(`${a.filename} (${a.contentType})`)).join(", ")}</div>` : ""
+      }${e.headers && Object.keys(e.headers).length ? `<div>Headers: ${escapeHtml(Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join("; "))}</div>` : ""}</td></tr>`,
+    )
+    .join("\n");
+  return `<!doctype html><meta charset="utf-8"><title>Emails sent (local stand-in)</title>
+<h1>Emails the Worker sent to the local provider stand-in</h1>
+<p>${emails.length} email(s); JSON: <a href="/_local/email/sent">/_local/email/sent</a> (<code>?to=address</code> filters). Nothing leaves this machine.</p>
+<table border="1" cellpadding="4"><tr><th>received</th><th>from</th><th>to</th><th>message</th></tr>
+${rows}
+</table>`;
 }
 
 const send = (res: http.ServerResponse, status: number, body: unknown) => {
@@ -68,8 +92,15 @@ export async function startProviderStandins(options: { port?: number; host?: str
         const email = JSON.parse(body) as Omit<ReceivedEmail, "idempotencyKey" | "authorization" | "receivedAt">;
         const key = req.headers["idempotency-key"];
         const mode = email.to.map((to) => emailModes.get(to.toLowerCase())).find((m) => m && m !== "ok") ?? "ok";
+        // A provider decodes attachments: content that is not base64 is refused as a real API would.
+        for (const attachment of email.attachments ?? []) {
+          if (!/^[A-Za-z0-9+/]*={0,2}$/.test(attachment.content) || Buffer.from(attachment.content, "base64").toString("base64") !== attachment.content) {
+            return send(res, 400, { error: `attachment ${attachment.filename} is not base64` });
+          }
+        }
         if (mode === "fail") return send(res, 503, { error: "stand-in provider failure (injected)" });
         if (mode === "reject") return send(res, 422, { error: "recipient rejected (injected)" });
+        if (mode === "refuse") return send(res, 400, { error: "request refused (injected)" });
         emails.push({
           ...email,
           idempotencyKey: typeof key === "string" ? key : null,
@@ -113,8 +144,12 @@ export async function startProviderStandins(options: { port?: number; host?: str
         return send(res, 204, null);
       }
 
-      // Control: /_local/email/mode {to, mode}; /_local/email/sent?to=; /_local/webhooks/{name} (GET received, POST {secret?, mode?}).
+      // Control: /_local/email (HTML listing); /_local/email/mode {to, mode}; /_local/email/sent?to=; /_local/webhooks/{name} (GET received, POST {secret?, mode?}).
       if (parts[0] === "_local") {
+        if (parts[1] === "email" && parts.length === 2 && req.method === "GET") {
+          res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+          return res.end(emailListing(emails));
+        }
         if (parts[1] === "email" && parts[2] === "mode" && req.method === "POST") {
           const { to, mode } = JSON.parse(body) as { to: string; mode: EmailMode };
           emailModes.set(to.toLowerCase(), mode);

@@ -3,6 +3,7 @@ import type { Redis } from "@upstash/redis/cloudflare";
 import { sql } from "drizzle-orm";
 import { z } from "zod";
 import { erasureDeps } from "./deps";
+import { eraseSubjectFiles } from "./erasure-files";
 import { tenantBatch, type TenantScope, type TierStore } from "../platform/db";
 import { internalBatch } from "../platform/db";
 import { AppError } from "../platform/errors";
@@ -19,7 +20,7 @@ export interface ErasureDeps {
   oltp: TierStore;
   notifications: TierStore;
   olap: TierStore;
-  bucket: Pick<R2Bucket, "delete">;
+  bucket: Pick<R2Bucket, "delete" | "list" | "get">;
   redis: Redis;
   logger: Logger;
   services: Services;
@@ -280,8 +281,22 @@ async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
   return { jobs: countOf(jobs), emails: countOf(emails), leads: countOf(leads), users: countOf(users) };
 }
 
-type StepName = "content" | "notifications" | "olap" | "redis" | "oltp";
-const stepOrder: StepName[] = ["content", "notifications", "olap", "redis", "oltp"];
+/**
+ * What erasure deliberately does not search, stated in every receipt (docs/lifecycle.md, "What erasure does not
+ * search"). Other people's emails are the tenant's record of what it sent them: rewriting their bodies would alter
+ * that record and, as bodies are content-addressed, deduplicated and compressed against shared templates, bytes
+ * that other emails share; reading every body would cost a read of all the tenant's content per erasure, and the
+ * search index covers only a prefix of each body, so a search could not promise to find every mention.
+ */
+export const notSearched = [
+  {
+    what: "bodies and attachments of other people's emails that mention the address",
+    why: "they are the tenant's record of what it sent to others, stored content-addressed and shared; the tenant can find them with content.search and delete those emails",
+  },
+] as const;
+
+type StepName = "content" | "files" | "notifications" | "olap" | "redis" | "oltp";
+const stepOrder: StepName[] = ["content", "files", "notifications", "olap", "redis", "oltp"];
 
 /**
  * The ERASE_SUBJECT handler. Each step is idempotent and is recorded in erasure_requests when it has
@@ -297,6 +312,7 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
   const refs = row.refs!;
   const runners: Record<StepName, () => Promise<Record<string, number>>> = {
     content: () => eraseContent(deps, row!, refs),
+    files: () => eraseSubjectFiles(deps, tenantId, row!.subjectEmail),
     notifications: () => eraseNotifications(deps, row!, refs, options.platformWide),
     olap: () => eraseOlap(deps, row!, refs),
     redis: () => eraseRedis(deps, row!, refs, options.platformWide),
@@ -311,7 +327,7 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
   const done = (await loadRequest(deps.oltp, tenantId, requestId))!;
   const tiers = Object.fromEntries(stepOrder.map((name) => [name, (done.steps as Record<string, { counts?: unknown }>)[name]]));
   const { services } = deps;
-  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: services.clock.now().toISOString(), tiers };
+  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: services.clock.now().toISOString(), tiers, notSearched };
   const requester = { tenantId, userId: done.requestedBy, role: "admin" as const };
   const audit = services.audit.prepare(requester, {
     actor: { userId: done.requestedBy, role: "admin", tenantId },
@@ -349,7 +365,8 @@ export const eraseSubjectJob = defineJob({
 
 /**
  * Portability: the subject's data as JSON before erasure: the lead or user row, their emails with
- * events and content, and their notifications. At most 100 emails' content is included.
+ * events and content, and the notifications and tenant system events that are theirs or mention them.
+ * At most 100 emails' content is included.
  */
 export async function exportSubject(
   deps: { oltp: TierStore; notifications: TierStore; content: ContentReadDeps; now: Date },
@@ -381,12 +398,23 @@ export async function exportSubject(
       return getEmailContent(deps.content, scope, String(e.id)).catch(() => null);
     }),
   );
-  const [notifications] = user
-    ? await internalBatch(deps.notifications, "system", t, (db) => [
-        db.execute(sql`select id, type, title, message, data, channel, is_read, created_at from notifications
-                       where tenant_id = ${t} and user_id = ${String(user.id)} order by created_at`),
-      ])
-    : [{ rows: [] }];
+  // What erasure deletes from the notifications database is what the export shows: the user's notifications and
+  // every notification and tenant system event that names the user or mentions the address (eraseNotifications).
+  const address = String(lead?.email ?? user?.email ?? "\u0000").toLowerCase();
+  const userIds = JSON.stringify(user ? [String(user.id)] : []);
+  const mentions = (text: ReturnType<typeof sql>) => sql`position(${address} in lower(${text})) > 0`;
+  const [notifications, systemEvents] = await internalBatch(deps.notifications, "system", t, (db) => [
+    db.execute(sql`select id, user_id, type, title, message, data, channel, is_read, created_at from notifications n
+                   where n.tenant_id = ${t}
+                     and (n.user_id in (select value::uuid from jsonb_array_elements_text(${userIds}::jsonb))
+                          or ${mentions(sql`n.title || ' ' || n.message || ' ' || n.data::text`)})
+                   order by created_at`),
+    db.execute(sql`select id, event_type, severity, description, details, created_at from admin_system_events e
+                   where e.tenant_id = ${t}
+                     and (e.user_id in (select value::uuid from jsonb_array_elements_text(${userIds}::jsonb))
+                          or ${mentions(sql`e.description || ' ' || e.details::text`)})
+                   order by created_at`),
+  ]);
   return {
     exportedAt: deps.now.toISOString(),
     tenantId: t,
@@ -394,5 +422,6 @@ export async function exportSubject(
     lead,
     emails: emailRows.map((e, i) => ({ ...e, content: content[i] ?? null, events: rowsOf(events).filter((ev) => ev.email_id === e.id) })),
     notifications: rowsOf(notifications),
+    systemEvents: rowsOf(systemEvents),
   };
 }

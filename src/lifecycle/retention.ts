@@ -2,6 +2,7 @@
 import { sql, type SQL } from "drizzle-orm";
 import { internalBatch, type DbTier, type TierStore } from "../platform/db";
 import { apiRateLimitRetention } from "../platform/api-limits";
+import type { Redis } from "@upstash/redis/cloudflare";
 import type { RetentionRule, RetentionStore } from "../platform/retention";
 import { rowsOf } from "../platform/rows";
 import { content } from "../tiers/content";
@@ -42,12 +43,88 @@ export function renderRetentionTable(rules = retentionRules): string {
 }
 
 export interface TableSize {
-  store: DbTier;
+  store: RetentionStore;
+  /** The table, R2 prefix or Redis key family, as the retention table names it. */
   table: string;
+  /** Rows, R2 objects or Redis keys. */
   rows: number;
+  /** The oldest row's age column, or the oldest R2 upload; Redis keeps no creation time (null). */
   oldest: string | null;
   rule: string;
   enforcedBy: string;
+  /** R2 and Redis: false when the walk stopped at its bound (rows is then a lower bound) or the store did not answer. */
+  complete?: boolean;
+}
+
+/** A retention table name as a pattern: `<tenant>` and `{kind}` stand for one segment, `*` for any rest. */
+function namePattern(name: string, separator: "/" | ":") {
+  const segment = separator === "/" ? "[^/]+" : "[^:]+";
+  const glob = name.replace(/<[^>]+>|\{[^}]+\}/g, "*");
+  const source = name
+    .split(/(<[^>]+>|\{[^}]+\}|\*)/)
+    .map((part) => (/^(<.+>|\{.+\})$/.test(part) ? segment : part === "*" ? ".*" : part.replace(/[.+?^$()|[\]\\]/g, "\\$&")))
+    .join("");
+  // An R2 prefix covers everything under it; a Redis family is the whole key.
+  return { glob, listPrefix: glob.slice(0, glob.indexOf("*") === -1 ? undefined : glob.indexOf("*")), regex: new RegExp(`^${source}${separator === "/" ? "" : "$"}`) };
+}
+
+/** Bounds on the report's walks: R2 list pages of 1,000 objects per prefix, Redis SCAN calls of 1,000 keys per family. */
+const walkBound = { r2Pages: 100, redisScans: 200 };
+
+async function r2Sizes(bucket: Pick<R2Bucket, "list">, rules: RetentionRule[]): Promise<TableSize[]> {
+  return Promise.all(
+    rules.map(async (r): Promise<TableSize> => {
+      const { listPrefix, regex } = namePattern(r.name, "/");
+      let rows = 0;
+      let oldest: number | null = null;
+      let cursor: string | undefined;
+      let pages = 0;
+      let complete = true;
+      try {
+        do {
+          const listed = await bucket.list({ prefix: listPrefix, ...(cursor ? { cursor } : {}) });
+          for (const object of listed.objects) {
+            if (!regex.test(object.key)) continue;
+            rows++;
+            const at = object.uploaded.getTime();
+            if (oldest === null || at < oldest) oldest = at;
+          }
+          cursor = listed.truncated ? listed.cursor : undefined;
+          if (cursor && ++pages >= walkBound.r2Pages) complete = false;
+        } while (cursor && complete);
+      } catch {
+        complete = false;
+      }
+      return { store: "r2", table: r.name, rows, oldest: oldest === null ? null : new Date(oldest).toISOString(), rule: r.rule, enforcedBy: r.enforcedBy, complete };
+    }),
+  );
+}
+
+async function redisSizes(redis: Redis, rules: RetentionRule[]): Promise<TableSize[]> {
+  return Promise.all(
+    rules.map(async (r): Promise<TableSize> => {
+      // A rule may name several families ("auth:{tenant}, auth:{tenant}:ctl"): each is scanned, the keys counted once.
+      const keys = new Set<string>();
+      let complete = true;
+      try {
+        for (const family of r.name.split(", ")) {
+          const { glob, regex } = namePattern(family, ":");
+          let cursor: string | number = "0";
+          let scans = 0;
+          do {
+            const [next, found]: [string | number, string[]] = await redis.scan(cursor, { match: glob, count: 1000 });
+            for (const key of found) if (regex.test(key)) keys.add(key);
+            cursor = next;
+            if (String(cursor) !== "0" && ++scans >= walkBound.redisScans) complete = false;
+          } while (String(cursor) !== "0" && complete);
+        }
+      } catch {
+        // Redis is never the source of truth: the report says it could not count, and the rest stands.
+        complete = false;
+      }
+      return { store: "redis", table: r.name, rows: keys.size, oldest: null, rule: r.rule, enforcedBy: r.enforcedBy, complete };
+    }),
+  );
 }
 
 const roleOf: Record<DbTier, "lifecycle" | "analytics"> = { oltp: "lifecycle", notifications: "lifecycle", olap: "analytics" };
@@ -65,8 +142,20 @@ function sizesStatement(rules: RetentionRule[]): SQL {
   return sql.join(parts, sql` union all `);
 }
 
-/** The operator's retention report: 3 round trips, one per database. */
-export async function retentionReport(stores: Record<DbTier, TierStore>): Promise<TableSize[]> {
+/**
+ * The operator's retention report: one round trip per database, then the R2 prefixes (listed, counted, oldest upload)
+ * and the Redis key families (SCAN by pattern, counted), each walk bounded (`complete: false` when it stopped short).
+ */
+export async function retentionReport(stores: Record<DbTier, TierStore> & { bucket: Pick<R2Bucket, "list">; redis: Redis }): Promise<TableSize[]> {
+  const [tables, r2, redis] = await Promise.all([
+    databaseSizes(stores),
+    r2Sizes(stores.bucket, retentionRules.filter((r) => r.store === "r2")),
+    redisSizes(stores.redis, retentionRules.filter((r) => r.store === "redis")),
+  ]);
+  return [...tables, ...r2, ...redis];
+}
+
+async function databaseSizes(stores: Record<DbTier, TierStore>): Promise<TableSize[]> {
   const databases: DbTier[] = ["oltp", "notifications", "olap"];
   const results = await Promise.all(
     databases.map(async (db) => {

@@ -32,9 +32,9 @@ export const lifecycleRouter = router({
         orphanGraceSeconds: input.orphanGraceSeconds ?? consistencyDefaults.orphanGraceSeconds,
       }),
     ),
-  /** Row count and oldest row of every table in the three databases, with its rule: one round trip per database. */
+  /** Size and oldest entry of every table, R2 prefix and Redis key family of the retention table, with its rule. */
   retentionReport: operatorProcedure.query(({ ctx }) =>
-    retentionReport({ oltp: ctx.store("oltp"), notifications: ctx.store("notifications"), olap: ctx.store("olap") }),
+    retentionReport({ oltp: ctx.store("oltp"), notifications: ctx.store("notifications"), olap: ctx.store("olap"), bucket: ctx.env.CONTENT_BUCKET, redis: ctx.redis() }),
   ),
   /** Queues the erasure of a lead (by address) or user across every tier; returns the request and job ids. */
   eraseSubject: adminProcedure

@@ -10,8 +10,30 @@ export interface OutgoingEmail {
   subject: string;
   text: string;
   html?: string | undefined;
-  /** Headers stored with the body: Message-ID, and In-Reply-To / References on a sequence's follow-ups. */
+  /** Every header of the message, assembled once by `outgoingHeaders` (stored ones, then generated ones). */
   headers?: Record<string, string> | undefined;
+  attachments?: OutgoingAttachment[] | undefined;
+}
+
+export interface OutgoingAttachment {
+  filename: string;
+  contentType: string;
+  /** `attachment`, or `inline` (referenced from the HTML by Content-ID). */
+  disposition: string;
+  /** Base64 of the file's bytes. */
+  content: string;
+}
+
+/**
+ * The one place the outgoing headers are assembled: the headers stored with the body, then the ones the
+ * platform generates (List-Unsubscribe, Message-ID, ...). Header names are case-insensitive, so a generated
+ * header replaces a stored one whatever its case: a caller cannot override what the platform must set.
+ */
+export function outgoingHeaders(stored: Record<string, string>, generated: Record<string, string> = {}): Record<string, string> | undefined {
+  const generatedNames = new Set(Object.keys(generated).map((name) => name.toLowerCase()));
+  const merged = Object.fromEntries(Object.entries(stored).filter(([name]) => !generatedNames.has(name.toLowerCase())));
+  Object.assign(merged, generated);
+  return Object.keys(merged).length > 0 ? merged : undefined;
 }
 
 /** `rejected`: the provider refused the recipient at once (a hard bounce); anything transient is thrown. */
@@ -41,7 +63,15 @@ export class HttpEmailProvider implements EmailProvider {
           "idempotency-key": email.emailId,
           ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
         },
-        body: JSON.stringify({ from: email.from, to: [email.to], subject: email.subject, text: email.text, html: email.html, headers: email.headers }),
+        body: JSON.stringify({
+          from: email.from,
+          to: [email.to],
+          subject: email.subject,
+          text: email.text,
+          html: email.html,
+          headers: email.headers,
+          attachments: email.attachments?.length ? email.attachments : undefined,
+        }),
       });
     } catch (error) {
       throw new AppError("SERVICE_UNAVAILABLE", "The email provider is unreachable", { tier: "jobs", cause: error });

@@ -97,6 +97,7 @@ export interface StandinEmail {
   text: string;
   html?: string;
   headers?: Record<string, string>;
+  attachments?: Array<{ filename: string; contentType: string; disposition: string; content: string }>;
 }
 
 /** Emails the HTTP email provider stand-in accepted for one address. */
@@ -106,8 +107,8 @@ export const emailsTo = async (address: string) =>
 /** Every email the HTTP email provider stand-in accepted in this run; SEND_EMAIL's idempotency key is the email's id. */
 export const emailsSent = async () => (await providersControl("/_local/email/sent")) as StandinEmail[];
 
-/** Makes the stand-in answer 503 (`fail`), 422 (`reject`) or accept (`ok`) emails to one address. */
-export const setEmailMode = (address: string, mode: "ok" | "fail" | "reject") =>
+/** Makes the stand-in answer 503 (`fail`), 422 (`reject`), 400 (`refuse`) or accept (`ok`) emails to one address. */
+export const setEmailMode = (address: string, mode: "ok" | "fail" | "reject" | "refuse") =>
   providersControl("/_local/email/mode", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ to: address, mode }) });
 
 export interface ReceivedWebhook {

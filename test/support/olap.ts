@@ -8,7 +8,7 @@ import { queueNames, type JobMessage } from "./runtime";
 import { createTenant, oltpSql, type TestTenant } from "./factories";
 import { clockedWorker } from "./clock";
 import { deliver } from "./jobs";
-import { campaignWithSteps, fakeEmail, mailboxFor } from "./oltp";
+import { fakeEmail, mailboxFor, startedCampaign } from "./oltp";
 import { trpcClient } from "./worker";
 
 export const oltpStore = () => tierStore(parseEnv(env), "oltp");
@@ -37,7 +37,7 @@ export async function campaignWithEmails(emails: number): Promise<CampaignFixtur
   const admin = trpcClient(tenant.admin.token, { batch: false });
   const heldSends = clockedWorker(systemClock).client(tenant.admin.token);
   const { mailbox } = await mailboxFor(tenant.admin.token);
-  const campaign = await campaignWithSteps(tenant.admin.token, 0);
+  const campaign = await startedCampaign(tenant.admin.token, 1);
   const emailIds: string[] = [];
   for (let i = 0; i < emails; i++) {
     const lead = await admin.leads.create.mutate({ email: fakeEmail() });

@@ -36,6 +36,13 @@ export async function campaignWithSteps(token: string, steps = 1) {
   return campaign;
 }
 
+/** A campaign with steps that has started: a draft campaign sends nothing, and emails under it are refused. */
+export async function startedCampaign(token: string, steps = 1) {
+  const campaign = await campaignWithSteps(token, steps);
+  await trpcClient(token, { batch: false }).campaigns.transition.mutate({ id: campaign.id, action: "start" });
+  return campaign;
+}
+
 /** A verified-looking sending setup: a domain and one mailbox on it. */
 export async function mailboxFor(adminToken: string) {
   const client = trpcClient(adminToken, { batch: false });
@@ -72,6 +79,9 @@ export async function buildEstate(): Promise<Estate> {
   const campaign = await campaignWithSteps(tenant.admin.token, 1);
   const steps = (await admin.campaigns.get.query({ id: campaign.id })).steps;
   await admin.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: [lead.id] });
+  // Started (a draft's emails are refused), then paused: editable again, its email held.
+  await admin.campaigns.transition.mutate({ id: campaign.id, action: "start" });
+  await admin.campaigns.transition.mutate({ id: campaign.id, action: "pause" });
   // With a body and an attachment, so the content catalog's tables have rows of every tenant too.
   const email = await admin.emails.create.mutate({
     leadId: lead.id,

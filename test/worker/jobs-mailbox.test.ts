@@ -16,7 +16,8 @@ const atRest = (id: string) =>
 
 /** A campaign whose window is always open, so only its daily limit can hold an email back. */
 async function openCampaign(token: string, dailyLimit: number, timeZone: string) {
-  return trpcClient(token, { batch: false }).campaigns.create.mutate({
+  const client = trpcClient(token, { batch: false });
+  const campaign = await client.campaigns.create.mutate({
     name: `Limited ${crypto.randomUUID().slice(0, 6)}`,
     timeZone,
     windowStartMinute: 0,
@@ -24,6 +25,10 @@ async function openCampaign(token: string, dailyLimit: number, timeZone: string)
     sendDays: [0, 1, 2, 3, 4, 5, 6],
     dailyLimit,
   });
+  // A draft campaign sends nothing (emails under it are refused): this one has started.
+  await client.campaigns.setSteps.mutate({ id: campaign.id, steps: [{ variants: [{ label: "A", subject: "Hi", text: "Hello" }] }] });
+  await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
+  return campaign;
 }
 
 async function counters(tenantId: string, ids: { campaignId?: string; mailboxId: string }) {

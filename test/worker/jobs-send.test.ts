@@ -73,6 +73,9 @@ describe("SEND_EMAIL", () => {
       windowEndMinute: localHour * 60 + 60,
       sendDays: [0, 1, 2, 3, 4, 5, 6],
     });
+    // A draft campaign sends nothing (emails under it are refused): this one has started.
+    await trpcClient(a.admin.token, { batch: false }).campaigns.setSteps.mutate({ id: campaign.id, steps: [{ variants: [{ label: "A", subject: "Hi", text: "Hello" }] }] });
+    await trpcClient(a.admin.token, { batch: false }).campaigns.transition.mutate({ id: campaign.id, action: "start" });
     const inZone = await queueEmail(a.admin.token, box.id, { campaignId: campaign.id, customFields: { timezone: "Etc/GMT-6" } });
     const campaignZone = await queueEmail(a.admin.token, box.id, { campaignId: campaign.id });
     expect(await settled(inZone.id)).toMatchObject({ status: "succeeded" });

@@ -8,7 +8,7 @@ import { catalogStatements, prepareEmailContent, storeContent } from "../../src/
 import { createEmail } from "../../src/tiers/oltp/services/emails";
 import { contentSetup, storedKeys, toBase64 } from "../support/content";
 import { aggregate } from "../support/olap";
-import { campaignWithSteps } from "../support/oltp";
+import { startedCampaign } from "../support/oltp";
 import { asRole, operatorClient, redis, sha256Hex, store } from "../support/lifecycle";
 
 const pdf = (label: string) => toBase64(new TextEncoder().encode(`%PDF-1.4 ${label} ${crypto.randomUUID()}`));
@@ -23,7 +23,7 @@ describe("the consistency checker", () => {
   it("reports zero findings on a clean estate, then finds and handles every injected inconsistency kind", async () => {
     const s = await contentSetup();
     const operator = await operatorClient();
-    const campaign = await campaignWithSteps(s.tenant.admin.token, 1);
+    const campaign = await startedCampaign(s.tenant.admin.token, 1);
     const attachment = { filename: "a.pdf", mimeType: "application/pdf", content: pdf("a"), disposition: "attachment" as const };
     const a = await s.client.emails.create.mutate({ leadId: s.leadId, mailboxId: s.mailboxId, campaignId: campaign.id, subject: "A", body: body("alpha"), attachments: [attachment] });
     const b = await s.client.emails.create.mutate({ leadId: s.leadId, mailboxId: s.mailboxId, subject: "B", body: body("bravo") });

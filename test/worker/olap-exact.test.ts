@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { reconcileCampaignTotals } from "../../src/tiers/olap/services/reconciliation";
 import { aggregate, campaignWithEmails, noonOf, olapStore, oltpStore, utcDay, type CampaignFixture } from "../support/olap";
 import { oltpSql } from "../support/factories";
-import { campaignWithSteps, fakeEmail, mailboxFor } from "../support/oltp";
+import { fakeEmail, mailboxFor, startedCampaign } from "../support/oltp";
 import { trpcClient } from "../support/worker";
 import { createTenant } from "../support/factories";
 
@@ -112,7 +112,7 @@ describe("dashboard rows", () => {
     const tenant = await createTenant();
     const admin = trpcClient(tenant.admin.token, { batch: false });
     const { mailbox } = await mailboxFor(tenant.admin.token);
-    const campaign = await campaignWithSteps(tenant.admin.token, 2);
+    const campaign = await startedCampaign(tenant.admin.token, 2);
     const steps = (await admin.campaigns.get.query({ id: campaign.id })).steps;
     const lead = await admin.leads.create.mutate({ email: fakeEmail(), firstName: "Ada", lastName: "Lovelace" });
     const email = await admin.emails.create.mutate({

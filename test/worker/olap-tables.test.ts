@@ -8,7 +8,7 @@ import { reconcileAndRaise, reconcileCampaignTotals } from "../../src/tiers/olap
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
 import { operator } from "../support/notifications";
 import { aggregate, noonOf, olapStore, oltpStore, runPendingJobs, utcDay } from "../support/olap";
-import { campaignWithSteps, expectCode, fakeEmail, mailboxFor } from "../support/oltp";
+import { expectCode, fakeEmail, mailboxFor, startedCampaign } from "../support/oltp";
 import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
 import { trpcClient } from "../support/worker";
 
@@ -33,7 +33,7 @@ async function estate(): Promise<Estate> {
   const tenant = await createTenant();
   const admin = trpcClient(tenant.admin.token, { batch: false });
   const { mailbox } = await mailboxFor(tenant.admin.token);
-  const campaign = await campaignWithSteps(tenant.admin.token, 2);
+  const campaign = await startedCampaign(tenant.admin.token, 2);
   const steps = (await admin.campaigns.get.query({ id: campaign.id })).steps.map((s) => s.id) as [string, string];
   const leads = [(await admin.leads.create.mutate({ email: fakeEmail() })).id, (await admin.leads.create.mutate({ email: fakeEmail() })).id] as [string, string];
   const base = { mailboxId: mailbox.id, campaignId: campaign.id, subject: "Hi" };

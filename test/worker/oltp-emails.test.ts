@@ -18,6 +18,8 @@ describe("email metadata", () => {
   it("create records metadata and its queued event in one round trip; status is the system's, not the caller's", async () => {
     const { tenant, mailbox, lead, client } = await sendingSetup();
     const campaign = await campaignWithSteps(tenant.admin.token, 1);
+    // A draft campaign sends nothing (emails under it are refused): this one has started.
+    await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
     await resetRoundTrips();
     const email = await client.emails.create.mutate({
       leadId: lead.id,

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { AppError } from "../errors";
 import type { Services } from "../services";
 import { jobRuntimeConfig } from "./config";
-import { consumeDeadLetters } from "./dead-letters";
+import { consumeDeadLetters, runGiveUpHooks } from "./dead-letters";
 import { type AnyJob, backoffSeconds, deadLetterQueue, jobMessageSchema, type JobMessage, queues } from "./define";
 import { claimJobs, raiseDeadJobEvents, recordOutcomes, type RunOutcome } from "./ledger";
 import type { Job } from "./rows";
@@ -134,6 +134,7 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
   try {
     const recorded = await recordOutcomes(store, outcomes);
     await raiseDeadJobEvents(services.systemEvents, recorded.filter((job) => job.status === "dead"));
+    await runGiveUpHooks(services, recorded);
   } catch (error) {
     // The rows stay running; when their lease runs out the relay makes them due again.
     logger.error("job outcomes not recorded", { error });

@@ -2,6 +2,25 @@
 import type { Services } from "../services";
 import { jobMessageSchema } from "./define";
 import { buryJobs, raiseDeadJobEvents } from "./ledger";
+import type { Job } from "./rows";
+
+/**
+ * Runs the give-up hooks of jobs that have just died (each transition to dead is recorded once, so each hook runs
+ * once). A hook that fails is logged: the ledger keeps the job dead and its reason, for redrive.
+ */
+export async function runGiveUpHooks(services: Services, jobs: Job[]): Promise<void> {
+  for (const job of jobs) {
+    if (job.status !== "dead") continue;
+    const definition = services.jobs.registry.get(job.type);
+    if (!definition?.onGiveUp) continue;
+    try {
+      const payload = definition.payload.parse(job.payload);
+      await definition.onGiveUp({ jobId: job.id, tenantId: job.tenantId, payload, error: job.lastError ?? "The job was given up" }, services);
+    } catch (error) {
+      services.logger.error("a given-up job's hook failed", { jobId: job.id, type: job.type, error });
+    }
+  }
+}
 
 export async function consumeDeadLetters(batch: MessageBatch<unknown>, services: Services): Promise<void> {
   const { logger } = services;
@@ -25,6 +44,7 @@ export async function consumeDeadLetters(batch: MessageBatch<unknown>, services:
     );
     for (const job of dead) logger.error("job dead", { jobId: job.id, type: job.type, lastError: job.lastError });
     await raiseDeadJobEvents(services.systemEvents, dead);
+    await runGiveUpHooks(services, dead);
     for (const { message } of ledgerMessages) message.ack();
   } catch (error) {
     logger.error("dead letters not recorded; retrying", { error });

@@ -77,6 +77,12 @@ export interface JobDefinition<P = unknown> {
    * product-event sink by the runtime. No addresses: ids and counts only.
    */
   productEvent?(progress: Record<string, unknown> | undefined): { event: string; properties?: Record<string, string | number | boolean | null> } | null;
+  /**
+   * Runs once when the job dies (its attempts used up, or dead-lettered by the queue), so the record it acts on
+   * does not wait forever: SEND_EMAIL marks its email `failed`. A job refused as permanently invalid (`failed`)
+   * is not given up this way: its record may be handled elsewhere (an email whose content a caller keeps).
+   */
+  onGiveUp?(job: { jobId: string; tenantId: string | null; payload: P; error: string }, services: Services): Promise<void>;
 }
 
 /** Declares a job beside the code that runs it; the owning tier lists it in its index.ts `jobs`. */

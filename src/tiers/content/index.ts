@@ -15,7 +15,7 @@ export { contentConfig } from "./config";
 export { contentReadDeps, contentWriteDeps } from "./deps";
 export { contentObjects, emailContents } from "./schema";
 export { deleteObjects, sha256, type ContentBucket } from "./services/blobs";
-export { getEmailContent, type ContentReadDeps } from "./services/reads";
+export { getEmailContent, getEmailForSending, type ContentReadDeps } from "./services/reads";
 export { streamAttachment, uploadAttachment } from "./services/streams";
 export {
   catalogStatements,

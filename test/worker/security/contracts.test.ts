@@ -4,7 +4,7 @@ import { contentConfig } from "../../../src/tiers/content/config";
 import { contentSetup, deliverIndexing, untilQuiet } from "../../support/content";
 import { createTenant } from "../../support/factories";
 import { asRole } from "../../support/lifecycle";
-import { campaignWithSteps, expectCode, fakeEmail, rejection } from "../../support/oltp";
+import { campaignWithSteps, expectCode, fakeEmail, rejection, startedCampaign } from "../../support/oltp";
 import { request, trpcClient } from "../../support/worker";
 import { errorData, procedures, send } from "./router-walk";
 
@@ -12,7 +12,7 @@ describe("emails.create checks its campaign and step", () => {
   it("an unknown or another tenant's campaign is NOT_FOUND; a step must be the campaign's (or, alone, the tenant's)", async () => {
     const s = await contentSetup();
     const other = await contentSetup();
-    const ours = await campaignWithSteps(s.tenant.admin.token, 1);
+    const ours = await startedCampaign(s.tenant.admin.token, 1);
     const second = await campaignWithSteps(s.tenant.admin.token, 1);
     const theirs = await campaignWithSteps(other.tenant.admin.token, 1);
     const stepOf = async (token: string, id: string) => (await trpcClient(token, { batch: false }).campaigns.get.query({ id })).steps[0]!.id as string;

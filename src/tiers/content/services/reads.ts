@@ -114,6 +114,29 @@ export async function readPart(deps: ContentReadDeps, scope: TenantScope, part: 
   }
 }
 
+/** An attachment with its bytes (base64), as a provider takes it. */
+export interface AttachmentFile {
+  filename: string | null;
+  mimeType: string;
+  disposition: string;
+  content: string;
+}
+
+/**
+ * The body and every attachment's bytes, for sending: one catalog round trip, then the R2 reads. Files
+ * streamed in above the inline limit are read too; the provider takes them whole.
+ */
+export async function getEmailForSending(deps: ContentReadDeps, scope: TenantScope, emailId: string): Promise<EmailBody & { attachments: AttachmentFile[] }> {
+  const { parts } = await partsOf(deps.store, scope, emailId);
+  const body = parts.find((p) => p.position === 0);
+  if (!body) throw new AppError("NOT_FOUND", "Email content not found", { tier: "content" });
+  const [bodyBytes, ...files] = await Promise.all([body, ...parts.filter((p) => p.position > 0)].map((part) => readPart(deps, scope, part)));
+  const attachments = parts
+    .filter((p) => p.position > 0)
+    .map((p, i) => ({ filename: p.filename, mimeType: p.mimeType, disposition: p.disposition, content: toBase64(files[i]!) }));
+  return { ...parseBody(bodyBytes!), attachments };
+}
+
 export async function getEmailContent(deps: ContentReadDeps, scope: TenantScope, emailId: string): Promise<EmailContent> {
   const { subject, parts } = await partsOf(deps.store, scope, emailId);
   const body = parts.find((p) => p.position === 0);

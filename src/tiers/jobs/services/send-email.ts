@@ -7,10 +7,10 @@ import { AppError } from "../../../platform/errors";
 import { defineJob, type JobResult } from "../../../platform/jobs/define";
 import { rowsOf } from "../../../platform/rows";
 import { tenantSystemScope } from "../../../platform/services";
-import { getEmailContent } from "../../content";
+import { getEmailForSending } from "../../content";
 import { recordEmailEvent } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import { emailProviderFor } from "../../../platform/email";
+import { emailProviderFor, outgoingHeaders } from "../../../platform/email";
 
 /** Queues delay a message by at most 12 hours; a longer wait is several deferrals, each re-checking. */
 const maxDeferSeconds = 12 * 60 * 60;
@@ -247,6 +247,20 @@ export const sendEmailJob = defineJob({
   ledger: true,
   maxAttempts: 6,
   backoff: { baseSeconds: 30, maxSeconds: 1800 },
+  // A send that died fails its email (with the job's last error), so it does not stay queued forever.
+  onGiveUp: async ({ tenantId, payload: { emailId }, error }, services) => {
+    if (!tenantId) return;
+    await recordEmailEvent(services.store("oltp"), tenantSystemScope(tenantId), {
+      emailId,
+      type: "failed",
+      reason: error,
+      onlyIfStatus: "queued",
+      occurredAt: services.clock.now(),
+    }).catch((cause: unknown) => {
+      // Deleted meanwhile, or no longer queued: nothing to fail.
+      if (!(cause instanceof AppError && cause.code === "NOT_FOUND")) throw cause;
+    });
+  },
   run: async ({ tenantId, payload: { emailId }, services }): Promise<JobResult> => {
   if (!tenantId) throw new AppError("VALIDATION_FAILED", "SEND_EMAIL is a tenant's job", { tier: "jobs" });
   const { env, logger } = services;
@@ -274,7 +288,7 @@ export const sendEmailJob = defineJob({
     if (wait > 0) return defer(wait, `Outside the campaign's send window in ${timeZone}`);
   }
 
-  const content = await getEmailContent(
+  const content = await getEmailForSending(
     {
       store,
       bucket: env.CONTENT_BUCKET,
@@ -316,7 +330,8 @@ export const sendEmailJob = defineJob({
       subject: context.subject,
       text: content.text,
       html: content.html || undefined,
-      headers: Object.keys(content.headers).length > 0 ? content.headers : undefined,
+      headers: outgoingHeaders(content.headers),
+      attachments: content.attachments.map((a) => ({ filename: a.filename ?? "attachment", contentType: a.mimeType, disposition: a.disposition, content: a.content })),
     });
   } catch (error) {
     await releaseReservation(store, scope, context.mailbox_id, campaign, mailboxDay).catch((release: unknown) => logger.warn("send reservation not released", { error: release }));

@@ -7,6 +7,8 @@ import { AppError } from "../../../platform/errors";
 import { campaignLeads, campaignMailboxes, campaigns, campaignStatuses, leads, mailboxes, sequenceSteps, type StepVariant } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 import { rowsOf } from "../../../platform/rows";
+import { messageForJob } from "../../../platform/jobs/enqueue";
+import { rowsOfJobs } from "../../../platform/jobs/rows";
 import { renderStep, variantFor } from "./personalize";
 
 export type Campaign = typeof campaigns.$inferSelect;
@@ -243,8 +245,19 @@ export async function transitionCampaign(
   const allowed = sql`exists (select 1 from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${id}
     and ${inArray(campaigns.status, rule.from)}${rule.needsSteps ? sql` and ${hasSteps}` : sql``}${startsAtSet})`;
   const audit = services.audit.action(scope, `campaign.${action}`, { type: "campaign", id }, { to: rule.to }, allowed);
-  const [, updated, current, steps] = await tenantBatch(services.store("oltp"), scope, (db) => [
+  const [, released, updated, current, steps] = await tenantBatch(services.store("oltp"), scope, (db) => [
     audit.insert(db),
+    // Resuming releases the campaign's held sends: their jobs were deferred while it was paused (for up to
+    // inactiveMailboxRetrySeconds); made due now, under the transition's own condition, and sent after commit.
+    // The delayed messages still in the queue then claim nothing, or find the job pending and check it again.
+    action === "resume"
+      ? db.execute(sql`
+          update jobs j set scheduled_at = now(), updated_at = now()
+          where j.tenant_id = ${scope.tenantId} and j.type = 'SEND_EMAIL' and j.status = 'pending' and j.scheduled_at > now()
+            and j.id in (select e.id from emails e where e.tenant_id = ${scope.tenantId} and e.campaign_id = ${id} and e.status = 'queued')
+            and ${allowed}
+          returning j.*`)
+      : db.execute(sql`select 1 where false`),
     db
       .update(campaigns)
       .set({ status: rule.to, updatedAt: sql`now()` })
@@ -262,6 +275,7 @@ export async function transitionCampaign(
     db.select({ has: sql<boolean>`${hasSteps}` }).from(sql`(select 1) as one`),
   ]);
   audit.sendAfterCommit();
+  services.jobs.sendAfterResponse(rowsOfJobs(released).map((job) => messageForJob(job, services.clock)));
   if (updated[0]) return updated[0];
   const status = current[0]?.status;
   if (!status) throw new AppError("NOT_FOUND", "Campaign not found");

@@ -23,6 +23,12 @@ export interface NewEmail {
   id?: string;
 }
 
+/**
+ * A campaign that sends nothing: a draft has not started (its emails would go out before anyone started it) and
+ * a completed one is over. Emails under them are refused at create; a scheduled or paused campaign's are held.
+ */
+const closedCampaignStatuses = ["draft", "completed"] as const;
+
 /** Statements another tier adds to the email's own transaction (the content catalog's rows); they see the inserted email. */
 export type SameTransaction = (db: NeonHttpDatabase) => BatchItem<"pg">[];
 
@@ -58,6 +64,8 @@ export async function createEmail(services: Services, scope: TenantScope, input:
           and l.unsubscribed_at is null and l.bounced_at is null
           and (${campaignId}::uuid is null or c.id is not null)
           and (${stepId}::uuid is null or (s.id is not null and (c.id is null or s.campaign_id = c.id)))
+          and not exists (select 1 from ${campaigns} cs where cs.tenant_id = l.tenant_id and cs.id = coalesce(c.id, s.campaign_id)
+                            and cs.status in ${sql.raw(`(${closedCampaignStatuses.map((status) => `'${status}'`).join(", ")})`)})
         returning id, tenant_id, queued_at
       ), event as (
         insert into ${emailEvents} (tenant_id, email_id, type, occurred_at)
@@ -76,6 +84,8 @@ export async function createEmail(services: Services, scope: TenantScope, input:
         mailbox: sql<string | null>`(select ${mailboxes.status} from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${input.mailboxId})`,
         campaign: sql<string | null>`(select ${campaigns.id} from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${campaignId}::uuid)`,
         stepCampaign: sql<string | null>`(select ${sequenceSteps.campaignId} from ${sequenceSteps} where ${sequenceSteps.tenantId} = ${scope.tenantId} and ${sequenceSteps.id} = ${stepId}::uuid)`,
+        campaignStatus: sql<string | null>`(select ${campaigns.status} from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId}
+          and ${campaigns.id} = coalesce(${campaignId}::uuid, (select ${sequenceSteps.campaignId} from ${sequenceSteps} where ${sequenceSteps.tenantId} = ${scope.tenantId} and ${sequenceSteps.id} = ${stepId}::uuid)))`,
       })
       .from(sql`(select 1) as one`),
     sendJob.insert(db),
@@ -92,6 +102,9 @@ export async function createEmail(services: Services, scope: TenantScope, input:
   if (!check.mailbox) throw new AppError("NOT_FOUND", "Mailbox not found");
   if (campaignId && !check.campaign) throw new AppError("NOT_FOUND", "Campaign not found");
   if (stepId && (!check.stepCampaign || (campaignId && check.stepCampaign !== campaignId))) throw new AppError("NOT_FOUND", "Sequence step not found in this campaign");
+  if (check.campaignStatus && (closedCampaignStatuses as readonly string[]).includes(check.campaignStatus)) {
+    throw new AppError("CONFLICT", `The campaign is ${check.campaignStatus}; it sends nothing`, { details: { campaign: check.campaignStatus } });
+  }
   throw new AppError("CONFLICT", `The lead is ${check.lead}; nothing is sent to it`, { details: { lead: check.lead } });
 }
 
@@ -161,7 +174,16 @@ const isRecipientEvent = (type: ReportedEvent): type is (typeof recipientEvents)
 export async function recordEmailEvent(
   store: TierStore,
   scope: TenantScope,
-  input: { emailId: string; type: ReportedEvent; providerMessageId?: string; occurredAt: Date },
+  input: {
+    emailId: string;
+    type: ReportedEvent;
+    providerMessageId?: string;
+    occurredAt: Date;
+    /** Why (a failure's cause), kept in the event's details. */
+    reason?: string;
+    /** Records nothing unless the email still has this status (a send that gave up fails only a queued email). */
+    onlyIfStatus?: EmailStatus;
+  },
 ): Promise<Email> {
   const at = input.occurredAt.toISOString();
   const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
@@ -179,7 +201,7 @@ export async function recordEmailEvent(
         update ${emails} e set
           ${advance}
           provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
-        where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}
+        where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}${input.onlyIfStatus ? sql` and e.status = ${input.onlyIfStatus}` : sql``}
         returning e.id, e.tenant_id, e.lead_id, e.campaign_id
       ), stop as (
         -- A reply ends the lead's sequence in this campaign; a bounce ends it in every campaign.
@@ -189,7 +211,7 @@ export async function recordEmailEvent(
           and cl.status in ('active', 'paused') and (${input.type} = 'bounced' or cl.campaign_id = email.campaign_id)
       ), event as (
         insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details)
-        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {})}::jsonb
+        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify({ ...(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {}), ...(input.reason ? { reason: input.reason.slice(0, 500) } : {}) })}::jsonb
         from email
       ), bounce as (
         update ${leads} l set bounced_at = coalesce(l.bounced_at, ${at}::timestamptz)
