@@ -79,7 +79,7 @@ const overrides = Object.fromEntries(
     .filter((name) => !stackOwned.test(name) && process.env[name] !== undefined)
     .map((name) => [name, process.env[name]!]),
 );
-const workerVars = { ...stack.workerVars, ...overrides };
+const workerVars: Record<string, string> = { ...stack.workerVars, PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, ...overrides };
 
 // wrangler reads the stack's addresses and the secret from an env file kept out of git.
 mkdirSync(dataDir, { recursive: true });
@@ -127,7 +127,11 @@ try {
   await stop(1);
 }
 // What `npm run seed` needs: the running Worker's address and the OLTP owner connection for its checks.
-writeFileSync(path.join(dataDir, "dev-stack.json"), `${JSON.stringify({ url: base, oltpOwnerUrl: stack.databases.ownerUrls.oltp })}\n`, { mode: 0o600 });
+writeFileSync(
+  path.join(dataDir, "dev-stack.json"),
+  `${JSON.stringify({ url: base, oltpOwnerUrl: stack.databases.ownerUrls.oltp, dnsRecordsUrl: stack.dns.recordsUrl })}\n`,
+  { mode: 0o600 },
+);
 const demo = await seedDemo(base).catch((error: unknown) => {
   console.error(`seeding the demo tenant failed: ${String(error)}`);
   return stop(1);
@@ -153,5 +157,6 @@ Try:
 
 More tokens: npm run token -- --role member (default role: admin)
 Sample data: npm run seed -- --tenants 3 --leads 500
+DNS records for domain verification: PUT ${stack.dns.recordsUrl} {"name":"…","type":"TXT","values":["…"]}
 Ctrl-C stops everything.
 `);

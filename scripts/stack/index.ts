@@ -1,7 +1,8 @@
-// The whole local stack in one call: tier databases, migrations, the Neon and Upstash endpoints.
+// The whole local stack in one call: tier databases, migrations, the Neon, Upstash and DNS-over-HTTPS endpoints, the provider stand-ins.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { dbTiers, migrateDatabases, startDatabases, type Databases, type DbTier } from "./databases";
+import { type DnsEndpoint, startDnsEndpoint } from "./dns-endpoint";
 import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint";
 import { type ProviderStandins, startProviderStandins } from "./provider-standins";
 import { startUpstashEndpoint, type UpstashEndpoint } from "./upstash-endpoint";
@@ -26,6 +27,8 @@ export interface Stack {
   upstash: UpstashEndpoint;
   /** The email provider and webhook receiver stand-ins. */
   providers: ProviderStandins;
+  /** The DNS-over-HTTPS resolver domain verification asks; records are set over HTTP. */
+  dns: DnsEndpoint;
   /** Everything the Worker needs to reach this stack, as string vars. */
   workerVars: Record<string, string>;
   describe(): string;
@@ -48,6 +51,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     cleanup.unshift(() => upstash.close());
     const providers = await startProviderStandins();
     cleanup.unshift(() => providers.close());
+    const dns = await startDnsEndpoint();
+    cleanup.unshift(() => dns.close());
     const workerVars: Record<string, string> = {
       ENVIRONMENT: options.purpose === "test" ? "test" : "development",
       CORS_ORIGINS: "*",
@@ -62,6 +67,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       NEON_LOCAL_WS_PROXY: neon.wsProxy,
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstash.token,
+      // Domain verification asks the stack's DNS-over-HTTPS endpoint, whose records tests and `npm run dev` set.
+      DOH_RESOLVER_URL: dns.resolverUrl,
+      // The List-Unsubscribe URL of sent emails: the tests' request origin (npm run dev sets its own address).
+      ...(options.purpose === "test" ? { PUBLIC_BASE_URL: "https://edp.test" } : {}),
       // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; development keeps the in-isolate recorder.
       ...(options.purpose === "test" ? { EMAIL_PROVIDER_URL: providers.emailUrl } : {}),
       ...Object.fromEntries(dbTiers.map((tier) => [`${tier.toUpperCase()}_DATABASE_URL`, appRoleUrl(tier)])),
@@ -71,10 +80,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       neon,
       upstash,
       providers,
+      dns,
       workerVars,
       describe: () =>
         `Postgres: ${databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"} behind ${neon.fetchEndpoint}; ` +
-        `Redis: ${upstash.backend === "redis" ? "Redis server" : "embedded store"} behind ${upstash.url}`,
+        `Redis: ${upstash.backend === "redis" ? "Redis server" : "embedded store"} behind ${upstash.url}; DNS-over-HTTPS: ${dns.resolverUrl}`,
       async close() {
         for (const step of cleanup) await step().catch(() => undefined);
       },

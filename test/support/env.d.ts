@@ -20,5 +20,6 @@ declare namespace Cloudflare {
     TEST_NEON_CONTROL_URL: string;
     TEST_UPSTASH_CONTROL_URL: string;
     TEST_PROVIDERS_CONTROL_URL: string;
+    DOH_RESOLVER_URL: string;
   }
 }

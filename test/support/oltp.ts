@@ -3,6 +3,7 @@ import { TRPCClientError } from "@trpc/client";
 import { expect } from "vitest";
 import type { ErrorCode } from "../../src/platform/errors";
 import { createTenant, type TestTenant } from "./factories";
+import { verifiedDomain } from "./dns";
 import { trpcClient } from "./worker";
 
 /** Resolves to the error's data, failing the test if the call succeeded. */
@@ -36,10 +37,10 @@ export async function campaignWithSteps(token: string, steps = 1) {
   return campaign;
 }
 
-/** A verified-looking sending setup: a domain and one mailbox on it. */
+/** A sending setup: a domain verified through the local DNS-over-HTTPS endpoint, and one mailbox on it. */
 export async function mailboxFor(adminToken: string) {
   const client = trpcClient(adminToken, { batch: false });
-  const domain = await client.domains.add.mutate({ name: `mail-${crypto.randomUUID().slice(0, 8)}.example.com` });
+  const domain = await verifiedDomain(client);
   const mailbox = await client.mailboxes.add.mutate({ domainId: domain.id, address: `sales@${domain.name}` });
   return { domain, mailbox };
 }

@@ -8,7 +8,7 @@ import { defineJob } from "../../../platform/jobs/define";
 import { rowsOfJobs, type Job } from "../../../platform/jobs/rows";
 import { rowsOf } from "../../../platform/rows";
 import type { Services } from "../../../platform/services";
-import { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "../../oltp";
+import { addressHasher, type LeadFields, leadsCreatedUsage, reattachStatement, upsertLeadsStatement } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
 
 export interface ImportProgress {
@@ -258,6 +258,8 @@ export const importLeadsJob = defineJob({
     const written = leads.length > 0
       ? (db: Parameters<typeof upsertLeadsStatement>[0]) => sql`${upsertLeadsStatement(db, scope, leads)}` // drizzle parenthesises it
       : () => sql`(select null::text as email, false as created where false)`;
+    // An address on the suppression list only by its hash (its lead was erased) is matched again: nothing is sent to it.
+    const reattach = await reattachStatement(addressHasher(services.env), scope, leads.map((lead) => lead.email));
     const [result] = await tenantBatch(store, scope, (db) => [
       db.execute(sql`
         with up as ${written(db)},
@@ -274,7 +276,7 @@ export const importLeadsJob = defineJob({
         where tenant_id = ${tenantId} and id = ${ledger.id} and status = 'running'
         returning progress`),
       // The month's created-leads counter, from the rows this statement created (same transaction).
-      ...(leads.length > 0 ? [leadsCreatedUsage(db, scope)] : []),
+      ...(leads.length > 0 ? [leadsCreatedUsage(db, scope), reattach(db)] : []),
     ]);
     const recorded = rowsOf(result)[0]?.progress as ImportProgress | undefined;
     // A claim lost meanwhile (the lease ran out): another delivery owns the job now.
