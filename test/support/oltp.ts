@@ -63,6 +63,8 @@ export interface Estate {
   extraUserId: string;
   invitationId: string;
   invitationToken: string;
+  /** An address on the tenant's suppression list (no lead has it). */
+  suppressedAddress: string;
 }
 
 export async function buildEstate(): Promise<Estate> {
@@ -86,6 +88,7 @@ export async function buildEstate(): Promise<Estate> {
   const key = await admin.apiKeys.create.mutate({ name: "B key" });
   const user = await admin.users.add.mutate({ email: `extra-${crypto.randomUUID().slice(0, 8)}@example.test` });
   const invitation = await admin.users.invite.mutate({ email: `invited-${crypto.randomUUID().slice(0, 8)}@example.test` });
+  const suppressed = await admin.suppressions.add.mutate({ address: `suppressed-${crypto.randomUUID().slice(0, 8)}@example.test` });
   return {
     tenant,
     leadId: lead.id,
@@ -101,5 +104,6 @@ export async function buildEstate(): Promise<Estate> {
     extraUserId: user.id,
     invitationId: invitation.id,
     invitationToken: invitation.token,
+    suppressedAddress: suppressed.address!,
   };
 }

@@ -183,8 +183,10 @@ export async function recordEmailEvent(
   const at = input.occurredAt.toISOString();
   // A bounce, complaint or unsubscribe puts the recipient on the tenant's list, keyed by the hash of its address:
   // the address is read first (the hash is computed here, with the Worker's key), the entry written with the fact.
+  // These facts cost two round trips; an unknown email is answered after the first.
   const listReason = suppressionReasonOf(input.type);
   const listed = listReason ? await recipientEntry(store, scope, input.emailId, hasher) : null;
+  if (listReason && !listed) throw new AppError("NOT_FOUND", "Email not found");
   const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
   const recipient = isRecipientEvent(input.type);
   const stamp = sql.identifier(`${input.type}_at`);
