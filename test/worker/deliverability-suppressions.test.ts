@@ -132,10 +132,36 @@ describe("suppression list", () => {
     expect((await client.suppressions.list.query({})).items).toEqual([]);
   }, 90_000);
 
+  it("a CSV imported through the jobs tier fills the list row by row; a lead imported later with a listed address is never enrolled", async () => {
+    const t = await createTenant();
+    const client = trpcClient(t.admin.token, { batch: false });
+    const [one, two, three] = [address("csv1"), address("csv2"), address("csv3")];
+    await client.suppressions.add.mutate({ address: three, reason: "complaint" });
+    const csv = ["email;reason", `${one};hard_bounce`, `${two.toUpperCase()};`, `${one};complaint`, "not-an-address;admin", `${address("x")};bogus`, `${three};unsubscribe`].join("\r\n");
+    const job = await client.jobs.importSuppressions.mutate({ fileName: "blocked.csv", csv });
+    expect(job).toMatchObject({ type: "IMPORT_SUPPRESSIONS", progress: { rowsTotal: 6, rowsDone: 0 } });
+    await deliver(queueNames.low, [{ jobId: job.id, type: "IMPORT_SUPPRESSIONS", tenantId: t.id, payload: {}, enqueuedAt: new Date().toISOString() }]);
+    const done = await client.jobs.get.query({ id: job.id });
+    expect(done).toMatchObject({ status: "succeeded", progress: { rowsTotal: 6, rowsDone: 6, added: 2, existing: 2, invalid: 2, errorCount: 2 } });
+    expect((done.progress as { rowErrors: Array<{ line: number; message: string }> }).rowErrors.map((e) => e.line)).toEqual([5, 6]);
+    // A redelivery changes nothing.
+    await deliver(queueNames.low, [{ jobId: job.id, type: "IMPORT_SUPPRESSIONS", tenantId: t.id, payload: {}, enqueuedAt: new Date().toISOString() }]);
+    const reasons = Object.fromEntries((await client.suppressions.list.query({})).items.map((i) => [i.address, i.reason]));
+    expect(reasons).toEqual({ [one]: "hard_bounce", [two]: "admin", [three]: "complaint" });
+
+    const campaign = await client.campaigns.create.mutate({ name: "Later" });
+    const imported = await client.jobs.importLeads.mutate({ fileName: "leads.csv", csv: `email\n${one}\n${address("fresh")}` });
+    await deliver(queueNames.low, [{ jobId: imported.id, type: "IMPORT_LEADS", tenantId: t.id, payload: {}, enqueuedAt: new Date().toISOString() }]);
+    const leads = (await client.leads.list.query({})).items;
+    expect(leads).toHaveLength(2);
+    expect(await client.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: leads.map((l) => l.id) })).toEqual({ enrolled: 1, skipped: 1 });
+  }, 60_000);
+
   it("members cannot read or change the list", async () => {
     const t = await createTenant();
     const member = trpcClient(t.member.token, { batch: false });
     await expectCode(member.suppressions.list.query({}), "FORBIDDEN");
     await expectCode(member.suppressions.add.mutate({ address: address("m") }), "FORBIDDEN");
+    await expectCode(member.jobs.importSuppressions.mutate({ fileName: "x.csv", csv: "email\nx@example.test" }), "FORBIDDEN");
   });
 });

@@ -35,7 +35,7 @@ export const callers: CallerResolver = {
       : authorize(services, credential as Parameters<typeof authorize>[1]),
 };
 
-export { leadStatuses, type StepVariant } from "./schema";
+export { leadStatuses, type StepVariant, suppressionReasons } from "./schema";
 export { escapeHtml, type LeadVariables, renderStep, variantFor } from "./services/personalize";
 export { recordEmailEvent } from "./services/emails";
 export { addressHasher, isSuppressed, reattachStatement } from "./services/suppressions";

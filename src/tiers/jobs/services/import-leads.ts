@@ -121,7 +121,7 @@ const newlinesWithin = (raw: string | undefined) => (raw ?? "").replace(/^\n+/, 
  * is reported and skipped; a quote left open would swallow the rest of the file, so reading starts
  * again on the line after the one it opened on. A file without an email column is refused as a whole.
  */
-function parseLeadsCsv(text: string): ParsedRow[] {
+export function parseLeadsCsv(text: string): ParsedRow[] {
   const lines = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n").split("\n");
   const headerAt = lines.findIndex((line) => line.trim() !== "");
   if (headerAt < 0) return [];
@@ -162,7 +162,7 @@ function parseLeadsCsv(text: string): ParsedRow[] {
 }
 
 /** A cell the export neutralised against formula injection ('=…, '+…) reads back as it was. */
-const unneutralise = (value: string) => (/^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value);
+export const unneutralise = (value: string) => (/^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value);
 
 function toLead(record: Record<string, string>): unknown {
   const lead: Record<string, unknown> = { customFields: {} };
