@@ -81,7 +81,7 @@ const resolved = resolveDevVars({
   fileVars: readDevVarsFile(projectRoot),
   environment: process.env,
 });
-const workerVars = resolved.vars;
+const workerVars: Record<string, string> = { ...resolved.vars, PUBLIC_BASE_URL: resolved.vars.PUBLIC_BASE_URL ?? `http://127.0.0.1:${port}` };
 
 // wrangler reads the stack's addresses and the secret from an env file kept out of git.
 mkdirSync(dataDir, { recursive: true });
@@ -129,7 +129,11 @@ try {
   await stop(1);
 }
 // What `npm run seed` needs: the running Worker's address and the OLTP owner connection for its checks.
-writeFileSync(path.join(dataDir, "dev-stack.json"), `${JSON.stringify({ url: base, oltpOwnerUrl: stack.databases.ownerUrls.oltp })}\n`, { mode: 0o600 });
+writeFileSync(
+  path.join(dataDir, "dev-stack.json"),
+  `${JSON.stringify({ url: base, oltpOwnerUrl: stack.databases.ownerUrls.oltp, dnsRecordsUrl: stack.dns.recordsUrl })}\n`,
+  { mode: 0o600 },
+);
 const demo = await seedDemo(base).catch((error: unknown) => {
   console.error(`seeding the demo tenant failed: ${String(error)}`);
   return stop(1);
@@ -157,5 +161,6 @@ Try:
 
 More tokens: npm run token -- --role member (default role: admin)
 Sample data: npm run seed -- --tenants 3 --leads 500
+DNS records for domain verification: PUT ${stack.dns.recordsUrl} {"name":"…","type":"TXT","values":["…"]}
 Ctrl-C stops everything.
 `);

@@ -29,7 +29,7 @@ if (!existsSync(stackFile)) {
   console.error(`No ${path.relative(process.cwd(), stackFile)}: start \`npm run dev\` first (same EDP_DATA_DIR).`);
   process.exit(1);
 }
-const stack = JSON.parse(readFileSync(stackFile, "utf8")) as { url: string; oltpOwnerUrl: string };
+const stack = JSON.parse(readFileSync(stackFile, "utf8")) as { url: string; oltpOwnerUrl: string; dnsRecordsUrl?: string };
 const url = args.data.url ?? stack.url;
 
 /** Retries a call the server refused for its rate (RATE_LIMITED) after a pause, up to 5 times. */
@@ -56,6 +56,13 @@ async function fillTenant(token: string, tag: string, leadCount: number): Promis
   const client = createClient({ url, token });
   await patiently(() => client.users.add.mutate({ email: `member@seed-${tag}.example`, name: "Seed member", role: "member" }));
   const domain = await patiently(() => client.domains.add.mutate({ name: `mail.seed-${tag}.example.com` }));
+  // Publish the records domains.add asked for on the stack's DNS-over-HTTPS endpoint, then verify: its mailboxes may send.
+  if (stack.dnsRecordsUrl) {
+    for (const record of domain.dnsRecords) {
+      await fetch(stack.dnsRecordsUrl, { method: "PUT", body: JSON.stringify({ name: record.host, type: record.type, values: [record.value] }) });
+    }
+    await patiently(() => client.domains.verify.mutate({ id: domain.id }));
+  }
   for (const local of ["hello", "team"]) {
     await patiently(() => client.mailboxes.add.mutate({ domainId: domain.id, address: `${local}@${domain.name}`, dailyLimit: 200 }));
   }

@@ -1,7 +1,8 @@
-// The whole local stack in one call: tier databases, migrations, the Neon and Upstash endpoints.
+// The whole local stack in one call: tier databases, migrations, the Neon, Upstash and DNS-over-HTTPS endpoints, the provider stand-ins.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { dbTiers, migrateDatabases, startDatabases, type Databases, type DbTier } from "./databases";
+import { type DnsEndpoint, startDnsEndpoint } from "./dns-endpoint";
 import { startNeonEndpoint, type NeonEndpoint } from "./neon-endpoint";
 import { type ProviderStandins, startProviderStandins } from "./provider-standins";
 import { startTelemetryEndpoint, type TelemetryEndpoint } from "./telemetry-endpoint";
@@ -29,6 +30,8 @@ export interface Stack {
   providers: ProviderStandins;
   /** The out-of-band sinks' stand-in: traces (OTLP), product events (capture), the log drain. */
   telemetry: TelemetryEndpoint;
+  /** The DNS-over-HTTPS resolver domain verification asks; records are set over HTTP. */
+  dns: DnsEndpoint;
   /** Everything the Worker needs to reach this stack, as string vars. */
   workerVars: Record<string, string>;
   describe(): string;
@@ -53,6 +56,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     cleanup.unshift(() => providers.close());
     const telemetry = await startTelemetryEndpoint();
     cleanup.unshift(() => telemetry.close());
+    const dns = await startDnsEndpoint();
+    cleanup.unshift(() => dns.close());
     const workerVars: Record<string, string> = {
       ENVIRONMENT: options.purpose === "test" ? "test" : "development",
       CORS_ORIGINS: "*",
@@ -67,6 +72,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       NEON_LOCAL_WS_PROXY: neon.wsProxy,
       UPSTASH_REDIS_REST_URL: upstash.url,
       UPSTASH_REDIS_REST_TOKEN: upstash.token,
+      // Domain verification asks the stack's DNS-over-HTTPS endpoint, whose records tests and `npm run dev` set.
+      DOH_RESOLVER_URL: dns.resolverUrl,
+      // The List-Unsubscribe URL of sent emails: the tests' request origin (npm run dev sets its own address).
+      ...(options.purpose === "test" ? { PUBLIC_BASE_URL: "https://edp.test" } : {}),
       // Tests send email (SEND_EMAIL, email notifications) to the HTTP stand-in; `npm run dev` does too unless the developer names a provider (scripts/dev-vars.ts).
       ...(options.purpose === "test" ? { EMAIL_PROVIDER_URL: providers.emailUrl } : {}),
       // The out-of-band sinks go to the local stand-in. Traces are on in development; a test turns them on itself
@@ -83,10 +92,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       upstash,
       providers,
       telemetry,
+      dns,
       workerVars,
       describe: () =>
         `Postgres: ${databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"} behind ${neon.fetchEndpoint}; ` +
-        `Redis: ${upstash.backend === "redis" ? "Redis server" : "embedded store"} behind ${upstash.url}`,
+        `Redis: ${upstash.backend === "redis" ? "Redis server" : "embedded store"} behind ${upstash.url}; DNS-over-HTTPS: ${dns.resolverUrl}`,
       async close() {
         for (const step of cleanup) await step().catch(() => undefined);
       },

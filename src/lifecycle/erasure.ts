@@ -268,7 +268,7 @@ async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
   const t = row.tenantId;
   const ids = (list: string[]) => sql`(select value::uuid from jsonb_array_elements_text(${JSON.stringify(list)}::jsonb))`;
   const mentioned = [...refs.emailIds, ...refs.leadIds, ...refs.userIds, ...(row.subjectEmail ? [row.subjectEmail] : [])];
-  const [jobs, emails, leads, users] = await internalBatch(deps.oltp, "lifecycle", t, (db) => [
+  const [jobs, emails, leads, users, suppressed] = await internalBatch(deps.oltp, "lifecycle", t, (db) => [
     db.execute(sql`with d as (delete from jobs j where j.tenant_id = ${t} and j.type <> 'ERASE_SUBJECT'
                      and exists (select 1 from jsonb_array_elements_text(${JSON.stringify(mentioned)}::jsonb) m
                                  where position(lower(m.value) in lower(j.payload::text || coalesce(j.last_error, ''))) > 0)
@@ -276,9 +276,13 @@ async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
     db.execute(sql`with d as (delete from emails where tenant_id = ${t} and id in ${ids(refs.emailIds)} returning 1) select count(*)::int as n from d`),
     db.execute(sql`with d as (delete from leads where tenant_id = ${t} and id in ${ids(refs.leadIds)} returning 1) select count(*)::int as n from d`),
     db.execute(sql`with d as (delete from users where tenant_id = ${t} and id in ${ids(refs.userIds)} returning 1) select count(*)::int as n from d`),
+    // The opt-out outlives the person's data: the suppression entry loses its address and keeps its keyed hash.
+    db.execute(sql`with d as (update suppressions set address = null, erased_at = now()
+                              where tenant_id = ${t} and address = lower(${row.subjectEmail ?? null}::text) returning 1)
+                   select count(*)::int as n from d`),
     step(db, row.id, "oltp", {}),
   ]);
-  return { jobs: countOf(jobs), emails: countOf(emails), leads: countOf(leads), users: countOf(users) };
+  return { jobs: countOf(jobs), emails: countOf(emails), leads: countOf(leads), users: countOf(users), suppressionsKeptAsHash: countOf(suppressed) };
 }
 
 /**
@@ -327,7 +331,17 @@ export async function runErasure(deps: ErasureDeps, requestId: string, tenantId:
   const done = (await loadRequest(deps.oltp, tenantId, requestId))!;
   const tiers = Object.fromEntries(stepOrder.map((name) => [name, (done.steps as Record<string, { counts?: unknown }>)[name]]));
   const { services } = deps;
-  const receipt = { subjectDigest: done.subjectDigest, requestedAt: done.createdAt, completedAt: services.clock.now().toISOString(), tiers, notSearched };
+  const keptAsHash = Number((tiers.oltp as { counts?: Record<string, unknown> } | undefined)?.counts?.suppressionsKeptAsHash ?? 0);
+  const receipt = {
+    subjectDigest: done.subjectDigest,
+    requestedAt: done.createdAt,
+    completedAt: services.clock.now().toISOString(),
+    tiers,
+    notSearched,
+    ...(keptAsHash > 0
+      ? { suppression: { keptAsHash, note: "The address was removed from the suppression list; a keyed hash of it is kept so the opt-out is still honoured." } }
+      : {}),
+  };
   const requester = { tenantId, userId: done.requestedBy, role: "admin" as const };
   const audit = services.audit.prepare(requester, {
     actor: { userId: done.requestedBy, role: "admin", tenantId },

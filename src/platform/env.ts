@@ -17,6 +17,14 @@ const csv = z
   .default("")
   .transform((v) => v.split(",").map((s) => s.trim()).filter(Boolean));
 
+/** An https URL whose host is not a loopback or private address (nor a bare name only a local network knows). */
+function isPublicHttps(value: string): boolean {
+  const url = new URL(value);
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  if (url.protocol !== "https:" || (!host.includes(".") && !host.includes(":"))) return false;
+  return !/^(localhost|.*\.localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|0\.|::1$|::$|f[cd]|fe80)/i.test(host);
+}
+
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const envSchema = z
@@ -52,6 +60,18 @@ export const envSchema = z
     NOTIFICATION_EMAIL_FROM: z.string().min(3).max(320).optional(),
     /** Signs export download links; unset, a key derived from JWT_SECRET is used. */
     EXPORT_LINK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+
+    /**
+     * The DNS-over-HTTPS resolver (JSON API, `application/dns-json`) domain verification asks; Cloudflare's by
+     * default. The local stack points it at its own endpoint, whose records tests and `npm run dev` set.
+     */
+    DOH_RESOLVER_URL: z.url({ protocol: /^https?$/ }).default("https://cloudflare-dns.com/dns-query"),
+    /** The Worker's public origin (`https://api.example.com`): the List-Unsubscribe URL of every sent email. Required in production. */
+    PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** A mailbox that takes unsubscribe requests by email: added to List-Unsubscribe as a mailto when set. */
+    UNSUBSCRIBE_MAILTO: z.email().optional(),
+    /** Keys the suppression list's address hashes (HMAC-SHA-256); unset, a key derived from JWT_SECRET is used. */
+    SUPPRESSION_HASH_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
 
     CORS_ORIGINS: csv,
     HEALTH_TIMEOUT_MS: positiveInt(1500),
@@ -91,6 +111,13 @@ export const envSchema = z
   // An identity provider shared with other apps would make their tokens valid here: production pins both.
   .refine((env) => env.ENVIRONMENT !== "production" || env.JWT_ISSUER, { message: "is required in production", path: ["JWT_ISSUER"] })
   .refine((env) => env.ENVIRONMENT !== "production" || env.JWT_AUDIENCE, { message: "is required in production", path: ["JWT_AUDIENCE"] })
+  // Verification against a local stand-in would mark any domain verified: production asks a real resolver.
+  .refine((env) => env.ENVIRONMENT !== "production" || isPublicHttps(env.DOH_RESOLVER_URL), {
+    message: "must be a public https resolver in production",
+    path: ["DOH_RESOLVER_URL"],
+  })
+  // Bulk senders must carry a one-click List-Unsubscribe URL, which needs the public origin.
+  .refine((env) => env.ENVIRONMENT !== "production" || env.PUBLIC_BASE_URL, { message: "is required in production", path: ["PUBLIC_BASE_URL"] })
   // No development stand-in in production: an unconfigured provider is a configuration error, never a silent recorder.
   .refine((env) => env.ENVIRONMENT !== "production" || env.EMAIL_PROVIDER_URL, {
     message: "is required in production",

@@ -28,6 +28,7 @@ export const errorCodes = {
   PROCEDURE_NOT_FOUND: { trpc: "NOT_FOUND", status: 404 },
   METHOD_NOT_SUPPORTED: { trpc: "METHOD_NOT_SUPPORTED", status: 405 },
   CONFLICT: { trpc: "CONFLICT", status: 409 },
+  DOMAIN_TAKEN: { trpc: "CONFLICT", status: 409 },
   PAYLOAD_TOO_LARGE: { trpc: "PAYLOAD_TOO_LARGE", status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { trpc: "UNSUPPORTED_MEDIA_TYPE", status: 415 },
   RATE_LIMITED: { trpc: "TOO_MANY_REQUESTS", status: 429 },

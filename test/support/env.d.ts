@@ -22,5 +22,6 @@ declare namespace Cloudflare {
     TEST_PROVIDERS_CONTROL_URL: string;
     TEST_TELEMETRY_CONTROL_URL: string;
     TEST_OTEL_EXPORTER_URL: string;
+    DOH_RESOLVER_URL: string;
   }
 }

@@ -10,6 +10,7 @@ import type { JobMessage } from "./runtime";
 import { schedules } from "./runtime";
 import { oltpSql } from "./factories";
 import { fakeEmail } from "./oltp";
+import { verifiedDomain } from "./dns";
 import { trpcClient } from "./worker";
 
 /**
@@ -75,10 +76,10 @@ export async function dueInSeconds(id: string): Promise<number> {
 
 const emailBody = { text: "Hello there", html: "<p>Hello there</p>", headers: {} };
 
-/** A mailbox on a fresh domain, added through the procedures. */
+/** A mailbox on a fresh domain, added and verified (records published on the local DoH endpoint) through the procedures. */
 export async function sendingMailbox(token: string, settings: { dailyLimit?: number; warmupEnabled?: boolean; warmupStart?: number; warmupIncrement?: number } = {}) {
   const client = trpcClient(token, { batch: false });
-  const domain = await client.domains.add.mutate({ name: `mail-${crypto.randomUUID().slice(0, 8)}.example.com` });
+  const domain = await verifiedDomain(client);
   return client.mailboxes.add.mutate({ domainId: domain.id, address: `sales@${domain.name}`, ...settings });
 }
 

@@ -3,6 +3,7 @@ import { TRPCClientError } from "@trpc/client";
 import { expect } from "vitest";
 import type { ErrorCode } from "../../src/platform/errors";
 import { createTenant, type TestTenant } from "./factories";
+import { verifiedDomain } from "./dns";
 import { trpcClient } from "./worker";
 
 /** Resolves to the error's data, failing the test if the call succeeded. */
@@ -43,10 +44,10 @@ export async function startedCampaign(token: string, steps = 1) {
   return campaign;
 }
 
-/** A verified-looking sending setup: a domain and one mailbox on it. */
+/** A sending setup: a domain verified through the local DNS-over-HTTPS endpoint, and one mailbox on it. */
 export async function mailboxFor(adminToken: string) {
   const client = trpcClient(adminToken, { batch: false });
-  const domain = await client.domains.add.mutate({ name: `mail-${crypto.randomUUID().slice(0, 8)}.example.com` });
+  const domain = await verifiedDomain(client);
   const mailbox = await client.mailboxes.add.mutate({ domainId: domain.id, address: `sales@${domain.name}` });
   return { domain, mailbox };
 }
@@ -69,6 +70,8 @@ export interface Estate {
   extraUserId: string;
   invitationId: string;
   invitationToken: string;
+  /** An address on the tenant's suppression list (no lead has it). */
+  suppressedAddress: string;
 }
 
 export async function buildEstate(): Promise<Estate> {
@@ -95,6 +98,7 @@ export async function buildEstate(): Promise<Estate> {
   const key = await admin.apiKeys.create.mutate({ name: "B key" });
   const user = await admin.users.add.mutate({ email: `extra-${crypto.randomUUID().slice(0, 8)}@example.test` });
   const invitation = await admin.users.invite.mutate({ email: `invited-${crypto.randomUUID().slice(0, 8)}@example.test` });
+  const suppressed = await admin.suppressions.add.mutate({ address: `suppressed-${crypto.randomUUID().slice(0, 8)}@example.test` });
   return {
     tenant,
     leadId: lead.id,
@@ -110,5 +114,6 @@ export async function buildEstate(): Promise<Estate> {
     extraUserId: user.id,
     invitationId: invitation.id,
     invitationToken: invitation.token,
+    suppressedAddress: suppressed.address!,
   };
 }

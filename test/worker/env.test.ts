@@ -15,6 +15,9 @@ function envError(raw: Record<string, unknown>): AppError {
   throw new Error("parseEnv accepted an invalid environment");
 }
 
+/** What production needs besides the test environment's own: a public resolver and the public origin. */
+const publicParts = { DOH_RESOLVER_URL: "https://cloudflare-dns.com/dns-query", PUBLIC_BASE_URL: "https://api.example.test" };
+
 describe("environment validation", () => {
   it("accepts the test environment and applies defaults", () => {
     const parsed = parseEnv({ ...env });
@@ -38,7 +41,7 @@ describe("environment validation", () => {
   });
 
   it("production requires JWT_ISSUER and JWT_AUDIENCE: a shared identity provider's other tokens must not pass", () => {
-    const production = { ...env, ENVIRONMENT: "production", EMAIL_PROVIDER_URL: "https://mail.example.test/send" };
+    const production = { ...env, ...publicParts, ENVIRONMENT: "production", EMAIL_PROVIDER_URL: "https://mail.example.test/send" };
     const error = envError({ ...production, JWT_ISSUER: undefined, JWT_AUDIENCE: undefined });
     expect(error.code).toBe("ENV_INVALID");
     expect(error.message).toContain("JWT_ISSUER");
@@ -49,13 +52,37 @@ describe("environment validation", () => {
   });
 
   it("production has no development stand-in: without EMAIL_PROVIDER_URL it is ENV_INVALID naming it, never a silent recorder", () => {
-    const production = { ...env, ENVIRONMENT: "production", JWT_ISSUER: "https://idp.example.test/", JWT_AUDIENCE: "edp" };
+    const production = { ...env, ...publicParts, ENVIRONMENT: "production", JWT_ISSUER: "https://idp.example.test/", JWT_AUDIENCE: "edp" };
     const error = envError({ ...production, EMAIL_PROVIDER_URL: undefined });
     expect(error.code).toBe("ENV_INVALID");
     expect(error.message).toContain("EMAIL_PROVIDER_URL");
     expect(parseEnv({ ...production, EMAIL_PROVIDER_URL: "https://mail.example.test/send" }).EMAIL_PROVIDER_URL).toBe("https://mail.example.test/send");
     // Outside production the local stack may leave it unset (sends are recorded where a developer can see them).
     expect(parseEnv({ ...env, ENVIRONMENT: "development", EMAIL_PROVIDER_URL: undefined }).EMAIL_PROVIDER_URL).toBeUndefined();
+  });
+
+  it("production verifies domains against a public https resolver and needs its public origin for List-Unsubscribe", () => {
+    const production = {
+      ...env,
+      ...publicParts,
+      ENVIRONMENT: "production",
+      JWT_ISSUER: "https://idp.example.test/",
+      JWT_AUDIENCE: "edp",
+      EMAIL_PROVIDER_URL: "https://mail.example.test/send",
+    };
+    expect(parseEnv(production).DOH_RESOLVER_URL).toBe("https://cloudflare-dns.com/dns-query");
+    // Unset, the default is Cloudflare's resolver.
+    expect(parseEnv({ ...production, DOH_RESOLVER_URL: undefined }).DOH_RESOLVER_URL).toBe("https://cloudflare-dns.com/dns-query");
+    expect(parseEnv({ ...production, DOH_RESOLVER_URL: "https://dns.google/resolve" }).DOH_RESOLVER_URL).toBe("https://dns.google/resolve");
+    // A local stand-in would verify any domain: refused in production, whatever its spelling.
+    for (const local of [env.DOH_RESOLVER_URL, "https://localhost/dns-query", "https://127.0.0.1/dns-query", "https://10.0.0.5/dns-query", "https://[::1]/dns-query", "https://resolver/dns-query"]) {
+      expect(envError({ ...production, DOH_RESOLVER_URL: local }).message).toContain("DOH_RESOLVER_URL");
+    }
+    expect(envError({ ...production, PUBLIC_BASE_URL: undefined }).message).toContain("PUBLIC_BASE_URL");
+    expect(envError({ ...production, UNSUBSCRIBE_MAILTO: "not an address" }).message).toContain("UNSUBSCRIBE_MAILTO");
+    expect(envError({ ...env, SUPPRESSION_HASH_SECRET: "short" }).message).toContain("SUPPRESSION_HASH_SECRET");
+    // Outside production the local endpoint is what the stack sets.
+    expect(parseEnv({ ...env }).DOH_RESOLVER_URL).toBe(env.DOH_RESOLVER_URL);
   });
 
   it("needs a way to verify tokens", () => {

@@ -144,6 +144,21 @@ const probes: Record<string, Probe[]> = {
   "domains.get": [{ input: (b) => ({ id: b.domainId }), expect: "NOT_FOUND" }],
   "domains.add": [{ input: (b) => ({ name: b.domainName }), expect: "own" }],
   "domains.remove": [{ input: (b) => ({ id: b.domainId }), expect: "NOT_FOUND" }],
+  "domains.verify": [{ input: (b) => ({ id: b.domainId }), expect: "NOT_FOUND" }],
+  // The list is keyed by address: B's address given to A's procedures acts on A's own list only.
+  "suppressions.list": [
+    {
+      input: () => ({ limit: 100 }),
+      expect: "own",
+      check: (d, b, a) => {
+        const addresses = (d as { items: Array<{ address: string | null }> }).items.map((i) => i.address);
+        expect(addresses).toContain(a.suppressedAddress);
+        expect(addresses).not.toContain(b.suppressedAddress);
+      },
+    },
+  ],
+  "suppressions.add": [{ input: (b) => ({ address: b.leadEmail }), expect: "own" }],
+  "suppressions.remove": [{ input: (b) => ({ address: b.suppressedAddress }), expect: "own", check: (d) => expect(d).toEqual({ removed: false }) }],
   "mailboxes.list": [
     { input: () => ({ limit: 100 }), expect: "own", check: (d, _b, a) => expectOnly(d, a) },
     { input: (b) => ({ domainId: b.domainId }), expect: "own", check: (d) => expect((d as { items: unknown[] }).items).toEqual([]) },
@@ -222,7 +237,7 @@ async function jobsSettled(): Promise<void> {
   }
 }
 
-const oltpAreas = ["tenants", "users", "apiKeys", "domains", "mailboxes", "campaigns", "leads", "emails"];
+const oltpAreas = ["tenants", "users", "apiKeys", "domains", "mailboxes", "campaigns", "leads", "emails", "suppressions"];
 const isOltp = (path: string) => oltpAreas.includes(path.split(".")[0]!);
 
 describe("tenant isolation, procedure by procedure", () => {

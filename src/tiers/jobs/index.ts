@@ -7,6 +7,7 @@ import { jobsRetention } from "./retention";
 import { jobsRouter } from "./router";
 import { exportLeadsJob } from "./services/export-leads";
 import { importLeadsJob } from "./services/import-leads";
+import { importSuppressionsJob } from "./services/import-suppressions";
 import { sendEmailJob } from "./services/send-email";
 import { sequenceCampaignsJob } from "./services/sequencer";
 
@@ -23,7 +24,7 @@ const noopJob = defineJob({
 
 export const jobs = {
   routers: { jobs: jobsRouter },
-  jobs: [noopJob, sendEmailJob, importLeadsJob, exportLeadsJob, sequenceCampaignsJob],
+  jobs: [noopJob, sendEmailJob, importLeadsJob, importSuppressionsJob, exportLeadsJob, sequenceCampaignsJob],
   crons: jobsCrons,
   retention: jobsRetention,
 };

@@ -10,6 +10,7 @@ import { jobStatuses } from "./schema";
 import { exportDownload } from "./services/export-download";
 import { startLeadExport } from "./services/export-leads";
 import { startLeadImport } from "./services/import-leads";
+import { startSuppressionImport } from "./services/import-suppressions";
 import { getJob, type JobPage, jobStats, listDeadJobs, listJobs, listTenantJobs, redriveJobs } from "./services/queries";
 
 const pageInput = { limit: z.number().int().min(1).max(100).default(25), cursor: z.string().max(512).optional() };
@@ -49,6 +50,11 @@ export const jobsRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => startLeadImport(ctx, ctx.scope, input)),
+
+  /** A CSV of addresses (`email`, optional `reason`) for the tenant's suppression list, imported like leads: stored in R2, run as a job. */
+  importSuppressions: adminProcedure
+    .input(z.object({ fileName: z.string().trim().min(1).max(255), csv: z.string().min(1) }))
+    .mutation(({ ctx, input }) => startSuppressionImport(ctx, ctx.scope, input)),
 
   /** Enqueues a CSV export of the tenant's leads (optionally one campaign's, or one status); jobs.get gives the link when done. */
   exportLeads: adminProcedure

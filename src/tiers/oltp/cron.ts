@@ -1,14 +1,23 @@
-// OLTP tier tasks run by the cron triggers: email event and invitation retention.
+// OLTP tier tasks run by the cron triggers: domain re-checks, email event and invitation retention.
 import { sql } from "drizzle-orm";
 import { defineCron } from "../../platform/cron";
 import { internalBatch } from "../../platform/db";
 import { rowsOf } from "../../platform/rows";
 import { emailEventRetentionDays, invitationRetentionDays } from "./schema";
+import { recheckDomains } from "./services/domains";
 
 /** Bounds one run's work; a backlog drains over successive nights. */
 const pruneBatch = 50_000;
 
 export const oltpCrons = [
+  /** Sending domains' DNS records, looked at again: pending ones may verify, verified ones whose records vanished are flagged. */
+  defineCron({
+    name: "oltp.recheckDomains",
+    schedule: "pruning",
+    async run(services) {
+      services.logger.info("re-checked domains", await recheckDomains(services));
+    },
+  }),
   /**
    * Deletes email events past retention in every tenant. No tenant context is set: the `maintenance`
    * role is admitted by the email_events_retention policy, and for old rows only.

@@ -4,7 +4,7 @@ import type { AnyJob } from "../../platform/jobs/define";
 import type { CallerResolver } from "../../platform/middleware";
 import { oltpCrons } from "./cron";
 import { oltpRetention } from "./retention";
-import { apiKeysRouter, campaignsRouter, domainsRouter, emailsRouter, leadsRouter, mailboxesRouter, tenantsRouter, usersRouter } from "./routers";
+import { apiKeysRouter, campaignsRouter, domainsRouter, emailsRouter, leadsRouter, mailboxesRouter, suppressionsRouter, tenantsRouter, usersRouter } from "./routers";
 import { authorize } from "./services/access";
 import { apiKeyCredential, apiKeyMarker, resolveLegacyApiKey } from "./services/api-keys";
 
@@ -18,6 +18,7 @@ export const oltp = {
     campaigns: campaignsRouter,
     leads: leadsRouter,
     emails: emailsRouter,
+    suppressions: suppressionsRouter,
   },
   jobs: [] as AnyJob[],
   crons: oltpCrons,
@@ -34,9 +35,11 @@ export const callers: CallerResolver = {
       : authorize(services, credential as Parameters<typeof authorize>[1]),
 };
 
-export { leadStatuses, type StepVariant } from "./schema";
+export { leadStatuses, type StepVariant, suppressionReasons } from "./schema";
 export { escapeHtml, type LeadVariables, renderStep, variantFor } from "./services/personalize";
 export { recordEmailEvent } from "./services/emails";
+export { addressHasher, isSuppressed, reattachStatement } from "./services/suppressions";
 export { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "./services/leads";
 export { unsubscribeRoutes } from "./unsubscribe-routes";
+export { signUnsubscribeToken, type UnsubscribeClaims } from "./services/unsubscribe";
 export { userEmailAddress } from "./services/users";

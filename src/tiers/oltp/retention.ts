@@ -25,6 +25,13 @@ export const oltpRetention: RetentionRule[] = [
   { store: "oltp", name: "sequence_steps", rule: "go with their campaign", enforcedBy: "cascade from campaigns" },
   { store: "oltp", name: "campaign_mailboxes", rule: "go with their campaign or mailbox", enforcedBy: "cascade from campaigns", ageColumn: "created_at" },
   { store: "oltp", name: "leads", rule: tenantLifetime, enforcedBy: onErasure, ageColumn: "created_at" },
+  {
+    store: "oltp",
+    name: "suppressions",
+    rule: "kept while the tenant exists (an opt-out must outlive its lead); an erasure clears the address and keeps its keyed hash",
+    enforcedBy: onErasure,
+    ageColumn: "created_at",
+  },
   { store: "oltp", name: "campaign_leads", rule: "go with their lead or campaign", enforcedBy: "cascade from leads", ageColumn: "enrolled_at" },
   { store: "oltp", name: "emails", rule: "metadata kept while the tenant exists; a subject's emails are erased on request", enforcedBy: onErasure, ageColumn: "created_at" },
   { store: "oltp", name: "email_events", rule: `${emailEventRetentionDays} days`, enforcedBy: "oltp.pruneEmailEvents", ageColumn: "occurred_at", maxAgeDays: emailEventRetentionDays },

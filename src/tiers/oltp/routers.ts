@@ -3,7 +3,7 @@ import { z } from "zod";
 import { isoInstant, sizedText, uuid } from "../../platform/inputs";
 import { adminProcedure, authedProcedure, operatorProcedure, publicProcedure, router } from "../../platform/trpc";
 import { planNames } from "./plans";
-import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, tenantStatuses, userRoles } from "./schema";
+import { campaignStatuses, domainStatuses, emailStatuses, leadStatuses, mailboxStatuses, suppressionReasons, tenantStatuses, userRoles } from "./schema";
 import { createApiKey, listApiKeys, revokeApiKey } from "./services/api-keys";
 import {
   campaignActions,
@@ -19,7 +19,8 @@ import {
   updateCampaign,
 } from "./services/campaigns";
 import { maxBulkItems, pageInput } from "../../platform/paging";
-import { addDomain, getDomain, listDomains, removeDomain } from "./services/domains";
+import { addDomain, getDomain, listDomains, removeDomain, verifyDomain } from "./services/domains";
+import { addressHasher, addSuppression, listSuppressions, removeSuppression } from "./services/suppressions";
 import { contentConfig, releaseStatements } from "../content";
 import { createEmailWithContent } from "./services/email-writes";
 import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from "./services/emails";
@@ -150,6 +151,19 @@ export const domainsRouter = router({
   get: authedProcedure.input(byId).query(({ ctx, input }) => getDomain(ctx.store("oltp"), ctx.scope, input.id)),
   add: adminProcedure.input(z.object({ name: domainName })).mutation(({ ctx, input }) => addDomain(ctx, ctx.scope, input.name)),
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeDomain(ctx, ctx.scope, input.id)),
+  /** Looks the domain's SPF, DKIM and DMARC records up (DNS-over-HTTPS) and records the result; only a verified domain's mailboxes send. */
+  verify: adminProcedure.input(byId).mutation(({ ctx, input }) => verifyDomain(ctx, ctx.scope, input.id)),
+});
+
+/** The tenant's suppression list: addresses nothing is sent to, kept whatever becomes of their leads. */
+export const suppressionsRouter = router({
+  list: adminProcedure
+    .input(z.object({ reason: z.enum(suppressionReasons).optional(), ...pageInput }))
+    .query(({ ctx, input }) => listSuppressions(ctx.store("oltp"), ctx.scope, input)),
+  add: adminProcedure
+    .input(z.object({ address: emailAddress, reason: z.enum(suppressionReasons).default("admin") }))
+    .mutation(({ ctx, input }) => addSuppression(ctx, ctx.scope, input)),
+  remove: adminProcedure.input(z.object({ address: emailAddress })).mutation(({ ctx, input }) => removeSuppression(ctx, ctx.scope, input.address)),
 });
 
 const mailboxSettings = {
@@ -320,9 +334,9 @@ export const leadsRouter = router({
   get: authedProcedure.input(byId).query(({ ctx, input }) => getLead(ctx.store("oltp"), ctx.scope, input.id)),
   create: authedProcedure
     .input(newLead.extend({ status: z.enum(leadStatuses).optional() }))
-    .mutation(({ ctx, input }) => createLead(ctx.store("oltp"), ctx.scope, input)),
+    .mutation(({ ctx, input }) => createLead(ctx.store("oltp"), ctx.scope, input, addressHasher(ctx.env))),
   upsert: authedProcedure.input(newLead).mutation(async ({ ctx, input }) => {
-    const [lead] = await upsertLeads(ctx.store("oltp"), ctx.scope, [input]);
+    const [lead] = await upsertLeads(ctx.store("oltp"), ctx.scope, [input], addressHasher(ctx.env));
     return lead!;
   }),
   bulkUpsert: authedProcedure
@@ -343,7 +357,7 @@ export const leadsRouter = router({
       }),
     )
     .mutation(async ({ ctx, input }) => {
-      const leads = await upsertLeads(ctx.store("oltp"), ctx.scope, input.leads);
+      const leads = await upsertLeads(ctx.store("oltp"), ctx.scope, input.leads, addressHasher(ctx.env));
       return { created: leads.filter((l) => l.created).length, updated: leads.filter((l) => !l.created).length, ids: leads.map((l) => l.id) };
     }),
   update: authedProcedure
@@ -409,7 +423,7 @@ export const emailsRouter = router({
       }),
     )
     .mutation(async ({ ctx, input }) => {
-      const email = await recordEmailEvent(ctx.store("oltp"), ctx.scope, { ...input, occurredAt: input.occurredAt ?? ctx.clock.now() });
+      const email = await recordEmailEvent(ctx.store("oltp"), ctx.scope, { ...input, occurredAt: input.occurredAt ?? ctx.clock.now() }, addressHasher(ctx.env));
       ctx.telemetry.capture({ event: `email ${input.type}`, tenantId: ctx.scope.tenantId, properties: { email_id: email.id, campaign_id: email.campaignId ?? null } });
       return email;
     }),

@@ -167,16 +167,34 @@ export const domains = pgTable(
     /** The SPF, DKIM and DMARC records the tenant must publish, computed when the domain is added. */
     dnsRecords: jsonb("dns_records").$type<DnsRecord[]>().notNull(),
     verifiedAt: timestamp("verified_at", { withTimezone: true, precision: 3 }),
+    /** What the last DNS check found, record by record (null until the first check). */
+    dnsResults: jsonb("dns_results").$type<DnsCheck[]>(),
+    checkedAt: timestamp("checked_at", { withTimezone: true, precision: 3 }),
     createdAt: createdAt(),
   },
   (t) => [
     unique("domains_tenant_id_key").on(t.tenantId, t.id),
     uniqueIndex("domains_tenant_name_key").on(t.tenantId, t.name),
+    /** Across tenants: one tenant at a time may hold a domain name verified (DOMAIN_TAKEN for the next). */
+    uniqueIndex("domains_verified_name_key").on(t.name).where(sql`verification_status = 'verified'`),
     index("domains_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    /** The re-check cron's scan across tenants. */
+    index("domains_status_checked_idx").on(t.verificationStatus, t.checkedAt),
     check("domains_status_check", sql`${t.verificationStatus} in ('pending', 'verified', 'failed')`),
     tenantIsolation("domains", t.tenantId),
+    /** The re-check cron lists due domains of every tenant, then checks each under its tenant's context. */
+    pgPolicy("domains_system_read", { as: "permissive", for: "select", using: sql`${currentRole} = 'system'` }),
   ],
 );
+/** One expected record as the last check saw it: `found` when a published record matches. */
+export interface DnsCheck {
+  purpose: DnsRecord["purpose"];
+  type: DnsRecord["type"];
+  host: string;
+  found: boolean;
+  /** What the resolver returned at the host (at most a few values, each cut short). */
+  seen: string[];
+}
 export interface DnsRecord {
   purpose: "spf" | "dkim" | "dmarc";
   type: "TXT" | "CNAME";
@@ -324,6 +342,36 @@ export const leads = pgTable(
     check("leads_status_check", sql`${t.status} in ('new', 'contacted', 'replied', 'interested', 'not_interested')`),
     check("leads_email_lower_check", sql`${t.email} = lower(${t.email})`),
     tenantIsolation("leads", t.tenantId),
+  ],
+);
+
+/**
+ * The tenant's suppression list: addresses nothing is sent to, whatever becomes of their leads. Keyed by
+ * an HMAC of the normalised address (SUPPRESSION_HASH_SECRET), so an erasure can clear `address` and
+ * keep the opt-out: a lead created again later is matched by the hash of its address.
+ */
+export const suppressionReasons = ["unsubscribe", "hard_bounce", "complaint", "admin"] as const;
+export const suppressions = pgTable(
+  "suppressions",
+  {
+    /** A handle for pages and audit entries: the hash stays internal. */
+    id: uuid("id").notNull().defaultRandom(),
+    tenantId: tenantId().references(() => tenants.id, { onDelete: "cascade" }),
+    addressHash: text("address_hash").notNull(),
+    /** The normalised address; null once erased (the hash alone keeps the opt-out). */
+    address: text("address"),
+    reason: text("reason").notNull(),
+    createdAt: createdAt(),
+    erasedAt: timestamp("erased_at", { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    primaryKey({ name: "suppressions_pkey", columns: [t.tenantId, t.addressHash] }),
+    index("suppressions_tenant_address_idx").on(t.tenantId, t.address),
+    unique("suppressions_tenant_id_key").on(t.tenantId, t.id),
+    index("suppressions_tenant_created_idx").on(t.tenantId, t.createdAt, t.id),
+    check("suppressions_reason_check", sql`${t.reason} in ('unsubscribe', 'hard_bounce', 'complaint', 'admin')`),
+    check("suppressions_address_lower_check", sql`${t.address} = lower(${t.address})`),
+    tenantIsolation("suppressions", t.tenantId),
   ],
 );
 

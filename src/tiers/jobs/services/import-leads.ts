@@ -8,7 +8,7 @@ import { defineJob } from "../../../platform/jobs/define";
 import { rowsOfJobs, type Job } from "../../../platform/jobs/rows";
 import { rowsOf } from "../../../platform/rows";
 import type { Services } from "../../../platform/services";
-import { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "../../oltp";
+import { addressHasher, type LeadFields, leadsCreatedUsage, reattachStatement, upsertLeadsStatement } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
 
 export interface ImportProgress {
@@ -121,7 +121,7 @@ const newlinesWithin = (raw: string | undefined) => (raw ?? "").replace(/^\n+/, 
  * is reported and skipped; a quote left open would swallow the rest of the file, so reading starts
  * again on the line after the one it opened on. A file without an email column is refused as a whole.
  */
-function parseLeadsCsv(text: string): ParsedRow[] {
+export function parseLeadsCsv(text: string): ParsedRow[] {
   const lines = text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n").split("\n");
   const headerAt = lines.findIndex((line) => line.trim() !== "");
   if (headerAt < 0) return [];
@@ -162,7 +162,7 @@ function parseLeadsCsv(text: string): ParsedRow[] {
 }
 
 /** A cell the export neutralised against formula injection ('=…, '+…) reads back as it was. */
-const unneutralise = (value: string) => (/^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value);
+export const unneutralise = (value: string) => (/^'[=+\-@\t\r]/.test(value) ? value.slice(1) : value);
 
 function toLead(record: Record<string, string>): unknown {
   const lead: Record<string, unknown> = { customFields: {} };
@@ -262,6 +262,8 @@ export const importLeadsJob = defineJob({
     const written = leads.length > 0
       ? (db: Parameters<typeof upsertLeadsStatement>[0]) => sql`${upsertLeadsStatement(db, scope, leads)}` // drizzle parenthesises it
       : () => sql`(select null::text as email, false as created where false)`;
+    // An address on the suppression list only by its hash (its lead was erased) is matched again: nothing is sent to it.
+    const reattach = await reattachStatement(addressHasher(services.env), scope, leads.map((lead) => lead.email));
     const [result] = await tenantBatch(store, scope, (db) => [
       db.execute(sql`
         with up as ${written(db)},
@@ -278,7 +280,7 @@ export const importLeadsJob = defineJob({
         where tenant_id = ${tenantId} and id = ${ledger.id} and status = 'running'
         returning progress`),
       // The month's created-leads counter, from the rows this statement created (same transaction).
-      ...(leads.length > 0 ? [leadsCreatedUsage(db, scope)] : []),
+      ...(leads.length > 0 ? [leadsCreatedUsage(db, scope), reattach(db)] : []),
     ]);
     const recorded = rowsOf(result)[0]?.progress as ImportProgress | undefined;
     // A claim lost meanwhile (the lease ran out): another delivery owns the job now.

@@ -8,9 +8,10 @@ import { defineJob, type JobResult } from "../../../platform/jobs/define";
 import { rowsOf } from "../../../platform/rows";
 import { tenantSystemScope } from "../../../platform/services";
 import { getEmailForSending } from "../../content";
-import { recordEmailEvent } from "../../oltp";
+import { addressHasher, isSuppressed, recordEmailEvent } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
 import { emailProviderFor, outgoingHeaders } from "../../../platform/email";
+import { listUnsubscribeHeaders } from "./list-unsubscribe";
 
 /** Queues delay a message by at most 12 hours; a longer wait is several deferrals, each re-checking. */
 const maxDeferSeconds = 12 * 60 * 60;
@@ -71,12 +72,16 @@ const defer = (seconds: number, reason: string): JobResult => ({
 
 interface SendContext {
   status: string;
+  lead_id: string;
   subject: string;
   mailbox_id: string;
   mailbox_address: string;
   mailbox_status: string;
   lead_email: string;
   lead_suppressed: boolean;
+  /** Only a verified domain's mailboxes send (domains.verify, the oltp.recheckDomains cron). */
+  domain_status: string;
+  domain_name: string;
   /** The lead replied to an email of the same campaign: the sequence stopped for it. */
   lead_replied: boolean;
   lead_time_zone: string | null;
@@ -94,8 +99,9 @@ interface SendContext {
 async function sendContext(store: TierStore, scope: TenantScope, emailId: string): Promise<SendContext | undefined> {
   const [result] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`
-      select e.status, e.subject, m.id as mailbox_id, m.address as mailbox_address, m.status as mailbox_status,
-             l.email as lead_email, (l.unsubscribed_at is not null or l.bounced_at is not null) as lead_suppressed,
+      select e.status, e.subject, e.lead_id, m.id as mailbox_id, m.address as mailbox_address, m.status as mailbox_status,
+             l.email as lead_email, (l.unsubscribed_at is not null or l.bounced_at is not null or ${isSuppressed(sql`l.tenant_id`, sql`l.email`)}) as lead_suppressed,
+             d.verification_status as domain_status, d.name as domain_name,
              (e.campaign_id is not null and exists (select 1 from emails r where r.tenant_id = e.tenant_id and r.lead_id = e.lead_id
                                                     and r.campaign_id = e.campaign_id and r.replied_at is not null)) as lead_replied,
              coalesce(l.custom_fields->>'timezone', l.custom_fields->>'time_zone') as lead_time_zone,
@@ -105,6 +111,7 @@ async function sendContext(store: TierStore, scope: TenantScope, emailId: string
       join tenants t on t.id = e.tenant_id
       join leads l on l.tenant_id = e.tenant_id and l.id = e.lead_id
       join mailboxes m on m.tenant_id = e.tenant_id and m.id = e.mailbox_id
+      join domains d on d.tenant_id = m.tenant_id and d.id = m.domain_id
       left join campaigns c on c.tenant_id = e.tenant_id and c.id = e.campaign_id
       where e.tenant_id = ${scope.tenantId} and e.id = ${emailId}`),
   ]);
@@ -256,7 +263,7 @@ export const sendEmailJob = defineJob({
       reason: error,
       onlyIfStatus: "queued",
       occurredAt: services.clock.now(),
-    }).catch((cause: unknown) => {
+    }, addressHasher(services.env)).catch((cause: unknown) => {
       // Deleted meanwhile, or no longer queued: nothing to fail.
       if (!(cause instanceof AppError && cause.code === "NOT_FOUND")) throw cause;
     });
@@ -275,8 +282,11 @@ export const sendEmailJob = defineJob({
   if (context.tenant_status === "closed") return { progress: { outcome: "tenant_closed" } };
   if (context.tenant_status !== "active") return defer(config.inactiveMailboxRetrySeconds, `The tenant is ${context.tenant_status}`);
   if (context.lead_suppressed || context.lead_replied) {
-    await recordEmailEvent(store, scope, { emailId, type: "failed", occurredAt: services.clock.now() });
+    await recordEmailEvent(store, scope, { emailId, type: "failed", occurredAt: services.clock.now() }, addressHasher(env));
     return { progress: { outcome: context.lead_suppressed ? "lead_suppressed" : "lead_replied" } };
+  }
+  if (context.domain_status !== "verified") {
+    return defer(config.inactiveMailboxRetrySeconds, `The domain ${context.domain_name} is not verified (${context.domain_status})`);
   }
   if (context.mailbox_status !== "active") return defer(config.inactiveMailboxRetrySeconds, `The mailbox is ${context.mailbox_status}`);
   if (context.campaign_status === "paused") return defer(config.inactiveMailboxRetrySeconds, "The campaign is paused");
@@ -330,7 +340,7 @@ export const sendEmailJob = defineJob({
       subject: context.subject,
       text: content.text,
       html: content.html || undefined,
-      headers: outgoingHeaders(content.headers),
+      headers: outgoingHeaders(content.headers, await listUnsubscribeHeaders(env, { tenantId, leadId: context.lead_id, emailId })),
       attachments: content.attachments.map((a) => ({ filename: a.filename ?? "attachment", contentType: a.mimeType, disposition: a.disposition, content: a.content })),
     });
   } catch (error) {
@@ -338,10 +348,10 @@ export const sendEmailJob = defineJob({
     throw error;
   }
   if (result.outcome === "rejected") {
-    await recordEmailEvent(store, scope, { emailId, type: "bounced", occurredAt: now });
+    await recordEmailEvent(store, scope, { emailId, type: "bounced", occurredAt: now }, addressHasher(env));
     return { progress: { outcome: "bounced", reason: result.reason } };
   }
-  await recordEmailEvent(store, scope, { emailId, type: "sent", providerMessageId: result.providerMessageId, occurredAt: now });
+  await recordEmailEvent(store, scope, { emailId, type: "sent", providerMessageId: result.providerMessageId, occurredAt: now }, addressHasher(env));
   return { progress: { outcome: "sent", providerMessageId: result.providerMessageId } };
   },
 });

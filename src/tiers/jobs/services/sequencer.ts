@@ -7,7 +7,7 @@ import { defineJob } from "../../../platform/jobs/define";
 import { rowsOf } from "../../../platform/rows";
 import { type Services, tenantSystemScope } from "../../../platform/services";
 import { catalogStatementsForMany, contentConfig, contentObjects, deleteObjects, prepareEmailContent, storeContent } from "../../content";
-import { type LeadVariables, renderStep, type StepVariant, variantFor } from "../../oltp";
+import { isSuppressed, type LeadVariables, renderStep, type StepVariant, variantFor } from "../../oltp";
 import { jobsConfig } from "../config";
 import { isTimeZone, localDate, secondsUntilWindow, type SendWindow } from "./send-email";
 
@@ -136,6 +136,7 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
              l.email, l.first_name, l.last_name, l.company, l.custom_fields,
              case when l.bounced_at is not null then 'bounced'
                   when l.unsubscribed_at is not null then 'unsubscribed'
+                  when ${isSuppressed(sql`l.tenant_id`, sql`l.email`)} then 'suppressed'
                   when exists (select 1 from emails r where r.tenant_id = cl.tenant_id and r.lead_id = cl.lead_id
                                  and r.campaign_id = cl.campaign_id and r.replied_at is not null) then 'replied' end as stop
       from campaign_leads cl
@@ -156,13 +157,16 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
       from sequence_steps s join campaigns c on c.tenant_id = s.tenant_id and c.id = s.campaign_id and c.status = 'running'
       where s.tenant_id = ${t}`),
     db.execute(sql`
-      select cm.campaign_id, m.id as mailbox_id, m.address, m.status,
+      select cm.campaign_id, m.id as mailbox_id, m.address,
+             -- A mailbox on a domain that is not verified sends nothing: to the plan it is as good as paused.
+             case when d.verification_status = 'verified' then m.status else 'unverified' end as status,
              case when m.warmup_enabled then least(m.daily_limit, m.warmup_start + m.warmup_day * m.warmup_increment) else m.daily_limit end as allowance,
              (select coalesce(sum(planned), 0)::int from sequencer_daily_plans p
               where p.tenant_id = m.tenant_id and p.mailbox_id = m.id and p.day = ${day}::date) as planned_today
       from campaign_mailboxes cm
       join campaigns c on c.tenant_id = cm.tenant_id and c.id = cm.campaign_id and c.status = 'running'
       join mailboxes m on m.tenant_id = cm.tenant_id and m.id = cm.mailbox_id
+      join domains d on d.tenant_id = m.tenant_id and d.id = m.domain_id
       where cm.tenant_id = ${t}
       order by cm.created_at, m.id`),
   ]);
@@ -309,6 +313,7 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
       from input r
       join claimed c on c.campaign_id = r.campaign_id and c.lead_id = r.lead_id
       join leads l on l.tenant_id = ${t} and l.id = r.lead_id and l.unsubscribed_at is null and l.bounced_at is null
+        and not ${isSuppressed(sql`l.tenant_id`, sql`l.email`)}
       join mailboxes m on m.tenant_id = ${t} and m.id = r.mailbox_id
       where r.action = 'send'
       returning id, tenant_id, campaign_id, lead_id, mailbox_id, queued_at

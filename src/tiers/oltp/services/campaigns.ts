@@ -1,4 +1,5 @@
 // Campaign services: CRUD, the status state machine, the sequence's steps and lead enrolment.
+import { isSuppressed } from "./suppressions";
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import type { Services } from "../../../platform/services";
@@ -350,7 +351,7 @@ export async function enrolLeads(
       join ${leads} l on l.tenant_id = c.tenant_id
       where c.tenant_id = ${scope.tenantId} and c.id = ${campaignId} and c.status <> 'completed'
         and l.id = any(${`{${leadIds.join(",")}}`}::uuid[])
-        and l.unsubscribed_at is null and l.bounced_at is null
+        and l.unsubscribed_at is null and l.bounced_at is null and not ${isSuppressed(sql`l.tenant_id`, sql`l.email`)}
       on conflict do nothing
       returning lead_id`),
     statusOf(db, scope, campaignId),

@@ -1,9 +1,11 @@
 // Sending domains: the DNS records a tenant must publish (SPF, DKIM, DMARC) and their verification status.
 import { and, desc, eq, sql } from "drizzle-orm";
-import type { Services } from "../../../platform/services";
-import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { type Services, tenantSystemScope } from "../../../platform/services";
+import { internalBatch, tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
+import { type DnsResolver, DohResolver } from "../../../platform/dns";
 import { AppError } from "../../../platform/errors";
-import { domains, domainStatuses, mailboxes, type DnsRecord } from "../schema";
+import { rowsOf } from "../../../platform/rows";
+import { domains, domainStatuses, mailboxes, type DnsCheck, type DnsRecord } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
 
 export type Domain = typeof domains.$inferSelect;
@@ -79,4 +81,132 @@ export async function removeDomain(services: Services, scope: TenantScope, id: s
   if (deleted[0]) return deleted[0];
   if (existing[0]) throw new AppError("CONFLICT", "The domain still has mailboxes; remove them first");
   throw new AppError("NOT_FOUND", "Domain not found");
+}
+
+/** The resolver of this environment: DOH_RESOLVER_URL (Cloudflare's by default, the local stack's endpoint in dev and tests). */
+export const dnsResolverFor = (env: Services["env"]): DnsResolver => new DohResolver(env.DOH_RESOLVER_URL, env.STORE_TIMEOUT_MS);
+
+const spfInclude = "include:_spf.edp.email";
+
+/**
+ * Whether a published value satisfies an expected record. SPF: a `v=spf1` record that includes ours (a
+ * domain usually lists other senders too); DMARC: any `v=DMARC1` record (the policy is the owner's to
+ * choose); DKIM: the CNAME to our selector, exactly.
+ */
+function satisfies(record: DnsRecord, value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (record.purpose === "spf") return v.startsWith("v=spf1") && v.split(/\s+/).includes(spfInclude);
+  if (record.purpose === "dmarc") return /^v=dmarc1\s*(;|$)/.test(v);
+  return v === record.value.toLowerCase();
+}
+
+/** Looks up every expected record; a resolver failure throws (SERVICE_UNAVAILABLE), it never reads as "missing". */
+export async function checkDnsRecords(resolver: DnsResolver, records: DnsRecord[]): Promise<DnsCheck[]> {
+  return Promise.all(
+    records.map(async (record) => {
+      const { answers } = await resolver.lookup(record.host, record.type);
+      return {
+        purpose: record.purpose,
+        type: record.type,
+        host: record.host,
+        found: answers.some((value) => satisfies(record, value)),
+        seen: answers.slice(0, 5).map((value) => value.slice(0, 255)),
+      };
+    }),
+  );
+}
+
+/**
+ * Records a check's results and moves the status: all records found verifies (DOMAIN_TAKEN when another
+ * tenant holds the name verified: the cross-tenant partial unique index refuses the update); a verified
+ * domain missing any record is flagged `failed`, with a system event; a pending one stays pending.
+ */
+async function applyCheck(services: Services, scope: TenantScope, id: string, results: DnsCheck[]): Promise<Domain> {
+  const now = services.clock.now().toISOString();
+  const passed = results.every((r) => r.found);
+  let changed: unknown;
+  let rows: Domain[];
+  try {
+    [changed, rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
+      db.execute(sql`
+        update ${domains} d set
+          dns_results = ${JSON.stringify(results)}::jsonb,
+          checked_at = ${now}::timestamptz,
+          verification_status = case when ${passed} then 'verified' when p.previous = 'verified' then 'failed' else p.previous end,
+          verified_at = case when ${passed} and p.previous <> 'verified' then ${now}::timestamptz else d.verified_at end
+        from (select id, verification_status as previous from ${domains} where tenant_id = ${scope.tenantId} and id = ${id} for update) p
+        where d.tenant_id = ${scope.tenantId} and d.id = p.id
+        returning p.previous, d.verification_status as status, d.name`),
+      db.select().from(domains).where(and(eq(domains.tenantId, scope.tenantId), eq(domains.id, id))),
+    ]);
+  } catch (error) {
+    // Only the status can collide here (the name does not change): the cross-tenant verified-name index.
+    if (error instanceof AppError && error.code === "CONFLICT") {
+      throw new AppError("DOMAIN_TAKEN", "Another tenant has verified this domain", { tier: "oltp", cause: error });
+    }
+    throw error;
+  }
+  const domain = found(rows[0], "Domain");
+  const transition = rowsOf(changed)[0] as { previous: string; status: string; name: string } | undefined;
+  if (transition?.previous === "verified" && transition.status === "failed") {
+    await services.systemEvents.raiseQuietly(
+      {
+        eventType: "domain_records_missing",
+        severity: "high",
+        tenantId: scope.tenantId,
+        description: `Domain ${transition.name} lost its DNS records; its mailboxes stop sending until it verifies again`,
+        details: { domainId: id, name: transition.name, missing: results.filter((r) => !r.found).map((r) => r.purpose) },
+        dedupKey: `domain.records_missing:${id}`,
+      },
+      { domainId: id },
+    );
+  }
+  return domain;
+}
+
+/** domains.verify: checks the records `domains.add` asked for, through DNS-over-HTTPS, and records what it found. */
+export async function verifyDomain(services: Services, scope: TenantScope, id: string): Promise<Domain> {
+  const domain = await getDomain(services.store("oltp"), scope, id);
+  const results = await checkDnsRecords(dnsResolverFor(services.env), domain.dnsRecords);
+  return applyCheck(services, scope, id, results);
+}
+
+/** How often the cron looks again: verified (and flagged) domains, and pending ones in their first week. */
+export const domainRecheck = { verifiedEveryHours: 6, pendingEveryHours: 1, pendingForDays: 7, batch: 50, parallel: 5 } as const;
+
+/**
+ * The cron's pass: due domains of every tenant (read under the system role), each checked and recorded
+ * in its own tenant's context. A resolver failure or a name taken meanwhile leaves that domain as it was.
+ */
+export async function recheckDomains(services: Services): Promise<{ checked: number; failed: number }> {
+  const now = services.clock.now();
+  const hoursAgo = (h: number) => new Date(now.getTime() - h * 3_600_000).toISOString();
+  const [due] = await internalBatch(services.store("oltp"), "system", null, (db) => [
+    db.execute(sql`
+      select id, tenant_id from ${domains}
+      where (verification_status in ('verified', 'failed') and (checked_at is null or checked_at < ${hoursAgo(domainRecheck.verifiedEveryHours)}::timestamptz))
+         or (verification_status = 'pending' and created_at > ${hoursAgo(domainRecheck.pendingForDays * 24)}::timestamptz
+             and (checked_at is null or checked_at < ${hoursAgo(domainRecheck.pendingEveryHours)}::timestamptz))
+      order by verification_status = 'verified' desc, checked_at nulls first, id
+      limit ${domainRecheck.batch}`),
+  ]);
+  const list = rowsOf(due) as Array<{ id: string; tenant_id: string }>;
+  const resolver = dnsResolverFor(services.env);
+  let failed = 0;
+  for (let i = 0; i < list.length; i += domainRecheck.parallel) {
+    const outcomes = await Promise.allSettled(
+      list.slice(i, i + domainRecheck.parallel).map(async ({ id, tenant_id }) => {
+        const scope = tenantSystemScope(tenant_id);
+        const domain = await getDomain(services.store("oltp"), scope, id);
+        await applyCheck(services, scope, id, await checkDnsRecords(resolver, domain.dnsRecords));
+      }),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === "rejected") {
+        failed++;
+        services.logger.warn("domain re-check failed", { error: outcome.reason });
+      }
+    }
+  }
+  return { checked: list.length - failed, failed };
 }

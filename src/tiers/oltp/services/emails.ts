@@ -7,6 +7,8 @@ import { AppError } from "../../../platform/errors";
 import type { Services } from "../../../platform/services";
 import { campaignLeads, campaigns, emailEvents, emails, emailStatuses, leads, mailboxes, sequenceSteps } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
+import { rowsOf } from "../../../platform/rows";
+import { type AddressHasher, isSuppressed, normaliseAddress, type SuppressionReason } from "./suppressions";
 
 export type Email = typeof emails.$inferSelect;
 export type EmailEvent = typeof emailEvents.$inferSelect;
@@ -61,7 +63,7 @@ export async function createEmail(services: Services, scope: TenantScope, input:
         left join ${campaigns} c on c.tenant_id = l.tenant_id and c.id = ${campaignId}::uuid
         left join ${sequenceSteps} s on s.tenant_id = l.tenant_id and s.id = ${stepId}::uuid
         where l.tenant_id = ${scope.tenantId} and l.id = ${input.leadId} and m.id = ${input.mailboxId}
-          and l.unsubscribed_at is null and l.bounced_at is null
+          and l.unsubscribed_at is null and l.bounced_at is null and not ${isSuppressed(sql`l.tenant_id`, sql`l.email`)}
           and (${campaignId}::uuid is null or c.id is not null)
           and (${stepId}::uuid is null or (s.id is not null and (c.id is null or s.campaign_id = c.id)))
           and not exists (select 1 from ${campaigns} cs where cs.tenant_id = l.tenant_id and cs.id = coalesce(c.id, s.campaign_id)
@@ -79,7 +81,8 @@ export async function createEmail(services: Services, scope: TenantScope, input:
     db
       .select({
         lead: sql<string | null>`(select case when ${leads.unsubscribedAt} is not null then 'unsubscribed'
-                                               when ${leads.bouncedAt} is not null then 'bounced' else 'ok' end
+                                               when ${leads.bouncedAt} is not null then 'bounced'
+                                               when ${isSuppressed(sql`${leads.tenantId}`, sql`${leads.email}`)} then 'suppressed' else 'ok' end
                                    from ${leads} where ${leads.tenantId} = ${scope.tenantId} and ${leads.id} = ${input.leadId})`,
         mailbox: sql<string | null>`(select ${mailboxes.status} from ${mailboxes} where ${mailboxes.tenantId} = ${scope.tenantId} and ${mailboxes.id} = ${input.mailboxId})`,
         campaign: sql<string | null>`(select ${campaigns.id} from ${campaigns} where ${campaigns.tenantId} = ${scope.tenantId} and ${campaigns.id} = ${campaignId}::uuid)`,
@@ -160,6 +163,19 @@ export async function getEmail(store: TierStore, scope: TenantScope, id: string)
 
 /** Facts about the recipient, not delivery states: recorded and counted, the email's status stays. */
 export const recipientEvents = ["clicked", "complained", "unsubscribed"] as const;
+const suppressionReasonOf = (type: ReportedEvent): SuppressionReason | null =>
+  type === "bounced" ? "hard_bounce" : type === "complained" ? "complaint" : type === "unsubscribed" ? "unsubscribe" : null;
+
+/** The email's recipient address and its keyed hash; null when the email (or its lead) is gone. */
+async function recipientEntry(store: TierStore, scope: TenantScope, emailId: string, hasher: AddressHasher) {
+  const [rows] = await tenantBatch(store, scope, (db) => [
+    db.execute(sql`select l.email from ${emails} e join ${leads} l on l.tenant_id = e.tenant_id and l.id = e.lead_id
+                   where e.tenant_id = ${scope.tenantId} and e.id = ${emailId}`),
+  ]);
+  const address = rowsOf(rows)[0]?.email;
+  return typeof address === "string" ? { address: normaliseAddress(address), hash: await hasher(address) } : null;
+}
+
 export type ReportedEvent = Exclude<EmailStatus, "queued"> | (typeof recipientEvents)[number];
 const isRecipientEvent = (type: ReportedEvent): type is (typeof recipientEvents)[number] => (recipientEvents as readonly string[]).includes(type);
 
@@ -184,8 +200,15 @@ export async function recordEmailEvent(
     /** Records nothing unless the email still has this status (a send that gave up fails only a queued email). */
     onlyIfStatus?: EmailStatus;
   },
+  hasher: AddressHasher,
 ): Promise<Email> {
   const at = input.occurredAt.toISOString();
+  // A bounce, complaint or unsubscribe puts the recipient on the tenant's list, keyed by the hash of its address:
+  // the address is read first (the hash is computed here, with the Worker's key), the entry written with the fact.
+  // These facts cost two round trips; an unknown email is answered after the first.
+  const listReason = suppressionReasonOf(input.type);
+  const listed = listReason ? await recipientEntry(store, scope, input.emailId, hasher) : null;
+  if (listReason && !listed) throw new AppError("NOT_FOUND", "Email not found");
   const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
   const recipient = isRecipientEvent(input.type);
   const stamp = sql.identifier(`${input.type}_at`);
@@ -222,6 +245,11 @@ export async function recordEmailEvent(
       ), stopped as (
         update ${campaignLeads} cl set status = 'stopped', stop_reason = ${input.type}, next_send_at = null
         from email where ${suppress} and cl.tenant_id = email.tenant_id and cl.lead_id = email.lead_id and cl.status in ('active', 'paused')
+      ), listed as (
+        insert into suppressions (tenant_id, address_hash, address, reason)
+        select email.tenant_id, ${listed?.hash ?? null}, ${listed?.address ?? null}, ${listReason ?? "admin"}
+        from email where ${listed !== null}
+        on conflict (tenant_id, address_hash) do update set address = coalesce(suppressions.address, excluded.address)
       )
       select id from email`),
     db.select().from(emails).where(and(eq(emails.tenantId, scope.tenantId), eq(emails.id, input.emailId))),

@@ -4,6 +4,7 @@ import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { campaignLeads, leads, type leadStatuses } from "../schema";
 import { afterCursor, found, toPage, type Page } from "../../../platform/paging";
+import { type AddressHasher, reattachStatement } from "./suppressions";
 
 export type Lead = typeof leads.$inferSelect;
 type LeadStatus = (typeof leadStatuses)[number];
@@ -42,8 +43,9 @@ export const leadsCreatedUsage = (db: NeonHttpDatabase, scope: TenantScope) =>
     on conflict (tenant_id, period_start) do update set leads_created = usage_counters.leads_created + excluded.leads_created`);
 
 /** A new lead; an email already present in the tenant answers CONFLICT (use upsert to merge instead). */
-export async function createLead(store: TierStore, scope: TenantScope, lead: LeadFields): Promise<Lead> {
-  const [rows] = await tenantBatch(store, scope, (db) => [db.insert(leads).values(values(scope, lead)).returning(), leadsCreatedUsage(db, scope)]);
+export async function createLead(store: TierStore, scope: TenantScope, lead: LeadFields, hasher: AddressHasher): Promise<Lead> {
+  const reattach = await reattachStatement(hasher, scope, [lead.email]);
+  const [rows] = await tenantBatch(store, scope, (db) => [db.insert(leads).values(values(scope, lead)).returning(), leadsCreatedUsage(db, scope), reattach(db)]);
   return found(rows[0], "Lead");
 }
 
@@ -57,8 +59,10 @@ export async function upsertLeads(
   store: TierStore,
   scope: TenantScope,
   input: Omit<LeadFields, "status">[],
+  hasher: AddressHasher,
 ): Promise<Array<Lead & { created: boolean }>> {
-  const [rows] = await tenantBatch(store, scope, (db) => [upsertLeadsStatement(db, scope, input), leadsCreatedUsage(db, scope)]);
+  const reattach = await reattachStatement(hasher, scope, input.map((lead) => lead.email));
+  const [rows] = await tenantBatch(store, scope, (db) => [upsertLeadsStatement(db, scope, input), leadsCreatedUsage(db, scope), reattach(db)]);
   return rows;
 }
 

@@ -5,7 +5,8 @@ import type { Env } from "../../../platform/env";
 import { AppError } from "../../../platform/errors";
 import { tenantSystemScope } from "../../../platform/services";
 import { base64url, fromBase64url, linkSigner } from "../../../platform/signed-links";
-import { campaignLeads, emailEvents, emails, leads } from "../schema";
+import { campaignLeads, emailEvents, emails, leads, suppressions } from "../schema";
+import { addressHasher, normaliseAddress } from "./suppressions";
 
 export interface UnsubscribeClaims {
   tenantId: string;
@@ -53,6 +54,13 @@ export async function redeemUnsubscribeToken(
   const claims = await verifyUnsubscribeToken(env, token);
   // No user is behind a link click: the statements run as the tenant's own platform work.
   const scope = tenantSystemScope(claims.tenantId);
+  // The address goes on the tenant's suppression list (keyed by its hash), so the opt-out outlives the lead.
+  const [current] = await tenantBatch(store, scope, (db) => [
+    db.execute<{ email: string }>(sql`select email from ${leads} where tenant_id = ${claims.tenantId} and id = ${claims.leadId}`),
+  ]);
+  const address = current.rows[0]?.email;
+  if (!address) throw new AppError("NOT_FOUND", "This unsubscribe link no longer matches a contact");
+  const hash = await addressHasher(env)(address);
   const [changed, lead] = await tenantBatch(store, scope, (db) => [
     db.execute<{ id: string }>(sql`
       with lead as (
@@ -65,6 +73,10 @@ export async function redeemUnsubscribeToken(
       ), stopped as (
         update ${campaignLeads} cl set status = 'stopped', next_send_at = null
         from lead where cl.tenant_id = lead.tenant_id and cl.lead_id = lead.id and cl.status in ('active', 'paused')
+      ), listed as (
+        insert into ${suppressions} (tenant_id, address_hash, address, reason)
+        select tenant_id, ${hash}, ${normaliseAddress(address)}, 'unsubscribe' from ${leads} where tenant_id = ${claims.tenantId} and id = ${claims.leadId}
+        on conflict (tenant_id, address_hash) do update set address = coalesce(${suppressions}.address, excluded.address)
       )
       select id from lead`),
     db.execute<{ id: string }>(sql`select id from ${leads} where tenant_id = ${claims.tenantId} and id = ${claims.leadId}`),
