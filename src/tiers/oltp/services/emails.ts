@@ -161,8 +161,10 @@ const isRecipientEvent = (type: ReportedEvent): type is (typeof recipientEvents)
 export async function recordEmailEvent(
   store: TierStore,
   scope: TenantScope,
-  input: { emailId: string; type: ReportedEvent; providerMessageId?: string; occurredAt: Date },
+  input: { emailId: string; type: ReportedEvent; providerMessageId?: string; occurredAt: Date; sourceEventId?: string },
 ): Promise<Email> {
+  // An inbound fact carries its own id: a second delivery of it changes nothing (the unique index catches a race).
+  const source = input.sourceEventId ?? null;
   const at = input.occurredAt.toISOString();
   const rank = (status: SQL) => sql`array_position(array['queued','sent','delivered','opened','replied','bounced','failed'], ${status})`;
   const recipient = isRecipientEvent(input.type);
@@ -180,6 +182,7 @@ export async function recordEmailEvent(
           ${advance}
           provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
         where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}
+          and (${source}::text is null or not exists (select 1 from ${emailEvents} x where x.tenant_id = ${scope.tenantId} and x.source_event_id = ${source}::text))
         returning e.id, e.tenant_id, e.lead_id, e.campaign_id
       ), stop as (
         -- A reply ends the lead's sequence in this campaign; a bounce ends it in every campaign.
@@ -188,8 +191,8 @@ export async function recordEmailEvent(
         where ${input.type} in ('replied', 'bounced') and cl.tenant_id = email.tenant_id and cl.lead_id = email.lead_id
           and cl.status in ('active', 'paused') and (${input.type} = 'bounced' or cl.campaign_id = email.campaign_id)
       ), event as (
-        insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details)
-        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {})}::jsonb
+        insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details, source_event_id)
+        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {})}::jsonb, ${source}::text
         from email
       ), bounce as (
         update ${leads} l set bounced_at = coalesce(l.bounced_at, ${at}::timestamptz)
