@@ -48,6 +48,26 @@ export async function verifyTrackingToken(env: Env, token: string): Promise<Trac
 }
 
 /**
+ * An attribute's value as the browser reads it: HTMLRewriter hands over the source text, character references
+ * and all (`&amp;` in a query string). Numeric references and the named ones a URL uses are decoded; any other
+ * named reference stays as written, and the link is then kept as it is rather than guessed at.
+ */
+function attributeValue(source: string): string | null {
+  const named: Record<string, string> = { amp: "&", quot: '"', apos: "'", lt: "<", gt: ">" };
+  let unknown = false;
+  const value = source.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);?/gi, (reference, body: string) => {
+    if (body[0] === "#") {
+      const code = body[1] === "x" || body[1] === "X" ? Number.parseInt(body.slice(2), 16) : Number(body.slice(1));
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : reference;
+    }
+    const character = named[body.toLowerCase()];
+    if (character === undefined) unknown = true;
+    return character ?? reference;
+  });
+  return unknown ? null : value;
+}
+
+/**
  * The HTML as sent with tracking: every http(s) link (except the Worker's own, such as the unsubscribe link)
  * goes through /t/c/<token>, and a 1×1 pixel through /t/o/<token>.gif closes the body. Without
  * PUBLIC_BASE_URL there is no address to point them at, and the HTML goes out as it is.
@@ -62,8 +82,8 @@ export async function trackedHtml(env: Env, emailId: string, html: string): Prom
   const rewritten = new HTMLRewriter()
     .on("a[href]", {
       async element(link) {
-        const href = link.getAttribute("href")?.trim() ?? "";
-        if (!isWebUrl(href) || href.length > 2048 || href.startsWith(`${base}/`)) return;
+        const href = attributeValue(link.getAttribute("href")?.trim() ?? "");
+        if (!href || !isWebUrl(href) || href.length > 2048 || href.startsWith(`${base}/`)) return;
         const token = await signTrackingToken(env, { k: "c", e: emailId, i: position++, u: href });
         link.setAttribute("href", `${base}/t/c/${token}`);
       },
