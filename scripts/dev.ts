@@ -79,7 +79,8 @@ const overrides = Object.fromEntries(
     .filter((name) => !stackOwned.test(name) && process.env[name] !== undefined)
     .map((name) => [name, process.env[name]!]),
 );
-const workerVars = { ...stack.workerVars, ...overrides };
+// Tracking links in emails point at the local Worker unless the developer names another origin.
+const workerVars: Record<string, string> = { PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, ...stack.workerVars, ...overrides };
 
 // wrangler reads the stack's addresses and the secret from an env file kept out of git.
 mkdirSync(dataDir, { recursive: true });

@@ -85,7 +85,9 @@ export function clockedWorker(clock: Clock, bindings: Record<string, unknown> = 
         headers: new Headers(),
         raw: new Blob([bytes]).stream(),
         rawSize: bytes.byteLength,
-        setReject: (reason: string) => void (rejected = reason),
+        setReject: (reason: string) => {
+          rejected = reason;
+        },
         forward: async () => ({ messageId: "" }),
         reply: async () => ({ messageId: "" }),
       } as unknown as ForwardableEmailMessage;
