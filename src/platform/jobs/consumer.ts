@@ -137,25 +137,17 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
   );
 }
 
-/**
- * Jobs whose durable record lives in their own tier (SEND_NOTIFICATION's outbox) or in the message itself
- * (RECORD_INBOUND_FACTS): the queue's attempts count, except while a tier they need is down, when the
- * message is put back as a fresh one, as a ledger job is, so an outage longer than the retries loses nothing.
- */
+/** Jobs whose durable record lives in their own tier (SEND_NOTIFICATION's outbox): the queue's attempts count. */
 async function runDirectJobs(services: Services, items: Delivery[]) {
   await Promise.all(
-    items.map(async (delivery) => {
-      const { message, job, definition } = delivery;
+    items.map(async ({ message, job, definition }) => {
       try {
         const payload = definition.payload.parse(job.payload);
         await definition.run({ jobId: job.jobId, tenantId: job.tenantId, payload, services });
         message.ack();
       } catch (error) {
         services.logger.warn("job attempt failed", { jobId: job.jobId, type: job.type, attempt: message.attempts, error });
-        if (isTierDown(error)) {
-          const deferrals = (job.deferrals ?? 0) + 1;
-          await resendMessage(services, delivery, { ...job, deferrals }, backoffSeconds(definition, deferrals));
-        } else message.retry({ delaySeconds: backoffSeconds(definition, message.attempts) });
+        message.retry({ delaySeconds: backoffSeconds(definition, message.attempts) });
       }
     }),
   );
