@@ -16,7 +16,7 @@ import { contextFromHono } from "./platform/trpc";
 import { openApiDocument, referencePage } from "./openapi";
 import { appRouter, wired } from "./root";
 import { contentConfig, contentReadDeps, streamAttachment, uploadAttachment } from "./tiers/content";
-import { exportRoutes } from "./tiers/jobs";
+import { exportRoutes, trackingRoutes, webhookRoutes } from "./tiers/jobs";
 import { notificationDeps, openLiveBadge, unreadCount, unreadCountCacheControl, unreadLookup } from "./tiers/notifications";
 import { callers, unsubscribeRoutes } from "./tiers/oltp";
 
@@ -119,6 +119,10 @@ export function createApp(clock: Clock = systemClock): Hono {
   app.route("/v1/unsubscribe", unsubscribeRoutes);
   // Export downloads: the signed, expiring link is the credential (a browser follows it without a token).
   app.route("/v1/exports", exportRoutes);
+  // Inbound at the edge: the provider's signature, or the signed token in the email, is the credential;
+  // both only queue the fact (no OLTP round trip), which RECORD_INBOUND_FACTS records.
+  app.route("/v1/webhooks", webhookRoutes);
+  app.route("/t", trackingRoutes);
 
   app.use("/trpc/*", async (c, next) => {
     c.set("routeName", `/trpc/${c.req.path.slice("/trpc/".length)}`);

@@ -8,6 +8,7 @@ import { createLogger, isLogLevel } from "./platform/logger";
 import { createServices, pendingWork } from "./platform/services";
 import { traced } from "./platform/tracing";
 import { cronTasks, wired } from "./root";
+import { receiveReply } from "./tiers/jobs";
 
 /**
  * The Worker's three handlers, reading time from `clock`. Production uses the system clock; a test builds
@@ -25,6 +26,18 @@ export function createWorker(clock: Clock = systemClock) {
       const logger = createLogger(isLogLevel(env.LOG_LEVEL) ? env.LOG_LEVEL : "info", { queue: batch.queue });
       await consumeQueueBatch(batch, createServices({ env, requestId: crypto.randomUUID(), logger, clock, waitUntil: work.waitUntil }, wired));
       await work.settle();
+    },
+
+    /** Cloudflare Email Routing delivers replies here: matched to the email they answer and queued as a `replied` fact. */
+    async email(message: ForwardableEmailMessage, rawEnv: object, ctx?: ExecutionContext): Promise<void> {
+      const env = parseEnv(rawEnv);
+      const work = pendingWork(ctx);
+      const logger = createLogger(isLogLevel(env.LOG_LEVEL) ? env.LOG_LEVEL : "info", { email: "inbound" });
+      try {
+        await receiveReply(message.raw, createServices({ env, requestId: crypto.randomUUID(), logger, clock, waitUntil: work.waitUntil }, wired));
+      } finally {
+        await work.settle();
+      }
     },
 
     /** One services context per trigger; an expression no schedule has fails the run loudly. */

@@ -168,6 +168,48 @@ const plainRoutes: Record<string, Json> = {
       },
     },
   },
+  "/v1/webhooks/{provider}": {
+    post: {
+      operationId: "providerWebhook",
+      tags: ["inbound"],
+      summary: "A provider's signed event batch (`standard`: Standard Webhooks; `sendgrid`: Signed Event Webhook), queued for recording",
+      security: [],
+      parameters: [{ name: "provider", in: "path", required: true, schema: { type: "string", enum: ["standard", "sendgrid"] } }],
+      requestBody: { required: true, content: { "application/json": { schema: {} } } },
+      responses: {
+        "200": { description: "queued", content: { "application/json": { schema: { type: "object", required: ["accepted", "ignored"], properties: { accepted: { type: "integer" }, ignored: { type: "integer" } } } } } },
+        "401": { description: "WEBHOOK_SIGNATURE_INVALID: bad signature or stale timestamp; nothing queued", content: { "application/json": { schema: { $ref: "#/components/schemas/PlainError" } } } },
+        "404": { description: "provider not configured", content: { "application/json": { schema: { $ref: "#/components/schemas/PlainError" } } } },
+        "503": { description: "the queue refused the facts: send again", content: { "application/json": { schema: { $ref: "#/components/schemas/PlainError" } } } },
+      },
+    },
+  },
+  "/t/o/{file}": {
+    get: {
+      operationId: "trackOpen",
+      tags: ["inbound"],
+      summary: "Open-tracking pixel (`<token>.gif`, put in a tracked campaign's email at send time)",
+      security: [],
+      parameters: [{ name: "file", in: "path", required: true, schema: { type: "string" } }],
+      responses: {
+        "200": { description: "a 1×1 GIF", content: { "image/gif": {} } },
+        "403": { description: "LINK_INVALID", content: { "application/json": { schema: { $ref: "#/components/schemas/PlainError" } } } },
+      },
+    },
+  },
+  "/t/c/{token}": {
+    get: {
+      operationId: "trackClick",
+      tags: ["inbound"],
+      summary: "Click tracking: redirects to the URL signed into the token, and nowhere else",
+      security: [],
+      parameters: [{ name: "token", in: "path", required: true, schema: { type: "string" } }],
+      responses: {
+        "302": { description: "to the link that was in the email" },
+        "403": { description: "LINK_INVALID", content: { "application/json": { schema: { $ref: "#/components/schemas/PlainError" } } } },
+      },
+    },
+  },
 };
 
 let cached: Json | undefined;

@@ -111,3 +111,17 @@ export function emailProviderFor(env: Env): EmailProvider {
   }
   return recordingEmailProvider;
 }
+
+/**
+ * The Message-ID of an email: its id at its sender's domain, so it is stable across retries and a reply's
+ * In-Reply-To / References name the email without any lookup (the sequencer threads follow-ups on it).
+ */
+export const messageIdFor = (emailId: string, fromAddress: string): string => `<${emailId}@${fromAddress.slice(fromAddress.lastIndexOf("@") + 1)}>`;
+
+const ourMessageId = /^<?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})@[^<>@\s]+>?$/i;
+
+/** The email id a Message-ID of ours names (`<uuid@domain>`), or null for anyone else's. */
+export function emailIdOfMessageId(messageId: string): string | null {
+  const match = ourMessageId.exec(messageId.trim());
+  return match ? match[1]!.toLowerCase() : null;
+}

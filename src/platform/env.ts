@@ -72,6 +72,12 @@ export const envSchema = z
     UNSUBSCRIBE_MAILTO: z.email().optional(),
     /** Keys the suppression list's address hashes (HMAC-SHA-256); unset, a key derived from JWT_SECRET is used. */
     SUPPRESSION_HASH_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+    /** Signs tracking links; unset, a key derived from JWT_SECRET is used. */
+    TRACKING_LINK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
+    /** Standard Webhooks secret (`whsec_<base64>`) of POST /v1/webhooks/standard; unset, that route is 404. */
+    WEBHOOK_SIGNING_SECRET: z.string().regex(/^(whsec_)?[A-Za-z0-9+/=]{24,}$/, "must be whsec_ followed by base64").optional(),
+    /** SendGrid's Signed Event Webhook verification key (base64 SubjectPublicKeyInfo); unset, POST /v1/webhooks/sendgrid is 404. */
+    SENDGRID_WEBHOOK_PUBLIC_KEY: z.string().min(80).max(400).optional(),
 
     CORS_ORIGINS: csv,
     HEALTH_TIMEOUT_MS: positiveInt(1500),

@@ -17,6 +17,7 @@ export const errorCodes = {
   AUTH_TOKEN_INVALID: { trpc: "UNAUTHORIZED", status: 401 },
   AUTH_TOKEN_EXPIRED: { trpc: "UNAUTHORIZED", status: 401 },
   AUTH_CLAIMS_INVALID: { trpc: "UNAUTHORIZED", status: 401 },
+  WEBHOOK_SIGNATURE_INVALID: { trpc: "UNAUTHORIZED", status: 401 },
   FORBIDDEN: { trpc: "FORBIDDEN", status: 403 },
   NOT_A_MEMBER: { trpc: "FORBIDDEN", status: 403 },
   TENANT_SUSPENDED: { trpc: "FORBIDDEN", status: 403 },

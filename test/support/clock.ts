@@ -70,6 +70,32 @@ export function clockedWorker(clock: Clock, bindings: Record<string, unknown> = 
   return {
     clock,
     held: queues,
+    /** An HTTP request through this Worker, as a browser, a provider or curl would send it. */
+    request: (path: string, init: RequestInit = {}) => fetch(new Request(new URL(path, origin), init)),
+    /**
+     * Hands a raw RFC 5322 message to this Worker's `email` handler, as Cloudflare Email Routing does
+     * (a ForwardableEmailMessage whose `raw` streams the bytes); returns what the handler rejected, if anything.
+     */
+    async email(raw: string, envelope: { from: string; to: string }) {
+      const bytes = new TextEncoder().encode(raw);
+      let rejected: string | undefined;
+      const message = {
+        from: envelope.from,
+        to: envelope.to,
+        headers: new Headers(),
+        raw: new Blob([bytes]).stream(),
+        rawSize: bytes.byteLength,
+        setReject: (reason: string) => {
+          rejected = reason;
+        },
+        forward: async () => ({ messageId: "" }),
+        reply: async () => ({ messageId: "" }),
+      } as unknown as ForwardableEmailMessage;
+      const ctx = createExecutionContext();
+      await worker.email(message, testEnv, ctx);
+      await waitOnExecutionContext(ctx);
+      return { rejected };
+    },
     client: (token: string) =>
       createTRPCClient<AppRouter>({
         links: [httpLink({ url: `${origin}/trpc`, fetch: (url, init) => fetch(new Request(url, init as RequestInit)), headers: () => ({ authorization: `Bearer ${token}` }) })],

@@ -1,4 +1,10 @@
+import { env } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { parseEnv } from "../../src/platform/env";
+import { signTrackingToken } from "../../src/tiers/jobs/inbound/tracking";
+import { clockedWorker, settableClock } from "../support/clock";
+import { noonOf } from "../support/olap";
 import { createTenant } from "../support/factories";
 import { postgresRoundTrips, redisRoundTrips, resetRoundTrips } from "../support/stack";
 import { request, trpcClient } from "../support/worker";
@@ -56,5 +62,29 @@ describe("round trips are the unit of cost", () => {
     expect(await (await badge()).json()).toEqual({ unread: 0 });
     expect(await postgresRoundTrips()).toMatchObject({ oltp: 0, notifications: 0, olap: 0 });
     expect(await redisRoundTrips()).toBe(1);
+  });
+});
+
+describe("inbound facts cost no Postgres round trip at the edge", () => {
+  it("a signed provider webhook, an open pixel and a click redirect only queue their facts: 0 OLTP, 0 notifications, 0 OLAP", async () => {
+    const secret = `whsec_${btoa("round-trip-secret-0123456789abcdef")}`;
+    const clock = settableClock(noonOf(1));
+    const worker = clockedWorker(clock, { WEBHOOK_SIGNING_SECRET: secret });
+    const emailId = crypto.randomUUID();
+    const body = JSON.stringify({ events: [{ id: `evt-${emailId}`, type: "delivered", emailId }] });
+    const webhook = { "content-type": "application/json", "webhook-id": `msg-${emailId}`, "webhook-timestamp": String(Math.floor(clock.now().getTime() / 1000)) };
+    const workerEnv = parseEnv(env);
+    const open = await signTrackingToken(workerEnv, { k: "o", e: emailId });
+    const click = await signTrackingToken(workerEnv, { k: "c", e: emailId, i: 0, u: "https://example.com/" });
+
+    await resetRoundTrips();
+    const responses = [
+      await worker.request("/v1/webhooks/standard", { method: "POST", body, headers: { ...webhook, "webhook-signature": new Webhook(secret).sign(webhook["webhook-id"], clock.now(), body) } }),
+      await worker.request(`/t/o/${open}.gif`),
+      await worker.request(`/t/c/${click}`, { redirect: "manual" }),
+    ];
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 302]);
+    expect(await postgresRoundTrips()).toMatchObject({ oltp: 0, notifications: 0, olap: 0 });
+    expect(worker.held.JOBS_NORMAL.held.filter((m) => m.type === "RECORD_INBOUND_FACTS")).toHaveLength(3);
   });
 });

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { defineJob } from "../../platform/jobs/define";
 import { jobsCrons } from "./cron";
+import { recordInboundFactsJob } from "./inbound/facts";
 import { jobsRetention } from "./retention";
 import { jobsRouter } from "./router";
 import { exportLeadsJob } from "./services/export-leads";
@@ -24,9 +25,12 @@ const noopJob = defineJob({
 
 export const jobs = {
   routers: { jobs: jobsRouter },
-  jobs: [noopJob, sendEmailJob, importLeadsJob, importSuppressionsJob, exportLeadsJob, sequenceCampaignsJob],
+  jobs: [noopJob, sendEmailJob, importLeadsJob, importSuppressionsJob, exportLeadsJob, sequenceCampaignsJob, recordInboundFactsJob],
   crons: jobsCrons,
   retention: jobsRetention,
 };
 
 export { exportRoutes } from "./export-routes";
+export { receiveReply } from "./inbound/replies";
+export { trackingRoutes } from "./inbound/tracking";
+export { webhookRoutes } from "./inbound/webhooks";

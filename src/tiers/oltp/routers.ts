@@ -220,6 +220,8 @@ const campaignSettings = z.object({
   startsAt: instant.nullable().optional(),
   /** A paused or bounce-protected mailbox's leads wait for it, or move to another of the campaign's mailboxes. */
   mailboxFallback: z.enum(["wait", "move"]).optional(),
+  /** Opt-in open and click tracking: links rewritten through /t/c/ and a pixel through /t/o/ at send time. */
+  trackEngagement: z.boolean().optional(),
 });
 const sendWindowOrdered = (s: { windowStartMinute?: number; windowEndMinute?: number }) =>
   s.windowStartMinute === undefined || s.windowEndMinute === undefined || s.windowStartMinute < s.windowEndMinute;

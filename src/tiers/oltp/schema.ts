@@ -247,6 +247,8 @@ export const campaigns = pgTable(
     startsAt: timestamp("starts_at", { withTimezone: true, precision: 3 }),
     /** When a lead's mailbox is paused or bounce-protected: its leads wait for it, or move to another of the campaign's. */
     mailboxFallback: text("mailbox_fallback").notNull().default("wait"),
+    /** Opt-in open and click tracking: SEND_EMAIL rewrites the HTML's links and adds a pixel (docs/api.md, Inbound). */
+    trackEngagement: boolean("track_engagement").notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -445,6 +447,8 @@ export const emails = pgTable(
     foreignKey({ name: "emails_mailbox_fk", columns: [t.tenantId, t.mailboxId], foreignColumns: [mailboxes.tenantId, mailboxes.id] }).onDelete("cascade"),
     check("emails_status_check", sql`${t.status} in ('queued', 'sent', 'delivered', 'bounced', 'opened', 'replied', 'failed')`),
     tenantIsolation("emails", t.tenantId),
+    // Inbound facts (webhooks, replies, tracking) name an email by id alone: the consumer finds its tenant, then works inside it.
+    pgPolicy("emails_system_read", { as: "permissive", for: "select", using: sql`${currentRole} = 'system'` }),
   ],
 );
 
@@ -464,8 +468,11 @@ export const emailEvents = pgTable(
     type: text("type").notNull(),
     occurredAt: timestamp("occurred_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     details: jsonb("details").$type<Record<string, unknown>>().notNull().default({}),
+    /** The inbound fact's own id (a provider's event id, a reply's Message-ID, a tracking key): each lands once. */
+    sourceEventId: text("source_event_id"),
   },
   (t) => [
+    uniqueIndex("email_events_tenant_source_event_key").on(t.tenantId, t.sourceEventId),
     index("email_events_tenant_email_idx").on(t.tenantId, t.emailId, t.occurredAt),
     index("email_events_tenant_occurred_idx").on(t.tenantId, t.occurredAt),
     index("email_events_occurred_idx").on(t.occurredAt),

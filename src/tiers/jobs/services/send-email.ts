@@ -10,7 +10,8 @@ import { tenantSystemScope } from "../../../platform/services";
 import { getEmailForSending } from "../../content";
 import { addressHasher, isSuppressed, recordEmailEvent } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import { emailProviderFor, outgoingHeaders } from "../../../platform/email";
+import { emailProviderFor, messageIdFor, outgoingHeaders } from "../../../platform/email";
+import { trackedHtml } from "../inbound/tracking";
 import { listUnsubscribeHeaders } from "./list-unsubscribe";
 
 /** Queues delay a message by at most 12 hours; a longer wait is several deferrals, each re-checking. */
@@ -88,6 +89,8 @@ interface SendContext {
   tenant_status: string;
   campaign_id: string | null;
   campaign_status: string | null;
+  /** The campaign opted in to open and click tracking. */
+  campaign_track_engagement: boolean | null;
   campaign_daily_limit: number | null;
   campaign_time_zone: string | null;
   window_start_minute: number | null;
@@ -105,7 +108,7 @@ async function sendContext(store: TierStore, scope: TenantScope, emailId: string
              (e.campaign_id is not null and exists (select 1 from emails r where r.tenant_id = e.tenant_id and r.lead_id = e.lead_id
                                                     and r.campaign_id = e.campaign_id and r.replied_at is not null)) as lead_replied,
              coalesce(l.custom_fields->>'timezone', l.custom_fields->>'time_zone') as lead_time_zone,
-             c.id as campaign_id, c.status as campaign_status, c.daily_limit as campaign_daily_limit, c.time_zone as campaign_time_zone,
+             c.id as campaign_id, c.status as campaign_status, c.track_engagement as campaign_track_engagement, c.daily_limit as campaign_daily_limit, c.time_zone as campaign_time_zone,
              c.window_start_minute, c.window_end_minute, c.send_days, t.status as tenant_status
       from emails e
       join tenants t on t.id = e.tenant_id
@@ -339,8 +342,13 @@ export const sendEmailJob = defineJob({
       to: context.lead_email,
       subject: context.subject,
       text: content.text,
-      html: content.html || undefined,
-      headers: outgoingHeaders(content.headers, await listUnsubscribeHeaders(env, { tenantId, leadId: context.lead_id, emailId })),
+      html: context.campaign_track_engagement && content.html ? await trackedHtml(env, emailId, content.html) : content.html || undefined,
+      // A stored Message-ID wins (the sequencer stores the same one with its threading); every email has one. The
+      // List-Unsubscribe headers are the platform's own and replace any stored ones.
+      headers: outgoingHeaders(
+        { "Message-ID": messageIdFor(emailId, context.mailbox_address), ...content.headers },
+        await listUnsubscribeHeaders(env, { tenantId, leadId: context.lead_id, emailId }),
+      ),
       attachments: content.attachments.map((a) => ({ filename: a.filename ?? "attachment", contentType: a.mimeType, disposition: a.disposition, content: a.content })),
     });
   } catch (error) {

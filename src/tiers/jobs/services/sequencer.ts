@@ -10,6 +10,7 @@ import { catalogStatementsForMany, contentConfig, contentObjects, deleteObjects,
 import { isSuppressed, type LeadVariables, renderStep, type StepVariant, variantFor } from "../../oltp";
 import { jobsConfig } from "../config";
 import { isTimeZone, localDate, secondsUntilWindow, type SendWindow } from "./send-email";
+import { messageIdFor } from "../../../platform/email";
 
 /** Tunables of a tick: a batch is one tenant's slice; tenants take turns, so a big campaign never starves a small one. */
 export const sequencerConfig = {
@@ -110,8 +111,8 @@ const intoWindow = (window: SendWindow, at: Date) => new Date(at.getTime() + sec
 
 const nextUtcDay = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() + 1));
 
-const domainOf = (address: string) => address.slice(address.lastIndexOf("@") + 1);
-const messageId = (emailId: string, address: string) => `<${emailId}@${domainOf(address)}>`;
+/** One Message-ID format for the whole Worker: SEND_EMAIL adds the same one, and reply matching reads it. */
+const messageId = messageIdFor;
 
 /**
  * One round trip: starts the tenant's scheduled campaigns whose time has come, completes running ones

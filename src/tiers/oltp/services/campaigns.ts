@@ -25,6 +25,7 @@ export interface CampaignSettings {
   dailyLimit: number;
   startsAt: Date | null;
   mailboxFallback: "wait" | "move";
+  trackEngagement: boolean;
 }
 
 export async function createCampaign(store: TierStore, scope: TenantScope, settings: Partial<CampaignSettings> & { name: string }): Promise<Campaign> {

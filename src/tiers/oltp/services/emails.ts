@@ -199,9 +199,13 @@ export async function recordEmailEvent(
     reason?: string;
     /** Records nothing unless the email still has this status (a send that gave up fails only a queued email). */
     onlyIfStatus?: EmailStatus;
+    /** The fact's own id at its source (a provider's event id): a fact already recorded under it records nothing. */
+    sourceEventId?: string;
   },
   hasher: AddressHasher,
 ): Promise<Email> {
+  // An inbound fact carries its own id: a second delivery of it changes nothing (the unique index catches a race).
+  const source = input.sourceEventId ?? null;
   const at = input.occurredAt.toISOString();
   // A bounce, complaint or unsubscribe puts the recipient on the tenant's list, keyed by the hash of its address:
   // the address is read first (the hash is computed here, with the Worker's key), the entry written with the fact.
@@ -225,6 +229,7 @@ export async function recordEmailEvent(
           ${advance}
           provider_message_id = coalesce(e.provider_message_id, ${input.providerMessageId ?? null})
         where e.tenant_id = ${scope.tenantId} and e.id = ${input.emailId}${input.onlyIfStatus ? sql` and e.status = ${input.onlyIfStatus}` : sql``}
+          and (${source}::text is null or not exists (select 1 from ${emailEvents} x where x.tenant_id = ${scope.tenantId} and x.source_event_id = ${source}::text))
         returning e.id, e.tenant_id, e.lead_id, e.campaign_id
       ), stop as (
         -- A reply ends the lead's sequence in this campaign; a bounce ends it in every campaign.
@@ -233,8 +238,8 @@ export async function recordEmailEvent(
         where ${input.type} in ('replied', 'bounced') and cl.tenant_id = email.tenant_id and cl.lead_id = email.lead_id
           and cl.status in ('active', 'paused') and (${input.type} = 'bounced' or cl.campaign_id = email.campaign_id)
       ), event as (
-        insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details)
-        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify({ ...(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {}), ...(input.reason ? { reason: input.reason.slice(0, 500) } : {}) })}::jsonb
+        insert into ${emailEvents} (tenant_id, email_id, type, occurred_at, details, source_event_id)
+        select tenant_id, id, ${input.type}, ${at}::timestamptz, ${JSON.stringify({ ...(input.providerMessageId ? { providerMessageId: input.providerMessageId } : {}), ...(input.reason ? { reason: input.reason.slice(0, 500) } : {}) })}::jsonb, ${source}::text
         from email
       ), bounce as (
         update ${leads} l set bounced_at = coalesce(l.bounced_at, ${at}::timestamptz)
