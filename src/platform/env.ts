@@ -53,6 +53,11 @@ export const envSchema = z
     /** Signs export download links; unset, a key derived from JWT_SECRET is used. */
     EXPORT_LINK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
 
+    /** Days a closed tenant stays restorable (`tenants.reactivate`) before the closure cron erases it from every tier. */
+    TENANT_CLOSE_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(30),
+    /** The page that accepts an invitation; the invitation email links to it with `?token=`. Unset: this Worker's origin + /invitations/accept. */
+    INVITATION_ACCEPT_URL: z.url().optional(),
+
     CORS_ORIGINS: csv,
     HEALTH_TIMEOUT_MS: positiveInt(1500),
     /** Upper bound for any one store call on a request path, so a hanging tier fails alone. */

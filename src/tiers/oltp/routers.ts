@@ -26,7 +26,7 @@ import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from
 import { countLeads, createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
 import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
 import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
-import { getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
+import { closeTenant, getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
 import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
 import { acceptInvitation, inviteUser, listInvitations } from "./services/invitations";
@@ -94,7 +94,12 @@ export const tenantsRouter = router({
   suspend: operatorProcedure
     .input(z.object({ id, reason: z.string().trim().max(500).optional() }))
     .mutation(({ ctx, input }) => setTenantStatus(ctx, ctx.scope, input.id, "suspended", input.reason)),
+  /** Also cancels a closure still in its grace period. */
   reactivate: operatorProcedure.input(byId).mutation(({ ctx, input }) => setTenantStatus(ctx, ctx.scope, input.id, "active")),
+  /** Refused at once; erased from every tier after TENANT_CLOSE_GRACE_DAYS (lifecycle.tenantClosure shows the receipt). */
+  close: operatorProcedure
+    .input(z.object({ id, reason: z.string().trim().max(500).optional() }))
+    .mutation(({ ctx, input }) => closeTenant(ctx, ctx.scope, input.id, input.reason)),
 });
 
 export const usersRouter = router({
