@@ -3,6 +3,7 @@
 import type { AnyJob } from "../../platform/jobs/define";
 import type { CallerResolver } from "../../platform/middleware";
 import { oltpCrons } from "./cron";
+import { sendInvitationJob } from "./jobs";
 import { oltpRetention } from "./retention";
 import { apiKeysRouter, campaignsRouter, domainsRouter, emailsRouter, leadsRouter, mailboxesRouter, tenantsRouter, usersRouter } from "./routers";
 import { authorize } from "./services/access";
@@ -19,7 +20,7 @@ export const oltp = {
     leads: leadsRouter,
     emails: emailsRouter,
   },
-  jobs: [] as AnyJob[],
+  jobs: [sendInvitationJob] as AnyJob[],
   crons: oltpCrons,
   retention: oltpRetention,
 };

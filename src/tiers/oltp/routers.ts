@@ -29,7 +29,7 @@ import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
 import { closeTenant, getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
 import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
-import { acceptInvitation, inviteUser, listInvitations } from "./services/invitations";
+import { acceptInvitation, invitationAcceptUrl, inviteUser, listInvitations } from "./services/invitations";
 
 const id = uuid();
 const byId = z.object({ id });
@@ -116,7 +116,7 @@ export const usersRouter = router({
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeUser(ctx, ctx.scope, input.id)),
   invite: adminProcedure
     .input(z.object({ email: emailAddress, role: z.enum(userRoles).default("member") }))
-    .mutation(({ ctx, input }) => inviteUser(ctx, ctx.scope, input)),
+    .mutation(({ ctx, input }) => inviteUser(ctx, ctx.scope, { ...input, acceptUrl: invitationAcceptUrl(ctx.env, ctx.requestUrl) })),
   invitations: adminProcedure.query(({ ctx }) => listInvitations(ctx, ctx.scope)),
   /** Public: the invitation's token is the invitee's only credential until the identity provider issues one. */
   acceptInvitation: publicProcedure
