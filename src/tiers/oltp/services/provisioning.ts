@@ -60,6 +60,7 @@ export async function provisionTenant(services: Services, operator: TenantScope,
         dailySendLimit: plan.dailySends,
         maxMailboxes: plan.mailboxes,
         maxSeats: plan.seats,
+        maxStorageBytes: plan.storageBytes,
         provisioningKey: input.clientKey,
       })
       .onConflictDoNothing({ target: tenants.provisioningKey })
