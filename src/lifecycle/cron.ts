@@ -1,10 +1,20 @@
-// Lifecycle tasks run by the cron triggers: the daily consistency check and erasure-receipt retention.
+// Lifecycle tasks run by the cron triggers: tenant closures, the daily consistency check and erasure-receipt retention.
 import { defineCron } from "../platform/cron";
 import { checkConsistency, consistencyDefaults } from "./consistency";
 import { consistencyDeps } from "./deps";
 import { pruneErasureRequests } from "./retention";
+import { closeDueTenants } from "./tenant-closure";
 
 export const lifecycleCrons = [
+  /** Closed tenants past their grace period: erased from every tier, hourly; a failed closure resumes next hour. */
+  defineCron({
+    name: "lifecycle.closeTenants",
+    schedule: "pruning",
+    async run(services) {
+      const result = await closeDueTenants(services);
+      if (result.started + result.completed > 0) services.logger.info("tenant closures", result);
+    },
+  }),
   defineCron({
     name: "lifecycle.pruneErasureRequests",
     schedule: "pruning",

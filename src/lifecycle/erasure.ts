@@ -268,7 +268,7 @@ async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
   const t = row.tenantId;
   const ids = (list: string[]) => sql`(select value::uuid from jsonb_array_elements_text(${JSON.stringify(list)}::jsonb))`;
   const mentioned = [...refs.emailIds, ...refs.leadIds, ...refs.userIds, ...(row.subjectEmail ? [row.subjectEmail] : [])];
-  const [jobs, emails, leads, users, suppressed] = await internalBatch(deps.oltp, "lifecycle", t, (db) => [
+  const [jobs, emails, leads, users, suppressed, invitations] = await internalBatch(deps.oltp, "lifecycle", t, (db) => [
     db.execute(sql`with d as (delete from jobs j where j.tenant_id = ${t} and j.type <> 'ERASE_SUBJECT'
                      and exists (select 1 from jsonb_array_elements_text(${JSON.stringify(mentioned)}::jsonb) m
                                  where position(lower(m.value) in lower(j.payload::text || coalesce(j.last_error, ''))) > 0)
@@ -280,9 +280,18 @@ async function eraseOltp(deps: ErasureDeps, row: ErasureRow, refs: NonNullable<E
     db.execute(sql`with d as (update suppressions set address = null, erased_at = now()
                               where tenant_id = ${t} and address = lower(${row.subjectEmail ?? null}::text) returning 1)
                    select count(*)::int as n from d`),
+    // Invitations to the address (open or closed): they hold it until pruned.
+    db.execute(sql`with d as (delete from invitations where tenant_id = ${t} and email = lower(${row.subjectEmail ?? ""}) returning 1) select count(*)::int as n from d`),
     step(db, row.id, "oltp", {}),
   ]);
-  return { jobs: countOf(jobs), emails: countOf(emails), leads: countOf(leads), users: countOf(users), suppressionsKeptAsHash: countOf(suppressed) };
+  return {
+    jobs: countOf(jobs),
+    emails: countOf(emails),
+    leads: countOf(leads),
+    users: countOf(users),
+    suppressionsKeptAsHash: countOf(suppressed),
+    invitations: countOf(invitations),
+  };
 }
 
 /**

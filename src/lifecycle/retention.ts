@@ -27,6 +27,7 @@ export const retentionRules: RetentionRule[] = [
   ...jobsRetention,
   ...contentRetention,
   { store: "oltp" as const, name: "erasure_requests", rule: `receipts ${erasureReceiptDays} days after completion`, enforcedBy: "lifecycle.pruneErasureRequests", ageColumn: "completed_at", maxAgeDays: erasureReceiptDays },
+  { store: "oltp" as const, name: "tenant_closures", rule: `closure receipts (no personal data) ${erasureReceiptDays} days after completion`, enforcedBy: "lifecycle.pruneErasureRequests", ageColumn: "completed_at", maxAgeDays: erasureReceiptDays },
   ...notificationsRetention,
   ...olapRetention,
   ...apiRateLimitRetention,
@@ -178,8 +179,10 @@ async function databaseSizes(stores: Record<DbTier, TierStore>): Promise<TableSi
 export async function pruneErasureRequests(store: TierStore): Promise<number> {
   const [result] = await internalBatch(store, "lifecycle", null, (db) => [
     db.execute(sql`with d as (delete from erasure_requests where status = 'completed'
+                     and completed_at < now() - make_interval(days => ${erasureReceiptDays}) returning 1),
+                        c as (delete from tenant_closures where status = 'completed'
                      and completed_at < now() - make_interval(days => ${erasureReceiptDays}) returning 1)
-                   select count(*)::int as n from d`),
+                   select (select count(*) from d)::int + (select count(*) from c)::int as n`),
   ]);
   return Number(rowsOf(result)[0]?.n ?? 0);
 }

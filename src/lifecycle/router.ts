@@ -7,6 +7,7 @@ import { checkConsistency, consistencyDefaults } from "./consistency";
 import { consistencyDeps } from "./deps";
 import { erasureReceipt, exportSubject, requestErasure, type ErasureSubject } from "./erasure";
 import { retentionReport } from "./retention";
+import { tenantClosureReceipt } from "./tenant-closure";
 
 const subject = z.union([
   z.object({ email: z.email().max(320) }).strict(),
@@ -49,6 +50,10 @@ export const lifecycleRouter = router({
   erasureReceipt: adminProcedure
     .input(z.object({ requestId: uuid() }).strict())
     .query(({ ctx, input }) => erasureReceipt(ctx.store("oltp"), ctx.scope, input.requestId)),
+  /** A closed tenant's erasure: its progress per tier, then its receipt (kept after the tenant is gone). */
+  tenantClosure: operatorProcedure
+    .input(z.object({ tenantId: uuid() }).strict())
+    .query(({ ctx, input }) => tenantClosureReceipt(ctx.store("oltp"), input.tenantId)),
   /** The subject's data as JSON (portability), to hand over before erasure. */
   exportSubject: adminProcedure
     .input(z.object({ subject }).strict())

@@ -1,6 +1,6 @@
 // Data lifecycle tables in the OLTP database (drizzle/oltp): erasure requests with per-tier step status, and the content tombstones that make blob pruning safe against re-use.
 import { sql } from "drizzle-orm";
-import { check, index, jsonb, pgPolicy, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { check, index, jsonb, pgPolicy, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { currentRole, tenantIsolation } from "../platform/rls";
 
 /** Internal cross-tenant work (consistency checks, retention report) runs with app.current_role = 'lifecycle', which no token can carry. */
@@ -65,5 +65,36 @@ export const contentTombstones = pgTable(
     index("content_tombstones_tombstoned_idx").on(t.tombstonedAt),
     tenantIsolation("content_tombstones", t.tenantId),
     pgPolicy("content_tombstones_maintenance", { as: "permissive", for: "all", using: sql`${currentRole} in ('maintenance', 'lifecycle')`, withCheck: sql`${currentRole} in ('maintenance', 'lifecycle')` }),
+  ],
+);
+
+export const tenantClosureStatuses = ["running", "completed"] as const;
+
+/**
+ * The erasure of a whole closed tenant and, once done, its receipt, which outlives the tenant. Created by the
+ * closure cron in the transaction that turns the tenant from `closing` to `closed` (after that `reactivate` cannot
+ * restore it). `steps` records each tier's step as it finishes, so a failed run resumes. `tenant_id` is kept only
+ * while the erasure runs; the receipt keeps `tenant_digest` (SHA-256 of the id), by which an operator finds it,
+ * and counts: no name, address or id of the tenant's people.
+ */
+export const tenantClosures = pgTable(
+  "tenant_closures",
+  {
+    id: uuid("id").primaryKey(),
+    tenantId: uuid("tenant_id"),
+    tenantDigest: text("tenant_digest").notNull(),
+    status: text("status").notNull().default("running"),
+    steps: jsonb("steps").$type<Record<string, unknown>>().notNull().default({}),
+    receipt: jsonb("receipt").$type<Record<string, unknown>>(),
+    closedAt: timestamp("closed_at", { withTimezone: true, precision: 3 }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    completedAt: timestamp("completed_at", { withTimezone: true, precision: 3 }),
+  },
+  (t) => [
+    uniqueIndex("tenant_closures_digest_key").on(t.tenantDigest),
+    index("tenant_closures_completed_idx").on(t.completedAt),
+    check("tenant_closures_status_check", sql`${t.status} in ('running', 'completed')`),
+    check("tenant_closures_tenant_check", sql`${t.status} = 'completed' or ${t.tenantId} is not null`),
+    pgPolicy("tenant_closures_lifecycle", { as: "permissive", for: "all", using: isLifecycle, withCheck: isLifecycle }),
   ],
 );

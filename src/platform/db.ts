@@ -158,6 +158,16 @@ function findPgCode(error: unknown): { code?: string; fetchFailure: boolean } {
   return { fetchFailure: false };
 }
 
+/** `{ used, allowed }` from the storage-limit exception's DETAIL, when it parses. */
+function storageDetails(error: unknown): Record<string, unknown> | undefined {
+  try {
+    const parsed = JSON.parse(String((error as { detail?: unknown }).detail ?? "")) as { used?: unknown; allowed?: unknown };
+    return { used: Number(parsed.used), allowed: Number(parsed.allowed) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Maps driver and Postgres failures to domain errors; the raw error stays attached as the cause. */
 export function mapDbError(tier: DbTier, error: unknown): AppError {
   if (error instanceof AppError) return error;
@@ -176,6 +186,13 @@ export function mapDbError(tier: DbTier, error: unknown): AppError {
       return new AppError("VALIDATION_FAILED", "The data does not satisfy the store's constraints", { tier, cause: error });
     case "42501":
       return new AppError("FORBIDDEN", "Not allowed for this tenant", { tier, cause: error });
+    case "ED001":
+      // Raised by content_assert_within_storage_limit (drizzle/oltp): the plan's content storage is used up.
+      return new AppError("STORAGE_LIMIT_EXCEEDED", "The plan's content storage is used up; delete emails or change the plan", {
+        tier,
+        cause: error,
+        details: storageDetails(error),
+      });
     default:
       // Class 22 (data exception: a date out of range, a bad datetime format, an invalid escape, …) is the data a
       // caller sent; class 54 (program limit exceeded: too long for a tsvector, too deeply nested) is its size.

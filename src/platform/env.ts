@@ -78,6 +78,10 @@ export const envSchema = z
     WEBHOOK_SIGNING_SECRET: z.string().regex(/^(whsec_)?[A-Za-z0-9+/=]{24,}$/, "must be whsec_ followed by base64").optional(),
     /** SendGrid's Signed Event Webhook verification key (base64 SubjectPublicKeyInfo); unset, POST /v1/webhooks/sendgrid is 404. */
     SENDGRID_WEBHOOK_PUBLIC_KEY: z.string().min(80).max(400).optional(),
+    /** Days a closed tenant stays restorable (`tenants.reactivate`) before the closure cron erases it from every tier. */
+    TENANT_CLOSE_GRACE_DAYS: z.coerce.number().int().min(0).max(365).default(30),
+    /** The page that accepts an invitation; the invitation email links to it with `?token=`. Unset: this Worker's origin + /invitations/accept. */
+    INVITATION_ACCEPT_URL: z.url().optional(),
 
     CORS_ORIGINS: csv,
     HEALTH_TIMEOUT_MS: positiveInt(1500),

@@ -22,6 +22,7 @@ export const errorCodes = {
   NOT_A_MEMBER: { trpc: "FORBIDDEN", status: 403 },
   TENANT_SUSPENDED: { trpc: "FORBIDDEN", status: 403 },
   TENANT_CLOSED: { trpc: "FORBIDDEN", status: 403 },
+  STORAGE_LIMIT_EXCEEDED: { trpc: "FORBIDDEN", status: 403 },
   LINK_INVALID: { trpc: "FORBIDDEN", status: 403 },
   LINK_EXPIRED: { trpc: "FORBIDDEN", status: 403 },
   NOT_FOUND: { trpc: "NOT_FOUND", status: 404 },

@@ -23,11 +23,32 @@ export interface TestTenant {
 export const oltpSql = () => tierStore(parseEnv(env), "oltp").sql;
 
 /**
- * A tenant with no history, arranged in SQL: what no procedure can set up, since provisioning records its own
- * audit entries, ledger rows and subscription, and the suites that count a tenant's audit entries, jobs and round
- * trips from zero build on this. A tenant as a customer gets one is `provisionTenant()` (tenants.create).
+ * A tenant as a customer gets one, with an admin and a member: an operator provisions it through
+ * `tenants.create` (plan `pro`: 50 seats for the tests that add and invite many users), and its admin adds the
+ * member with `users.add`. Both are audited and provisioning records a subscription, so a suite that counts a
+ * tenant's audit entries, ledger jobs or round trips from zero uses `createBareTenant()` instead.
  */
-export async function createTenant(name = `Tenant ${crypto.randomUUID().slice(0, 8)}`): Promise<TestTenant> {
+export async function createTenant(
+  name = `Tenant ${crypto.randomUUID().slice(0, 8)}`,
+  options: { plan?: "free" | "starter" | "pro" } = {},
+): Promise<TestTenant> {
+  const provisioned = await provisionTenant({ name, plan: options.plan ?? "pro" });
+  const email = `member-${provisioned.id.slice(0, 8)}@example.test`;
+  const added = await trpcClient(provisioned.admin.token, { batch: false }).users.add.mutate({ email, role: "member" });
+  return {
+    id: provisioned.id,
+    name,
+    admin: provisioned.admin,
+    member: { id: added.id, email, role: "member", token: await mintToken({ sub: added.id, tenant_id: provisioned.id, role: "member" }) },
+  };
+}
+
+/**
+ * A tenant with no history, arranged in SQL: what no procedure can set up, since provisioning records its own
+ * audit entries, ledger rows and subscription. For the suites that count a tenant's audit entries, jobs and
+ * round trips from zero; everything else uses `createTenant()`.
+ */
+export async function createBareTenant(name = `Tenant ${crypto.randomUUID().slice(0, 8)}`): Promise<TestTenant> {
   const sql = oltpSql();
   const id = crypto.randomUUID();
   const admin = { id: crypto.randomUUID(), email: `admin-${id.slice(0, 8)}@example.test` };
@@ -46,7 +67,6 @@ export async function createTenant(name = `Tenant ${crypto.randomUUID().slice(0,
     member: { ...member, role: "member", token: await mintToken({ sub: member.id, tenant_id: id, role: "member" }) },
   };
 }
-
 
 export interface ProvisionedTenant {
   id: string;

@@ -45,3 +45,25 @@ export async function asRole(
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+const scanRole: Record<DbTier, "lifecycle" | "analytics"> = { oltp: "lifecycle", notifications: "lifecycle", olap: "analytics" };
+
+/**
+ * The erasure scan: rows of every table of the database (read as the role that sees every tenant's rows) whose
+ * text mentions one of the needles (addresses, ids), counted per table. Empty means no residue.
+ */
+export async function residue(tier: DbTier, needles: string[]): Promise<Record<string, number>> {
+  const [tables = []] = await asRole(tier, scanRole[tier], (sql) => [
+    sql`select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition order by 1`,
+  ]);
+  const found: Record<string, number> = {};
+  for (const { relname } of tables) {
+    const [rows = []] = await asRole(tier, scanRole[tier], (sql) => [
+      sql`select count(*)::int as n from ${sql.unsafe(`"${String(relname)}"`)} t
+          where exists (select 1 from jsonb_array_elements_text(${JSON.stringify(needles)}::jsonb) m where position(lower(m.value) in lower(t::text)) > 0)`,
+    ]);
+    if (Number(rows[0]?.n) > 0) found[String(relname)] = Number(rows[0]?.n);
+  }
+  return found;
+}

@@ -1,3 +1,4 @@
+// Counts a tenant's ledger jobs from zero: its tenants are bare (createBareTenant), with no provisioning history.
 import { createExecutionContext, createScheduledController } from "cloudflare:test";
 import { jobRuntimeConfig } from "../../src/platform/jobs/config";
 import { env } from "cloudflare:workers";
@@ -7,7 +8,7 @@ import { schedules } from "../support/runtime";
 import { jobsConfig } from "../../src/tiers/jobs/config";
 import { queueNames } from "../support/runtime";
 import { prepareJobs } from "../support/runtime";
-import { createTenant, oltpSql, type TestTenant } from "../support/factories";
+import { createBareTenant, oltpSql, type TestTenant } from "../support/factories";
 import { backdateJob, commitJobsWithoutSending, deliver, dueInSeconds, ledgerRow, waitFor } from "../support/jobs";
 import { operator, type Caller } from "../support/notifications";
 import { postgresRoundTrips, resetRoundTrips, setDatabaseFault } from "../support/stack";
@@ -20,7 +21,7 @@ describe("jobs tier", () => {
   let b: TestTenant;
   let staff: Caller;
   beforeAll(async () => {
-    [a, b, staff] = await Promise.all([createTenant(), createTenant(), operator()]);
+    [a, b, staff] = await Promise.all([createBareTenant(), createBareTenant(), operator()]);
   });
 
   it("bad payloads are refused at enqueue with each offending field named, and nothing is written", async () => {

@@ -1,5 +1,6 @@
+// Counts a tenant's audit entries from zero: its tenants are bare (createBareTenant), with no provisioning history.
 import { afterEach, describe, expect, it } from "vitest";
-import { createTenant } from "../support/factories";
+import { createBareTenant } from "../support/factories";
 import { operator } from "../support/notifications";
 import { olapStore, pendingJobs, runPendingJobs } from "../support/olap";
 import { campaignWithSteps, expectCode, mailboxFor } from "../support/oltp";
@@ -34,7 +35,7 @@ async function drainAndRead(client: Client, count: number, filter: { action?: st
 
 describe("audit entries of admin actions", () => {
   it("every admin action in OLTP writes one entry, with who, what, which object, when and from where", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const admin = trpcClient(tenant.admin.token, { batch: false });
     const startedAt = Date.now();
     const user = await admin.users.add.mutate({ email: `new-${crypto.randomUUID().slice(0, 8)}@example.test`, role: "member" });
@@ -79,7 +80,7 @@ describe("audit entries of admin actions", () => {
   });
 
   it("an action that changes nothing (unknown id, refused demotion) records nothing", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const admin = trpcClient(tenant.admin.token, { batch: false });
     await expectCode(admin.apiKeys.revoke.mutate({ id: crypto.randomUUID() }), "NOT_FOUND");
     await expectCode(admin.mailboxes.remove.mutate({ id: crypto.randomUUID() }), "NOT_FOUND");
@@ -90,7 +91,7 @@ describe("audit entries of admin actions", () => {
   });
 
   it("an operator's redrive is recorded against each redriven job's tenant", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const staff = await operator();
     const [message] = await commitJobsWithoutSending(tenant.id, tenant.admin.id, [{ type: "NOOP", payload: {} }]);
     const sql = oltpSql();
@@ -106,7 +107,7 @@ describe("audit entries of admin actions", () => {
   });
 
   it("resolving and reopening a system event are recorded through the queue, without the OLTP ledger", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const admin = trpcClient(tenant.admin.token, { batch: false });
     const { event } = await admin.admin.systemEvents.create.mutate({ eventType: "audit.test", severity: "low", description: "x" });
     await setDatabaseFault("oltp", "down");
@@ -131,7 +132,7 @@ describe("the audit log's guarantees", () => {
   afterEach(() => setDatabaseFault("olap", "none"));
 
   it("with OLAP down the action succeeds and its entry waits in the ledger, then arrives after recovery", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const admin = trpcClient(tenant.admin.token, { batch: false });
     await setDatabaseFault("olap", "down");
     const key = await admin.apiKeys.create.mutate({ name: "during outage" });
@@ -167,8 +168,8 @@ describe("the audit log's guarantees", () => {
   });
 
   it("tenant admins read their own tenant's entries, members none, operators every tenant's; pages follow the cursor; one OLAP round trip", async () => {
-    const a = await createTenant();
-    const b = await createTenant();
+    const a = await createBareTenant();
+    const b = await createBareTenant();
     const adminA = trpcClient(a.admin.token, { batch: false });
     for (const name of ["one", "two", "three"]) await adminA.tenants.rename.mutate({ name });
     await trpcClient(b.admin.token, { batch: false }).tenants.rename.mutate({ name: "b" });

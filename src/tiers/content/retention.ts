@@ -17,7 +17,7 @@ export const contentRetention: RetentionRule[] = [
   },
   { store: "oltp", name: "email_contents", rule: "goes with its email (emails.delete, erasure)", enforcedBy: onErasure, ageColumn: "created_at" },
   { store: "oltp", name: "email_content_parts", rule: "go with their email", enforcedBy: onErasure },
-  { store: "oltp", name: "content_settings", rule: "one row per tenant", enforcedBy: "tenant offboarding", ageColumn: "updated_at" },
+  { store: "oltp", name: "content_settings", rule: "one row per tenant", enforcedBy: "lifecycle.closeTenants (tenant closure)", ageColumn: "updated_at" },
   {
     store: "oltp",
     name: "content_tombstones",

@@ -3,6 +3,7 @@
 import type { AnyJob } from "../../platform/jobs/define";
 import type { CallerResolver } from "../../platform/middleware";
 import { oltpCrons } from "./cron";
+import { sendInvitationJob } from "./jobs";
 import { oltpRetention } from "./retention";
 import { apiKeysRouter, campaignsRouter, domainsRouter, emailsRouter, leadsRouter, mailboxesRouter, suppressionsRouter, tenantsRouter, usersRouter } from "./routers";
 import { authorize } from "./services/access";
@@ -20,7 +21,7 @@ export const oltp = {
     emails: emailsRouter,
     suppressions: suppressionsRouter,
   },
-  jobs: [] as AnyJob[],
+  jobs: [sendInvitationJob] as AnyJob[],
   crons: oltpCrons,
   retention: oltpRetention,
 };

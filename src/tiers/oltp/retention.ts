@@ -6,9 +6,11 @@ import { emailEventRetentionDays, invitationRetentionDays } from "./schema";
 
 const tenantLifetime = "kept while the tenant exists; a subject's rows are erased on request";
 const onErasure = "lifecycle.eraseSubject (on request)";
+/** Every tenant-scoped row goes when its tenant is closed and its grace period is over. */
+const closure = "lifecycle.closeTenants (tenant closure)";
 
 export const oltpRetention: RetentionRule[] = [
-  { store: "oltp", name: "tenants", rule: "kept while the tenant is a customer", enforcedBy: "platform offboarding (manual)", ageColumn: "created_at" },
+  { store: "oltp", name: "tenants", rule: "kept while the tenant is a customer; a closed tenant is erased from every store after its grace period", enforcedBy: "lifecycle.closeTenants", ageColumn: "created_at" },
   { store: "oltp", name: "users", rule: tenantLifetime, enforcedBy: onErasure, ageColumn: "created_at" },
   {
     store: "oltp",
@@ -18,10 +20,10 @@ export const oltpRetention: RetentionRule[] = [
     ageColumn: "created_at",
     maxAgeDays: invitationLifetimeDays + invitationRetentionDays,
   },
-  { store: "oltp", name: "api_keys", rule: "kept while the tenant exists; revoked keys stay for audit", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
-  { store: "oltp", name: "domains", rule: "kept while the tenant exists", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
-  { store: "oltp", name: "mailboxes", rule: "kept while the tenant exists", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
-  { store: "oltp", name: "campaigns", rule: "kept while the tenant exists", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
+  { store: "oltp", name: "api_keys", rule: "kept while the tenant exists; revoked keys stay for audit", enforcedBy: closure, ageColumn: "created_at" },
+  { store: "oltp", name: "domains", rule: "kept while the tenant exists", enforcedBy: closure, ageColumn: "created_at" },
+  { store: "oltp", name: "mailboxes", rule: "kept while the tenant exists", enforcedBy: closure, ageColumn: "created_at" },
+  { store: "oltp", name: "campaigns", rule: "kept while the tenant exists", enforcedBy: closure, ageColumn: "created_at" },
   { store: "oltp", name: "sequence_steps", rule: "go with their campaign", enforcedBy: "cascade from campaigns" },
   { store: "oltp", name: "campaign_mailboxes", rule: "go with their campaign or mailbox", enforcedBy: "cascade from campaigns", ageColumn: "created_at" },
   { store: "oltp", name: "leads", rule: tenantLifetime, enforcedBy: onErasure, ageColumn: "created_at" },
@@ -35,8 +37,8 @@ export const oltpRetention: RetentionRule[] = [
   { store: "oltp", name: "campaign_leads", rule: "go with their lead or campaign", enforcedBy: "cascade from leads", ageColumn: "enrolled_at" },
   { store: "oltp", name: "emails", rule: "metadata kept while the tenant exists; a subject's emails are erased on request", enforcedBy: onErasure, ageColumn: "created_at" },
   { store: "oltp", name: "email_events", rule: `${emailEventRetentionDays} days`, enforcedBy: "oltp.pruneEmailEvents", ageColumn: "occurred_at", maxAgeDays: emailEventRetentionDays },
-  { store: "oltp", name: "subscriptions", rule: "kept while the tenant exists (billing records)", enforcedBy: "tenant offboarding", ageColumn: "created_at" },
-  { store: "oltp", name: "usage_counters", rule: "monthly counts, kept for billing (no personal data)", enforcedBy: "tenant offboarding", ageColumn: "period_start" },
+  { store: "oltp", name: "subscriptions", rule: "kept while the tenant exists (billing records)", enforcedBy: closure, ageColumn: "created_at" },
+  { store: "oltp", name: "usage_counters", rule: "monthly counts, kept for billing (no personal data)", enforcedBy: closure, ageColumn: "period_start" },
   {
     store: "redis",
     name: "auth:{tenant}, auth:{tenant}:ctl",

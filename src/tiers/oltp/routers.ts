@@ -27,10 +27,10 @@ import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from
 import { countLeads, createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
 import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
 import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
-import { getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
+import { closeTenant, getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
 import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
-import { acceptInvitation, inviteUser, listInvitations } from "./services/invitations";
+import { acceptInvitation, invitationAcceptUrl, inviteUser, listInvitations } from "./services/invitations";
 
 const id = uuid();
 const byId = z.object({ id });
@@ -95,7 +95,12 @@ export const tenantsRouter = router({
   suspend: operatorProcedure
     .input(z.object({ id, reason: z.string().trim().max(500).optional() }))
     .mutation(({ ctx, input }) => setTenantStatus(ctx, ctx.scope, input.id, "suspended", input.reason)),
+  /** Also cancels a closure still in its grace period. */
   reactivate: operatorProcedure.input(byId).mutation(({ ctx, input }) => setTenantStatus(ctx, ctx.scope, input.id, "active")),
+  /** Refused at once; erased from every tier after TENANT_CLOSE_GRACE_DAYS (lifecycle.tenantClosure shows the receipt). */
+  close: operatorProcedure
+    .input(z.object({ id, reason: z.string().trim().max(500).optional() }))
+    .mutation(({ ctx, input }) => closeTenant(ctx, ctx.scope, input.id, input.reason)),
 });
 
 export const usersRouter = router({
@@ -112,7 +117,7 @@ export const usersRouter = router({
   remove: adminProcedure.input(byId).mutation(({ ctx, input }) => removeUser(ctx, ctx.scope, input.id)),
   invite: adminProcedure
     .input(z.object({ email: emailAddress, role: z.enum(userRoles).default("member") }))
-    .mutation(({ ctx, input }) => inviteUser(ctx, ctx.scope, input)),
+    .mutation(({ ctx, input }) => inviteUser(ctx, ctx.scope, { ...input, acceptUrl: invitationAcceptUrl(ctx.env, ctx.requestUrl) })),
   invitations: adminProcedure.query(({ ctx }) => listInvitations(ctx, ctx.scope)),
   /** Public: the invitation's token is the invitee's only credential until the identity provider issues one. */
   acceptInvitation: publicProcedure

@@ -1,6 +1,7 @@
 // OLTP tier schema (Neon, OLTP_DATABASE_URL): the system of record; every tenant-scoped table under forced RLS.
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   boolean,
   check,
   foreignKey,
@@ -23,7 +24,11 @@ const createdAt = () => timestamp("created_at", { withTimezone: true, precision:
 const updatedAt = () => timestamp("updated_at", { withTimezone: true, precision: 3 }).notNull().defaultNow();
 const tenantId = () => uuid("tenant_id").notNull();
 
-export const tenantStatuses = ["active", "suspended", "closed"] as const;
+/**
+ * closing: an operator closed the tenant; refused like a suspended one until `close_after`, and `reactivate` still
+ * restores it. closed: the grace is over and the lifecycle's closure is erasing it (the row goes last).
+ */
+export const tenantStatuses = ["active", "suspended", "closing", "closed"] as const;
 export const tenants = pgTable(
   "tenants",
   {
@@ -36,14 +41,18 @@ export const tenants = pgTable(
     maxMailboxes: integer("max_mailboxes").notNull().default(5),
     /** Members (users plus pending invitations) the plan allows. */
     maxSeats: integer("max_seats").notNull().default(5),
+    /** Content bytes (bodies and attachments as stored) the plan allows. */
+    maxStorageBytes: bigint("max_storage_bytes", { mode: "number" }).notNull().default(1_073_741_824),
     /** The operator's idempotency key of the provisioning call that created the tenant. */
     provisioningKey: text("provisioning_key"),
     statusChangedAt: timestamp("status_changed_at", { withTimezone: true, precision: 3 }),
+    /** While closing: when the grace ends and the lifecycle's closure cron may erase the tenant. */
+    closeAfter: timestamp("close_after", { withTimezone: true, precision: 3 }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     uniqueIndex("tenants_provisioning_key").on(t.provisioningKey),
-    check("tenants_status_check", sql`${t.status} in ('active', 'suspended', 'closed')`),
+    check("tenants_status_check", sql`${t.status} in ('active', 'suspended', 'closing', 'closed')`),
     check("tenants_limits_check", sql`${t.dailySendLimit} >= 0 and ${t.maxMailboxes} >= 0 and ${t.maxSeats} >= 1`),
     tenantIsolation("tenants", t.id),
     /** Platform staff (the operator role of a verified token) list and inspect every tenant. */

@@ -5,7 +5,8 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { createWorker } from "../../../src/index";
-import { createTenant } from "../../support/factories";
+// Bare tenants (createBareTenant): the limits count every call, so the tenant must start with none spent (provisioning makes some).
+import { createBareTenant } from "../../support/factories";
 import { redis } from "../../support/lifecycle";
 import { fakeEmail } from "../../support/oltp";
 import { setRedisFault } from "../../support/stack";
@@ -32,7 +33,7 @@ afterEach(() => setRedisFault("none"));
 
 describe("tRPC batches are bounded", () => {
   it("eleven bulk upserts in one request are refused whole with BATCH_TOO_LARGE; ten are served", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const batch = (n: number) => {
       const paths = Array.from({ length: n }, () => "leads.bulkUpsert").join(",");
       const body = Object.fromEntries(Array.from({ length: n }, (_, i) => [String(i), { leads: [{ email: fakeEmail() }] }]));
@@ -50,7 +51,7 @@ describe("tRPC batches are bounded", () => {
   });
 
   it("the limit comes from TRPC_MAX_BATCH", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const fetch = workerWith({ TRPC_MAX_BATCH: "2" });
     expect((await fetch("/trpc/tenants.current,tenants.current?batch=1&input={}", { headers: bearer(tenant.member.token) })).status).toBe(200);
     const three = await fetch("/trpc/tenants.current,tenants.current,tenants.current?batch=1&input={}", { headers: bearer(tenant.member.token) });
@@ -60,7 +61,7 @@ describe("tRPC batches are bounded", () => {
 
   for (const { path, type } of procedures) {
     it(`${path}: a batch of 11 is refused before any call runs`, async () => {
-      const tenant = await createTenant();
+      const tenant = await createBareTenant();
       const paths = Array.from({ length: 11 }, () => path).join(",");
       const input = encodeURIComponent(JSON.stringify(Object.fromEntries(Array.from({ length: 11 }, (_, i) => [String(i), {}]))));
       const response =
@@ -76,7 +77,7 @@ describe("tRPC batches are bounded", () => {
 
 describe("per-caller API rate limits", () => {
   it("a principal over its limit gets 429 RATE_LIMITED with Retry-After, on tRPC and on the browser route", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const fetch = workerWith({ API_RATE_LIMIT_PER_PRINCIPAL: "5" });
     for (let i = 0; i < 5; i++) expect((await fetch("/trpc/tenants.current", { headers: bearer(tenant.member.token) })).status).toBe(200);
     const limited = await fetch("/trpc/tenants.current", { headers: bearer(tenant.member.token) });
@@ -94,7 +95,7 @@ describe("per-caller API rate limits", () => {
   });
 
   it("calls in a batch count one each", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const fetch = workerWith({ API_RATE_LIMIT_PER_PRINCIPAL: "5" });
     const four = await fetch("/trpc/tenants.current,tenants.current,tenants.current,tenants.current?batch=1&input={}", { headers: bearer(tenant.member.token) });
     expect(four.status).toBe(200);
@@ -104,7 +105,7 @@ describe("per-caller API rate limits", () => {
   });
 
   it("the tenant's limit holds across its principals", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const fetch = workerWith({ API_RATE_LIMIT_PER_PRINCIPAL: "5", API_RATE_LIMIT_PER_TENANT: "8" });
     for (let i = 0; i < 5; i++) expect((await fetch("/trpc/tenants.current", { headers: bearer(tenant.member.token) })).status).toBe(200);
     for (let i = 0; i < 3; i++) expect((await fetch("/trpc/tenants.current", { headers: bearer(tenant.admin.token) })).status).toBe(200);
@@ -114,7 +115,7 @@ describe("per-caller API rate limits", () => {
   });
 
   it("what other isolates counted in Redis is enforced here (the count is reconciled through @upstash/ratelimit)", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     // Another isolate has used the principal's whole window, as recorded in Redis by the same limiter.
     const elsewhere = new Ratelimit({ redis: redis(), prefix: "api:rl:principal", limiter: Ratelimit.slidingWindow(5, "60 s"), ephemeralCache: false });
     await elsewhere.limit(`${tenant.id}:${tenant.member.id}`, { rate: 5 });
@@ -126,7 +127,7 @@ describe("per-caller API rate limits", () => {
   });
 
   it("Redis down: the API keeps serving (fail open), and the isolate's own count still refuses above the limit", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const fetch = workerWith({ API_RATE_LIMIT_PER_PRINCIPAL: "3" });
     await setRedisFault("down");
     for (let i = 0; i < 3; i++) expect((await fetch("/trpc/tenants.current", { headers: bearer(tenant.member.token) })).status).toBe(200);
@@ -134,7 +135,7 @@ describe("per-caller API rate limits", () => {
   });
 
   it("an UPPER-CASE spelling of the same ids in a token draws on the same buckets", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const fetch = workerWith({ API_RATE_LIMIT_PER_PRINCIPAL: "2" });
     const upper = await mintToken({ sub: tenant.member.id.toUpperCase(), tenant_id: tenant.id.toUpperCase(), role: "member" });
     expect((await fetch("/trpc/tenants.current", { headers: bearer(tenant.member.token) })).status).toBe(200);
@@ -143,7 +144,7 @@ describe("per-caller API rate limits", () => {
   });
 
   describe("every procedure counts against the limit", async () => {
-    const tenant = await createTenant();
+    const tenant = await createBareTenant();
     const fetch = workerWith({ API_RATE_LIMIT_PER_PRINCIPAL: "1" });
     const token = await mintToken({ sub: tenant.admin.id, tenant_id: tenant.id, role: "operator" });
 

@@ -199,6 +199,8 @@ export function catalogStatements(
       update ${contentObjects} d set ref_count = d.ref_count + uses.n, expires_at = greatest(d.expires_at, now() + ${retention})
       from uses where d.tenant_id = ${tenantId} and d.hash = uses.hash`),
     ...assertLive,
+    // The plan's storage limit, over the catalog as this write leaves it: beyond it the whole write rolls back.
+    db.execute(sql`select content_assert_within_storage_limit(${tenantId}::uuid)`),
   ];
 }
 

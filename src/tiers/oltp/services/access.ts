@@ -146,7 +146,7 @@ function decide(credential: Credential, facts: Facts, now: number): Principal {
     const member = facts.subject as MemberEntry;
     if (tenantStatus === null || member.role === null) throw new AppError("NOT_A_MEMBER", "The token's user is not a member of its tenant");
     if (tenantStatus === "suspended") throw new AppError("TENANT_SUSPENDED", "The tenant is suspended; ask the platform operator");
-    if (tenantStatus !== "active") throw new AppError("TENANT_CLOSED", "The tenant is closed");
+    if (tenantStatus !== "active") throw new AppError("TENANT_CLOSED", `The tenant is ${tenantStatus}`);
     // Never more than the token claims, never more than the membership holds.
     const claimed = credential.claims.role;
     const role = order[claimed]! <= order[member.role]! ? claimed : member.role;
@@ -156,7 +156,7 @@ function decide(credential: Credential, facts: Facts, now: number): Principal {
   if (!key.ok || key.id === null) throw new AppError("AUTH_TOKEN_INVALID", "API key is invalid or revoked");
   if (key.exp !== null && key.exp <= now) throw new AppError("AUTH_TOKEN_EXPIRED", "API key has expired");
   if (tenantStatus === "suspended") throw new AppError("TENANT_SUSPENDED", "The tenant is suspended; ask the platform operator");
-  if (tenantStatus !== "active") throw new AppError("TENANT_CLOSED", "The tenant is closed");
+  if (tenantStatus !== "active") throw new AppError("TENANT_CLOSED", `The tenant is ${tenantStatus}`);
   return { userId: key.id, tenantId: credential.tenantId, role: key.role, readOnly: key.scope === "read", apiKey: true };
 }
 

@@ -1,10 +1,14 @@
 // Invitations: an admin invites an address (within the plan's seats and the auth-email limiter); the invitee accepts
 // with the token from the invitation and becomes a member, whose id the identity provider then issues tokens for.
 import { and, desc, eq, gt, isNull, sql } from "drizzle-orm";
-import { batchUnder, tenantBatch, type TenantScope } from "../../../platform/db";
+import { batchUnder, internalBatch, tenantBatch, type TenantScope } from "../../../platform/db";
+import { emailProviderFor } from "../../../platform/email";
+import type { Env } from "../../../platform/env";
 import { AppError } from "../../../platform/errors";
 import type { Services } from "../../../platform/services";
 import { allowAuthEmail, authEmailLimits } from "../../../platform/rate-limits";
+import { linkSigner } from "../../../platform/signed-links";
+import { escapeHtml } from "./personalize";
 import { invitations, tenants, users } from "../schema";
 import { sha256Hex } from "./api-keys";
 
@@ -23,10 +27,19 @@ const publicColumns = {
   createdAt: invitations.createdAt,
 };
 
-function randomToken(): string {
-  const raw = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
-}
+/**
+ * The invitation's token is an HMAC of its id, so the SEND_INVITATION job can put it in the email without the
+ * token ever being stored (only its SHA-256 is, as before). Keyed by EXPORT_LINK_SECRET or JWT_SECRET, with the
+ * purpose mixed in, so no other signed link can pass for it.
+ */
+const invitationSigner = (env: Env) =>
+  linkSigner("invitation", { shared: env.EXPORT_LINK_SECRET ?? env.JWT_SECRET },
+    new AppError("ENV_INVALID", "Server misconfigured: invitations need EXPORT_LINK_SECRET or JWT_SECRET"));
+const invitationToken = (env: Env, invitationId: string) => invitationSigner(env).sign(`invitation:${invitationId}`);
+
+/** Where the email's link points: the app's accept page (INVITATION_ACCEPT_URL) or this Worker's. */
+export const invitationAcceptUrl = (env: Env, requestUrl: string | null) =>
+  env.INVITATION_ACCEPT_URL ?? new URL("/invitations/accept", requestUrl ?? "http://localhost").toString();
 
 /** Seats in use: members, and invitations still open. */
 const seatsUsed = (tenantId: string) => sql`(select count(*) from ${users} where tenant_id = ${tenantId})
@@ -35,21 +48,24 @@ const seatsUsed = (tenantId: string) => sql`(select count(*) from ${users} where
 /**
  * The invitation email is an address-verification email, so it counts against that auth-email limiter
  * (`auth:verification-email:{email}:tries`), which fails closed: with Redis down nobody is invited (503 redis).
- * The token is returned once, like an API key's secret, for the invitation email or link the caller sends.
+ * The email itself is a SEND_INVITATION job recorded in the invitation's own transaction (outbox) and sent
+ * through the transactional email provider after the response. The token is also returned once, like an API
+ * key's secret, for a caller that hands the link over another way.
  */
 export async function inviteUser(
   services: Services,
   scope: TenantScope,
-  input: { email: string; role: "member" | "admin" },
+  input: { email: string; role: "member" | "admin"; acceptUrl: string },
 ): Promise<Invitation & { token: string }> {
   const email = input.email.toLowerCase();
   await allowAuthEmail(services.redis(), services.logger, "verification-email", email, authEmailLimits["verification-email"]);
-  const token = randomToken();
-  const tokenHash = await sha256Hex(token);
   const id = crypto.randomUUID();
+  const token = await invitationToken(services.env, id);
+  const tokenHash = await sha256Hex(token);
   const expiresAt = new Date(services.clock.now().getTime() + invitationLifetimeDays * 86_400_000);
   const created = sql`exists (select 1 from ${invitations} where ${invitations.id} = ${id})`;
   const audit = services.audit.action(scope, "user.invite", { type: "invitation", id }, { role: input.role }, created);
+  const mail = services.jobs.prepare(scope.tenantId, [{ type: "SEND_INVITATION", payload: { invitationId: id, acceptUrl: input.acceptUrl } }], created);
   const [rows, member, seats] = await tenantBatch(services.store("oltp"), scope, (db) => [
     db.execute(sql`insert into invitations (id, tenant_id, email, role, token_hash, invited_by, expires_at)
                    select ${id}, ${scope.tenantId}, ${email}, ${input.role}, ${tokenHash}, ${scope.userId}, ${expiresAt.toISOString()}::timestamptz
@@ -59,8 +75,10 @@ export async function inviteUser(
     db.select({ id: users.id }).from(users).where(and(eq(users.tenantId, scope.tenantId), eq(users.email, email))),
     db.execute(sql`select max_seats as allowed from tenants where id = ${scope.tenantId}`),
     audit.insert(db),
+    mail.insert(db),
   ]);
   audit.sendAfterCommit();
+  if (rows.rows[0]) services.jobs.sendAfterResponse(mail.messages);
   if (!rows.rows[0]) {
     if (member[0]) throw new AppError("CONFLICT", "This address is already a member of the tenant");
     const allowed = (seats.rows[0] as { allowed?: number } | undefined)?.allowed;
@@ -139,4 +157,34 @@ export async function acceptInvitation(services: Services, token: string, name?:
   if (inserted.rows[0]) return accepted(userId);
   if (status[0]?.status !== "active") throw new AppError("TENANT_SUSPENDED", "The tenant is not active");
   throw new AppError("CONFLICT", "The invitation cannot be accepted: it was accepted concurrently, or every seat is taken");
+}
+
+/**
+ * SEND_INVITATION's work: the email with the accept link, through the transactional email provider, keyed by the
+ * invitation's id (a redelivery cannot send twice). An invitation accepted, expired or gone is not mailed.
+ */
+export async function sendInvitationEmail(services: Services, tenantId: string, input: { invitationId: string; acceptUrl: string }): Promise<{ sent: boolean }> {
+  const [found] = await internalBatch(services.store("oltp"), "system", tenantId, (db) => [
+    db.execute(sql`select i.email, i.role, t.name as tenant_name from invitations i join tenants t on t.id = i.tenant_id
+                   where i.tenant_id = ${tenantId} and i.id = ${input.invitationId} and i.accepted_at is null and i.expires_at > now()`),
+  ]);
+  const invitation = found.rows[0] as { email: string; role: string; tenant_name: string } | undefined;
+  if (!invitation) return { sent: false };
+  const link = new URL(input.acceptUrl);
+  link.searchParams.set("token", await invitationToken(services.env, input.invitationId));
+  const env = services.env;
+  if (env.ENVIRONMENT === "production" && !env.NOTIFICATION_EMAIL_FROM) {
+    throw new AppError("ENV_INVALID", "Server misconfigured: invitation emails need NOTIFICATION_EMAIL_FROM");
+  }
+  const result = await emailProviderFor(env).send({
+    emailId: input.invitationId,
+    from: env.NOTIFICATION_EMAIL_FROM ?? "notifications@localhost",
+    to: invitation.email,
+    subject: `You are invited to join ${invitation.tenant_name}`,
+    text: `You are invited to join ${invitation.tenant_name} as ${invitation.role}.\n\nAccept the invitation (valid for ${invitationLifetimeDays} days):\n${link.toString()}\n`,
+    html: `<p>You are invited to join <strong>${escapeHtml(invitation.tenant_name)}</strong> as ${escapeHtml(invitation.role)}.</p>
+<p><a href="${escapeHtml(link.toString())}">Accept the invitation</a> (valid for ${invitationLifetimeDays} days).</p>`,
+  });
+  if (result.outcome === "rejected") services.logger.warn("invitation email rejected by the provider", { invitationId: input.invitationId, reason: result.reason });
+  return { sent: result.outcome === "sent" };
 }

@@ -60,6 +60,7 @@ export async function provisionTenant(services: Services, operator: TenantScope,
         dailySendLimit: plan.dailySends,
         maxMailboxes: plan.mailboxes,
         maxSeats: plan.seats,
+        maxStorageBytes: plan.storageBytes,
         provisioningKey: input.clientKey,
       })
       .onConflictDoNothing({ target: tenants.provisioningKey })
@@ -118,7 +119,8 @@ export async function getTenant(services: Services, operator: TenantScope, id: s
 
 /**
  * Suspend or reactivate: every member and API key of the tenant is refused (or admitted again) on its next
- * request, and SEND_EMAIL defers the tenant's sends while it is suspended. A closed tenant stays closed.
+ * request, and SEND_EMAIL defers the tenant's sends while it is not active. Reactivating a closing tenant
+ * (still in its grace period) cancels the closure; a closed tenant (its erasure has begun) stays closed.
  */
 export async function setTenantStatus(
   services: Services,
@@ -135,12 +137,14 @@ export async function setTenantStatus(
     { actor: actorOf(operator), action, target: { type: "tenant", id }, tenantId: id, details: reason ? { reason } : {} },
     changed,
   );
+  // Suspending applies to an active tenant; reactivating to a suspended or closing one.
+  const from = status === "suspended" ? sql`${tenants.status} = 'active'` : sql`${tenants.status} in ('suspended', 'closing')`;
   const tenant = await withAccessChange(services, id, async () => {
     const [updated, existing] = await tenantBatch(services.store("oltp"), scope, (db) => [
       db
         .update(tenants)
-        .set({ status, statusChangedAt: sql`now()` })
-        .where(and(eq(tenants.id, id), sql`${tenants.status} <> 'closed'`, sql`${tenants.status} <> ${status}`))
+        .set({ status, statusChangedAt: sql`now()`, closeAfter: null })
+        .where(and(eq(tenants.id, id), from))
         .returning(),
       db.select().from(tenants).where(eq(tenants.id, id)),
       audit.insert(db),
@@ -150,6 +154,47 @@ export async function setTenantStatus(
   });
   audit.sendAfterCommit();
   if (!tenant) throw new AppError("NOT_FOUND", "Tenant not found");
-  if (tenant.status === "closed") throw new AppError("CONFLICT", "The tenant is closed");
+  if (tenant.status === "closed") throw new AppError("CONFLICT", "The tenant is closed: its erasure has begun");
+  if (tenant.status === "closing" && status === "suspended") {
+    throw new AppError("CONFLICT", "The tenant is closing; reactivate it to cancel the closure");
+  }
+  return tenant;
+}
+
+/**
+ * Close: the tenant is refused like a suspended one at once, and after the grace period
+ * (TENANT_CLOSE_GRACE_DAYS, from this call's time) the lifecycle's closure cron erases it from every tier.
+ * Until then `reactivate` restores it. Closing again during the grace changes nothing (the first date stands).
+ */
+export async function closeTenant(services: Services, operator: TenantScope, id: string, reason?: string): Promise<Tenant> {
+  const scope = operatorOn(operator, id);
+  const closeAfter = new Date(services.clock.now().getTime() + services.env.TENANT_CLOSE_GRACE_DAYS * 86_400_000);
+  const audit = services.audit.prepare(
+    scope,
+    {
+      actor: actorOf(operator),
+      action: "tenant.close",
+      target: { type: "tenant", id },
+      tenantId: id,
+      details: { closeAfter: closeAfter.toISOString(), ...(reason ? { reason } : {}) },
+    },
+    sql`exists (select 1 from ${tenants} where ${tenants.id} = ${id} and ${tenants.closeAfter} = ${closeAfter.toISOString()}::timestamptz)`,
+  );
+  const tenant = await withAccessChange(services, id, async () => {
+    const [updated, existing] = await tenantBatch(services.store("oltp"), scope, (db) => [
+      db
+        .update(tenants)
+        .set({ status: "closing", statusChangedAt: sql`now()`, closeAfter })
+        .where(and(eq(tenants.id, id), sql`${tenants.status} in ('active', 'suspended')`))
+        .returning(),
+      db.select().from(tenants).where(eq(tenants.id, id)),
+      audit.insert(db),
+    ]);
+    const row = updated[0] ?? existing[0];
+    return { result: row, changes: row ? { tenantStatus: row.status } : {} };
+  });
+  audit.sendAfterCommit();
+  if (!tenant) throw new AppError("NOT_FOUND", "Tenant not found");
+  if (tenant.status === "closed") throw new AppError("CONFLICT", "The tenant is closed: its erasure has begun");
   return tenant;
 }
