@@ -26,6 +26,7 @@ export default defineConfig({
                   TEST_NEON_CONTROL_URL: stack.neonControlUrl,
                   TEST_UPSTASH_CONTROL_URL: stack.upstashControlUrl,
                   TEST_PROVIDERS_CONTROL_URL: stack.providersControlUrl,
+                  TEST_PUSH_SERVICE_URL: stack.pushServiceUrl,
                 },
               },
             };

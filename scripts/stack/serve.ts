@@ -22,6 +22,7 @@ const info = {
   neonControlUrl: `http://127.0.0.1:${stack.neon.port}`,
   upstashControlUrl: stack.upstash.url,
   providersControlUrl: stack.providers.controlUrl,
+  pushServiceUrl: stack.providers.pushServiceUrl,
   ownerUrls: stack.databases.ownerUrls,
 };
 process.stdout.write(`READY ${JSON.stringify(info)}\n`);

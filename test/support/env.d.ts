@@ -20,5 +20,7 @@ declare namespace Cloudflare {
     TEST_NEON_CONTROL_URL: string;
     TEST_UPSTASH_CONTROL_URL: string;
     TEST_PROVIDERS_CONTROL_URL: string;
+    TEST_PUSH_SERVICE_URL: string;
+    VAPID_PUBLIC_KEY: string;
   }
 }

@@ -12,6 +12,8 @@ export interface StackInfo {
   upstashControlUrl: string;
   /** The email provider and webhook receiver stand-ins (scripts/stack/provider-standins.ts). */
   providersControlUrl: string;
+  /** The local Web Push service (web-push-testing). */
+  pushServiceUrl: string;
   ownerUrls: Record<string, string>;
 }
 

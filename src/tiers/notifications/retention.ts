@@ -22,6 +22,14 @@ export const notificationsRetention: RetentionRule[] = [
   },
   { store: "notifications", name: "notification_deliveries", rule: "go with their notification", enforcedBy: "cascade from notifications" },
   { store: "notifications", name: "notification_webhook_endpoints", rule: "until an admin deletes the endpoint", enforcedBy: "notifications.webhooks.delete" },
+  {
+    store: "notifications",
+    name: "notification_push_subscriptions",
+    rule: `until unsubscribed, gone at the push service (404/410), or idle ${notificationsConfig.push.idleRetentionDays} days`,
+    enforcedBy: "notifications.push.unsubscribe, SEND_NOTIFICATION, notifications.retention",
+    ageColumn: "last_seen_at",
+    maxAgeDays: notificationsConfig.push.idleRetentionDays,
+  },
   { store: "notifications", name: "notification_preferences", rule: "until changed or removed by their owner", enforcedBy: "notifications.preferences.set" },
   {
     store: "notifications",
@@ -31,7 +39,6 @@ export const notificationsRetention: RetentionRule[] = [
     ageColumn: "created_at",
     maxAgeDays: notificationsConfig.retention.systemEventDays,
   },
-  { store: "r2", name: "notification-deliveries/", rule: "push stand-in's record of sends (development and tests only)", enforcedBy: "not used in production" },
   { store: "redis", name: "notif:unread:{tenant}", rule: `${notificationsConfig.unreadCache.keyTtlSeconds / 3600} h after the last write (TTL); counts at most ${notificationsConfig.unreadCache.maxAgeSeconds / 60} min`, enforcedBy: "Redis TTL" },
   { store: "redis", name: "notif:rl:*", rule: "one rate-limit window (TTL set by @upstash/ratelimit)", enforcedBy: "Redis TTL" },
   { store: "redis", name: "auth:{kind}:{email}:tries:*", rule: "one rate-limit window (1 h); global (no tenant's): erased with the subject only by an operator's erasure", enforcedBy: "Redis TTL, lifecycle.eraseSubject" },

@@ -19,6 +19,7 @@ import {
 } from "./services/notifications";
 import { mintBadgeTicket } from "./services/live";
 import { getPreferences, listDeliveries, setPreferences } from "./services/preferences";
+import { pushPublicKey, subscribePush, unsubscribePush } from "./services/push";
 import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
 import { createWebhookEndpoint, deleteWebhookEndpoint, enableWebhookEndpoint, listWebhookEndpoints } from "./services/webhooks";
 
@@ -79,6 +80,21 @@ const webhooksRouter = router({
   }),
 });
 
+const base64Url = (length: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${length}}$`), `${length} base64url characters`);
+const pushEndpoint = z.url().max(2000);
+
+const pushRouter = router({
+  /** The VAPID public key to pass to `pushManager.subscribe({ applicationServerKey })`; null where push is not configured. */
+  publicKey: authedProcedure.query(({ ctx }) => pushPublicKey(ctx.env)),
+  /** The browser's PushSubscription (`subscription.toJSON()`): its endpoint and keys. Subscribing again refreshes the keys. */
+  subscribe: authedProcedure
+    .input(z.object({ endpoint: pushEndpoint, keys: z.object({ p256dh: base64Url(87), auth: base64Url(22) }) }))
+    .mutation(({ ctx, input }) => subscribePush(ctx.store("notifications"), ctx.env, notificationsConfig, ctx.scope, input)),
+  unsubscribe: authedProcedure
+    .input(z.object({ endpoint: pushEndpoint }))
+    .mutation(({ ctx, input }) => unsubscribePush(ctx.store("notifications"), ctx.scope, input.endpoint)),
+});
+
 export const notificationsRouter = router({
   list: authedProcedure
     .input(
@@ -120,6 +136,7 @@ export const notificationsRouter = router({
 
   preferences: preferencesRouter,
   webhooks: webhooksRouter,
+  push: pushRouter,
 });
 
 const systemEventsRouter = router({

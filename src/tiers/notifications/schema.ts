@@ -216,6 +216,49 @@ export const notificationWebhookEndpoints = pgTable(
   ],
 );
 
+/**
+ * A user's Web Push subscriptions (one per browser/device): the push service endpoint and the browser's keys
+ * (RFC 8291: `p256dh`, the P-256 public key, and `auth`, the 16-byte secret). A push notification owes one delivery
+ * per subscription of its recipient (outbox `endpoint_id` is the subscription). A push service's 404/410 deletes it.
+ */
+export const notificationPushSubscriptions = pgTable(
+  "notification_push_subscriptions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    endpoint: text("endpoint").notNull(),
+    p256dh: text("p256dh").notNull(),
+    auth: text("auth").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The last accepted push (or the subscription's creation): retention removes subscriptions idle too long. */
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("notification_push_subscriptions_key").on(t.tenantId, t.userId, t.endpoint),
+    index("notification_push_subscriptions_last_seen_idx").on(t.lastSeenAt),
+    // Staff read them (creating a notification fans out to the recipient's subscriptions in the admin's statement);
+    // only the owner (or internal work: delivery, erasure, retention) writes.
+    pgPolicy("notification_push_subscriptions_read", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isTenantStaff}))`,
+    }),
+    pgPolicy("notification_push_subscriptions_insert", {
+      for: "insert",
+      withCheck: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+    }),
+    pgPolicy("notification_push_subscriptions_update", {
+      for: "update",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+      withCheck: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+    }),
+    pgPolicy("notification_push_subscriptions_delete", {
+      for: "delete",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+    }),
+  ],
+);
+
 export const preferenceChannels = ["email", "push"] as const;
 
 /**

@@ -322,8 +322,9 @@ export interface CreateNotificationInput {
 export type Creator = TenantScope | { role: "system"; tenantId: string };
 
 /**
- * Rate limits first (Redis), then, in one statement: the notification; for email and push its outbox row
- * unless the recipient's preferences (or the tenant's defaults) turn that channel off for this type; and one
+ * Rate limits first (Redis), then, in one statement: the notification; for email its outbox row, for push one per
+ * push subscription of the recipient, unless the recipient's preferences (or the tenant's defaults) turn that
+ * channel off for this type; and one
  * webhook outbox row per enabled endpoint of the tenant subscribed to the type. A notification never exists
  * without its deliveries. The jobs are sent after the commit.
  */
@@ -369,7 +370,18 @@ export async function createNotification(
       order by (p.user_id is null), (p.type = '*') limit 1
     ), o as (
       insert into notification_outbox (notification_id, tenant_id, channel)
-      select id, tenant_id, channel from n where channel <> 'in_app' and coalesce((select enabled from pref), true)
+      select id, tenant_id, channel from n where channel = 'email' and coalesce((select enabled from pref), true)
+      returning id
+    ), pushed as (
+      -- Push: one delivery per subscription of the recipient (of every member, for a tenant-wide one), each
+      -- subscriber's own preference first, then the tenant's default.
+      insert into notification_outbox (notification_id, tenant_id, channel, endpoint_id)
+      select n.id, n.tenant_id, 'push', s.id from n
+      join notification_push_subscriptions s on s.tenant_id = n.tenant_id and (n.user_id is null or s.user_id = n.user_id)
+      where n.channel = 'push' and coalesce((
+        select p.enabled from notification_preferences p
+        where p.tenant_id = n.tenant_id and p.channel = 'push' and p.type in (n.type, '*') and (p.user_id = s.user_id or p.user_id is null)
+        order by (p.user_id is null), (p.type = '*') limit 1), true)
       returning id
     ), w as (
       insert into notification_outbox (notification_id, tenant_id, channel, endpoint_id)
@@ -377,7 +389,7 @@ export async function createNotification(
       where e.enabled and (e.types is null or n.type = any(e.types))
       returning id
     )
-    select n.*, array(select id::text from o union all select id::text from w) as outbox_ids from n`;
+    select n.*, array(select id::text from o union all select id::text from pushed union all select id::text from w) as outbox_ids from n`;
   const [inserted] =
     creator.role === "system"
       ? await internalBatch(deps.store, "system", tenantId, (db) => [db.execute(statement)])
