@@ -7,7 +7,7 @@ import type { Services } from "../../platform/services";
 import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { notificationsConfig } from "./config";
 import { notificationDeps } from "./deps";
-import { notificationChannels, preferenceChannels, severities } from "./schema";
+import { digestChannels, notificationChannels, preferenceChannels, severities } from "./schema";
 import {
   createNotification,
   deleteNotifications,
@@ -18,6 +18,7 @@ import {
   unreadCount,
 } from "./services/notifications";
 import { mintBadgeTicket } from "./services/live";
+import { getDigests, setDigest } from "./services/digests";
 import { getPreferences, listDeliveries, setPreferences } from "./services/preferences";
 import { pushPublicKey, subscribePush, unsubscribePush } from "./services/push";
 import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
@@ -50,6 +51,12 @@ const preferencesRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => setPreferences(ctx.store("notifications"), ctx.scope, input.settings, input.tenantDefault)),
+  /** The caller's digests: per channel, the window whose notifications go out as one message. */
+  digests: authedProcedure.query(({ ctx }) => getDigests(ctx.store("notifications"), ctx.scope)),
+  /** `windowMinutes` 5 to 10,080 (a week); null turns the channel's digest off. Security notices are never held. */
+  setDigest: authedProcedure
+    .input(z.object({ channel: z.enum(digestChannels), windowMinutes: z.number().int().min(5).max(10_080).nullable() }))
+    .mutation(({ ctx, input }) => setDigest(ctx.store("notifications"), ctx.scope, input.channel, input.windowMinutes)),
 });
 
 const webhooksRouter = router({

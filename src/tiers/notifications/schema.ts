@@ -126,6 +126,8 @@ export const notificationOutbox = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     enqueuedAt: timestamp("enqueued_at", { withTimezone: true }).notNull().defaultNow(),
     sentAt: timestamp("sent_at", { withTimezone: true }),
+    /** A digest email: it delivers every `notification_digest_items` row linked to it; `notification_id` is one of them. */
+    digest: boolean("digest").notNull().default(false),
   },
   (t) => [
     check("notification_outbox_status_check", sql`${t.status} in ('pending', 'sent', 'failed')`),
@@ -256,6 +258,70 @@ export const notificationPushSubscriptions = pgTable(
       for: "delete",
       using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
     }),
+  ],
+);
+
+export const digestChannels = ["email"] as const;
+
+/**
+ * A user's digest of a channel: instead of one email per notification, the notifications of each window of
+ * `window_minutes` (aligned to the epoch) go out as one email when the window closes. Security notices are never held.
+ */
+export const notificationDigestSettings = pgTable(
+  "notification_digest_settings",
+  {
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    channel: varchar("channel", { length: 20 }).notNull(),
+    windowMinutes: integer("window_minutes").notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: "notification_digest_settings_pkey", columns: [t.tenantId, t.userId, t.channel] }),
+    check("notification_digest_settings_channel_check", sql`${t.channel} in ('email')`),
+    check("notification_digest_settings_window_check", sql`${t.windowMinutes} between 5 and 10080`),
+    // Staff read them (creation checks them in the admin's statement); the owner (or internal work) writes.
+    pgPolicy("notification_digest_settings_read", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isTenantStaff}))`,
+    }),
+    pgPolicy("notification_digest_settings_write", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+    }),
+  ],
+);
+
+/**
+ * A notification held for its recipient's digest until `window_end`; the window's closing (a cron task) links every
+ * item of the window to one digest outbox row in one transaction, so an item is in exactly one digest and a failing
+ * digest is retried like any delivery.
+ */
+export const notificationDigestItems = pgTable(
+  "notification_digest_items",
+  {
+    notificationId: uuid("notification_id")
+      .primaryKey()
+      .references(() => notifications.id, { onDelete: "cascade" }),
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    channel: varchar("channel", { length: 20 }).notNull(),
+    windowEnd: timestamp("window_end", { withTimezone: true }).notNull(),
+    /** The digest outbox row, once the window closed. No foreign key: sent outbox rows are pruned, the link stays. */
+    outboxId: uuid("outbox_id"),
+  },
+  (t) => [
+    index("notification_digest_items_due_idx").on(t.windowEnd).where(sql`${t.outboxId} is null`),
+    index("notification_digest_items_outbox_idx").on(t.outboxId),
+    pgPolicy("notification_digest_items_read", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isTenantStaff}))`,
+    }),
+    // Written in the creating admin's statement; linked and deleted by internal work.
+    pgPolicy("notification_digest_items_insert", { for: "insert", withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}` }),
+    pgPolicy("notification_digest_items_update", { for: "update", using: isSystem, withCheck: isSystem }),
+    pgPolicy("notification_digest_items_delete", { for: "delete", using: isSystem }),
   ],
 );
 

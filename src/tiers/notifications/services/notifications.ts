@@ -368,10 +368,23 @@ export async function createNotification(
       select p.enabled from notification_preferences p join n on p.tenant_id = n.tenant_id
       where p.channel = n.channel and p.type in (n.type, '*') and (p.user_id = n.user_id or p.user_id is null)
       order by (p.user_id is null), (p.type = '*') limit 1
+    ), dg as (
+      -- The recipient's email digest, if any; security notices are never held for one.
+      select d.window_minutes from notification_digest_settings d join n on d.tenant_id = n.tenant_id and d.user_id = n.user_id
+      where d.channel = 'email' and n.channel = 'email' and n.type not like 'security.%'
     ), o as (
       insert into notification_outbox (notification_id, tenant_id, channel)
-      select id, tenant_id, channel from n where channel = 'email' and coalesce((select enabled from pref), true)
+      select id, tenant_id, channel from n
+      where channel = 'email' and coalesce((select enabled from pref), true) and not exists (select 1 from dg)
       returning id
+    ), held as (
+      -- Held for the digest window that contains now (windows aligned to the epoch), by the services clock.
+      insert into notification_digest_items (notification_id, tenant_id, user_id, channel, window_end)
+      select n.id, n.tenant_id, n.user_id, 'email',
+             date_bin(make_interval(mins => dg.window_minutes), ${deps.clock.now().toISOString()}::timestamptz, timestamptz '1970-01-01 00:00:00+00')
+               + make_interval(mins => dg.window_minutes)
+      from n cross join dg where coalesce((select enabled from pref), true)
+      returning notification_id
     ), pushed as (
       -- Push: one delivery per subscription of the recipient (of every member, for a tenant-wide one), each
       -- subscriber's own preference first, then the tenant's default.

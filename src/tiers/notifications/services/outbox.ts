@@ -11,7 +11,7 @@ import { isoTimestamp, rowsOf } from "../../../platform/rows";
 import type { Jobs } from "../../../platform/services";
 import type { NotificationsConfig } from "../config";
 import type { ChannelProviders, ChannelResult, NotificationPayload } from "./provider";
-import { renderEmail } from "./templates";
+import { type DigestEntry, renderDigest, renderEmail } from "./templates";
 
 export interface PendingDelivery {
   outboxId: string;
@@ -48,6 +48,19 @@ export async function relayPendingDeliveries(store: TierStore, jobs: Jobs, confi
   return deliveries.length;
 }
 
+/** The notifications of one digest delivery still to tell about (not deleted, not expired), oldest first. */
+async function digestItems(store: TierStore, tenantId: string, outboxId: string): Promise<DigestEntry[]> {
+  const [rows] = await internalBatch(store, "system", tenantId, (db) => [
+    db.execute(sql`
+      select n.type, n.title, n.message, n.created_at from notification_digest_items i
+      join notifications n on n.id = i.notification_id
+      where i.outbox_id = ${outboxId} and i.tenant_id = ${tenantId}
+        and n.deleted_at is null and (n.expires_at is null or n.expires_at > now())
+      order by n.created_at, n.id`),
+  ]);
+  return rowsOf(rows).map((r) => ({ type: String(r.type), title: String(r.title), message: String(r.message), createdAt: isoTimestamp(r.created_at) }));
+}
+
 /** What SEND_NOTIFICATION needs besides the row: the clock, the channels, the recipient's address, the incident board. */
 export interface DeliveryDeps {
   store: TierStore;
@@ -71,6 +84,8 @@ interface Claimed {
   outboxId: string;
   channel: "email" | "push" | "webhook";
   attempt: number;
+  /** A digest email: it tells about every notification linked to the row (`notification_digest_items`). */
+  digest: boolean;
   endpoint: { id: string; url: string; secret: string; enabled: boolean } | null;
   /** The push subscription of a `push` delivery; null once it was removed (unsubscribed, or gone at the push service). */
   subscription: { id: string; endpoint: string; p256dh: string; auth: string } | null;
@@ -103,7 +118,8 @@ export async function deliverNotification(deps: DeliveryDeps, delivery: PendingD
     }
   }
 
-  const skip = skipReason(deps.providers, claimed, address);
+  const digest = claimed.digest ? await digestItems(deps.store, claimed.notification.tenantId, claimed.outboxId) : null;
+  const skip = digest?.length === 0 ? "Every notification of the digest was deleted or expired" : skipReason(deps.providers, claimed, address);
   if (skip) {
     await finish(deps, claimed, startedAt, { outcome: "skipped", error: skip }, "failed");
     return "skipped";
@@ -111,7 +127,7 @@ export async function deliverNotification(deps: DeliveryDeps, delivery: PendingD
 
   let result: ChannelResult;
   try {
-    result = await send(deps.providers, claimed, address, startedAt);
+    result = await send(deps.providers, claimed, address, startedAt, digest);
   } catch (error) {
     const last = claimed.attempt >= deps.config.delivery.maxAttempts;
     const disabled = await finish(deps, claimed, startedAt, { outcome: "failed", error: errorText(error) }, last ? "failed" : "pending");
@@ -140,8 +156,8 @@ async function claim(store: TierStore, delivery: PendingDelivery): Promise<Claim
       with claim as (
         update notification_outbox set status = 'sent', sent_at = now(), attempts = attempts + 1
         where id = ${delivery.outboxId} and tenant_id = ${delivery.tenantId} and status = 'pending'
-        returning id, notification_id, channel, endpoint_id, attempts)
-      select c.id, c.channel, c.attempts, n.id as notification_id, n.tenant_id, n.user_id, n.type, n.title, n.message, n.data,
+        returning id, notification_id, channel, endpoint_id, attempts, digest)
+      select c.id, c.channel, c.attempts, c.digest, n.id as notification_id, n.tenant_id, n.user_id, n.type, n.title, n.message, n.data,
              n.channel as notification_channel, n.created_at,
              e.id as endpoint_id, e.url as endpoint_url, e.secret as endpoint_secret, e.enabled as endpoint_enabled,
              s.id as subscription_id, s.endpoint as subscription_endpoint, s.p256dh, s.auth,
@@ -158,6 +174,7 @@ async function claim(store: TierStore, delivery: PendingDelivery): Promise<Claim
     outboxId: String(row.id),
     channel: row.channel as Claimed["channel"],
     attempt: Number(row.attempts),
+    digest: Boolean(row.digest),
     endpoint: row.endpoint_id
       ? { id: String(row.endpoint_id), url: String(row.endpoint_url), secret: String(row.endpoint_secret), enabled: Boolean(row.endpoint_enabled) }
       : null,
@@ -193,11 +210,11 @@ function skipReason(providers: ChannelProviders, claimed: Claimed, address: stri
   }
 }
 
-async function send(providers: ChannelProviders, claimed: Claimed, address: string | null, at: Date): Promise<ChannelResult> {
+async function send(providers: ChannelProviders, claimed: Claimed, address: string | null, at: Date, digest: DigestEntry[] | null): Promise<ChannelResult> {
   const n = claimed.notification;
   switch (claimed.channel) {
     case "email": {
-      const content = renderEmail(n);
+      const content = digest ? renderDigest(digest) : renderEmail(n);
       return providers.email!.send({ deliveryId: claimed.outboxId, from: providers.emailFrom, to: address!, ...content });
     }
     case "push":
