@@ -59,16 +59,19 @@ export async function asSystem(
 }
 
 /**
- * The unread count written independently of the service: own unread rows plus tenant-wide rows
- * without a read or delete receipt, all live.
+ * The badge count written independently of the service: own unread, unarchived rows plus tenant-wide rows without a
+ * read, delete or archive receipt, all live; where the tenant's badge counts unseen rows, seen ones are left out.
  */
 export async function unreadInDatabase(tenantId: string, userId: string): Promise<number> {
   const [rows = []] = await asSystem((sql) => [
-    sql`select count(*)::int as n from notifications n
+    sql`with mode as (select coalesce((select badge_counts from notification_tenant_settings where tenant_id = ${tenantId}), 'unread') as m)
+        select count(*)::int as n from notifications n, mode
         where n.tenant_id = ${tenantId} and n.deleted_at is null and (n.expires_at is null or n.expires_at > now())
-          and ((n.user_id = ${userId} and not n.is_read)
+          and ((n.user_id = ${userId} and not n.is_read and n.archived_at is null and (mode.m = 'unread' or n.seen_at is null))
             or (n.user_id is null and not exists (select 1 from notification_receipts r
-                 where r.notification_id = n.id and r.user_id = ${userId} and (r.read_at is not null or r.deleted_at is not null))))`,
+                 where r.notification_id = n.id and r.user_id = ${userId}
+                   and (r.read_at is not null or r.deleted_at is not null or r.archived_at is not null
+                        or (mode.m = 'unseen' and r.seen_at is not null)))))`,
   ], tenantId);
   return Number(rows[0]?.n);
 }

@@ -7,8 +7,10 @@ import type { Services } from "../../platform/services";
 import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { notificationsConfig } from "./config";
 import { notificationDeps } from "./deps";
-import { digestChannels, notificationChannels, preferenceChannels, severities } from "./schema";
+import { badgeCounts, digestChannels, notificationChannels, preferenceChannels, severities } from "./schema";
 import {
+  changeState,
+  changeStateByFilter,
   createNotification,
   deleteNotifications,
   listNotifications,
@@ -17,6 +19,7 @@ import {
   markUnread,
   unreadCount,
 } from "./services/notifications";
+import { getTenantSettings, setTenantSettings } from "./services/settings";
 import { mintBadgeTicket } from "./services/live";
 import { getDigests, setDigest } from "./services/digests";
 import { getPreferences, listDeliveries, setPreferences } from "./services/preferences";
@@ -110,6 +113,8 @@ export const notificationsRouter = router({
         cursor: cursor.optional(),
         unreadOnly: z.boolean().optional(),
         type: z.string().min(1).max(50).optional(),
+        /** true: the archive instead of the inbox. */
+        archived: z.boolean().optional(),
       }),
     )
     .query(({ ctx, input }) => listNotifications(notificationDeps(ctx), ctx.scope, input)),
@@ -123,6 +128,27 @@ export const notificationsRouter = router({
   markUnread: authedProcedure.input(idsInput).mutation(({ ctx, input }) => markUnread(notificationDeps(ctx), ctx.scope, input.ids)),
   markAllRead: authedProcedure.mutation(({ ctx }) => markAllRead(notificationDeps(ctx), ctx.scope)),
   delete: authedProcedure.input(idsInput).mutation(({ ctx, input }) => deleteNotifications(notificationDeps(ctx), ctx.scope, input.ids)),
+  /** Shown to the user (the badge counts unseen rows where the tenant chose so). */
+  markSeen: authedProcedure.input(idsInput).mutation(({ ctx, input }) => changeState(notificationDeps(ctx), ctx.scope, input.ids, "seen")),
+  archive: authedProcedure.input(idsInput).mutation(({ ctx, input }) => changeState(notificationDeps(ctx), ctx.scope, input.ids, "archive")),
+  unarchive: authedProcedure.input(idsInput).mutation(({ ctx, input }) => changeState(notificationDeps(ctx), ctx.scope, input.ids, "unarchive")),
+  /** One action on every live notification of the caller of a type, older than an instant, or both (no filter: all). */
+  bulk: authedProcedure
+    .input(
+      z.object({
+        action: z.enum(["read", "unread", "seen", "archive", "unarchive", "delete"]),
+        type: notificationType.optional(),
+        olderThan: isoInstant().optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => changeStateByFilter(notificationDeps(ctx), ctx.scope, { type: input.type, olderThan: input.olderThan }, input.action)),
+  /** The tenant's notification settings; `set` is for its admins. */
+  settings: router({
+    get: authedProcedure.query(({ ctx }) => getTenantSettings(notificationDeps(ctx), ctx.scope)),
+    set: adminProcedure
+      .input(z.object({ badgeCounts: z.enum(badgeCounts) }))
+      .mutation(({ ctx, input }) => setTenantSettings(notificationDeps(ctx), ctx.scope, input)),
+  }),
 
   create: adminProcedure
     .input(

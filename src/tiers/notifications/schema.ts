@@ -46,6 +46,9 @@ export const notifications = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     expiresAt: timestamp("expires_at", { withTimezone: true }),
     deletedAt: timestamp("deleted_at", { withTimezone: true }),
+    /** Beyond the seed: seen (shown to the user; the badge may count unseen rows) and archived (out of the inbox and the badge). */
+    seenAt: timestamp("seen_at", { withTimezone: true }),
+    archivedAt: timestamp("archived_at", { withTimezone: true }),
   },
   (t) => [
     check("notifications_channel_check", sql`${t.channel} in ('in_app', 'email', 'push')`),
@@ -91,6 +94,8 @@ export const notificationReceipts = pgTable(
     userId: uuid("user_id").notNull(),
     readAt: timestamp("read_at", { withTimezone: true }),
     deletedAt: timestamp("deleted_at", { withTimezone: true }),
+    seenAt: timestamp("seen_at", { withTimezone: true }),
+    archivedAt: timestamp("archived_at", { withTimezone: true }),
   },
   (t) => [
     primaryKey({ name: "notification_receipts_pkey", columns: [t.notificationId, t.userId] }),
@@ -322,6 +327,28 @@ export const notificationDigestItems = pgTable(
     pgPolicy("notification_digest_items_insert", { for: "insert", withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}` }),
     pgPolicy("notification_digest_items_update", { for: "update", using: isSystem, withCheck: isSystem }),
     pgPolicy("notification_digest_items_delete", { for: "delete", using: isSystem }),
+  ],
+);
+
+export const badgeCounts = ["unread", "unseen"] as const;
+
+/** A tenant's notification settings: whether the badge counts unread rows (the default) or unseen ones. */
+export const notificationTenantSettings = pgTable(
+  "notification_tenant_settings",
+  {
+    tenantId: uuid("tenant_id").primaryKey(),
+    badgeCounts: varchar("badge_counts", { length: 10 }).notNull().default("unread"),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("notification_tenant_settings_badge_counts_check", sql`${t.badgeCounts} in ('unread', 'unseen')`),
+    // Every member's count reads it; its admins change it.
+    pgPolicy("notification_tenant_settings_read", { for: "select", using: sql`${isSystem} or ${t.tenantId} = ${currentTenant}` }),
+    pgPolicy("notification_tenant_settings_write", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
+    }),
   ],
 );
 
