@@ -28,6 +28,7 @@ export default defineConfig({
                   TEST_PROVIDERS_CONTROL_URL: stack.providersControlUrl,
                   TEST_TELEMETRY_CONTROL_URL: stack.telemetryControlUrl,
                   TEST_OTEL_EXPORTER_URL: stack.telemetryTracesUrl,
+                  TEST_PUSH_SERVICE_URL: stack.pushServiceUrl,
                 },
               },
             };

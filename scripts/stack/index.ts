@@ -38,6 +38,20 @@ export interface Stack {
   close(): Promise<void>;
 }
 
+/**
+ * The VAPID key pair and subject of the push channel: taken from the environment when all three are set (a developer
+ * whose browsers subscribed with an earlier key), else a fresh P-256 pair per stack.
+ */
+async function vapidKeys(env: NodeJS.ProcessEnv): Promise<Record<"VAPID_PUBLIC_KEY" | "VAPID_PRIVATE_KEY" | "VAPID_SUBJECT", string>> {
+  if (env.VAPID_PUBLIC_KEY && env.VAPID_PRIVATE_KEY && env.VAPID_SUBJECT) {
+    return { VAPID_PUBLIC_KEY: env.VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY: env.VAPID_PRIVATE_KEY, VAPID_SUBJECT: env.VAPID_SUBJECT };
+  }
+  const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
+  const raw = Buffer.from(await crypto.subtle.exportKey("raw", pair.publicKey));
+  const jwk = await crypto.subtle.exportKey("jwk", pair.privateKey);
+  return { VAPID_PUBLIC_KEY: raw.toString("base64url"), VAPID_PRIVATE_KEY: (jwk as JsonWebKey).d!, VAPID_SUBJECT: "mailto:push@localhost.test" };
+}
+
 export async function startStack(options: StackOptions): Promise<Stack> {
   const env = options.env ?? process.env;
   const databases = await startDatabases({ purpose: options.purpose, dataDir: options.dataDir, env });
@@ -58,6 +72,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     cleanup.unshift(() => telemetry.close());
     const dns = await startDnsEndpoint();
     cleanup.unshift(() => dns.close());
+    const vapid = await vapidKeys(env);
     const workerVars: Record<string, string> = {
       ENVIRONMENT: options.purpose === "test" ? "test" : "development",
       CORS_ORIGINS: "*",
@@ -84,6 +99,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       PRODUCT_EVENTS_HOST: telemetry.captureHost,
       PRODUCT_EVENTS_API_KEY: "phc_local",
       ...(options.purpose === "dev" ? { OTEL_EXPORTER_URL: telemetry.tracesUrl } : {}),
+      // Web Push works in tests (against the local push service) and in development (against browsers' real ones).
+      ...vapid,
       ...Object.fromEntries(dbTiers.map((tier) => [`${tier.toUpperCase()}_DATABASE_URL`, appRoleUrl(tier)])),
     };
     return {

@@ -1,7 +1,11 @@
 // Local stand-ins for the services notifications leave the platform through: a transactional email API (the shape
 // HttpEmailProvider POSTs) and webhook receivers that verify Standard Webhooks signatures with the reference library.
-// Each records what it received; tests read and steer them through /_local routes.
+// Each records what it received; tests read and steer them through /_local routes. Beside them runs a Web Push
+// service (the `web-push-testing` package): it hands out subscriptions, checks each push's VAPID signature and
+// decrypts its RFC 8291 payload, and answers 410 for a subscription a test expired.
 import http from "node:http";
+import { createRequire } from "node:module";
+import net from "node:net";
 import { Webhook } from "standardwebhooks";
 import { listen, readBody } from "./net-util";
 
@@ -38,6 +42,11 @@ export interface ProviderStandins {
   /** Base of the receivers: `${webhookBase}/{name}` is one receiver. */
   webhookBase: string;
   controlUrl: string;
+  /**
+   * The local push service (web-push-testing): POST /subscribe {applicationServerKey} → a subscription with its
+   * clientHash; POST /get-notifications {clientHash} → the decrypted messages; POST /expire-subscription/{clientHash}.
+   */
+  pushServiceUrl: string;
   close(): Promise<void>;
 }
 
@@ -61,6 +70,42 @@ function emailListing(emails: ReceivedEmail[]): string {
 <table border="1" cellpadding="4"><tr><th>received</th><th>from</th><th>to</th><th>message</th></tr>
 ${rows}
 </table>`;
+}
+
+interface WebPushTestingServer {
+  startServer(): void;
+  _server?: http.Server;
+}
+
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  const port = await listen(probe, "127.0.0.1", 0);
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/**
+ * web-push-testing's own server class in this process (its CLI would daemonize it). It names its subscriptions'
+ * endpoints `http://localhost:{port}/notify/…` and listens on every interface, so it needs its port up front.
+ */
+async function startPushService(): Promise<{ url: string; close(): Promise<void> }> {
+  const require = createRequire(import.meta.url);
+  const { PushApiModel } = require("web-push-testing/src/PushApiModel.js") as { PushApiModel: new () => unknown };
+  const Server = require("web-push-testing/src/server.js") as new (model: unknown, port: number) => WebPushTestingServer;
+  const port = await freePort();
+  const server = new Server(new PushApiModel(), port);
+  const log = console.log;
+  console.log = () => undefined; // its "Server running on port" line would break the stack's READY protocol on stdout
+  try {
+    server.startServer();
+  } finally {
+    console.log = log;
+  }
+  await new Promise<void>((resolve, reject) => {
+    server._server!.once("listening", resolve);
+    server._server!.once("error", reject);
+  });
+  return { url: `http://localhost:${port}`, close: () => new Promise((resolve) => server._server!.close(() => resolve())) };
 }
 
 const send = (res: http.ServerResponse, status: number, body: unknown) => {
@@ -177,11 +222,16 @@ export async function startProviderStandins(options: { port?: number; host?: str
   });
   const port = await listen(server, host, options.port ?? 0);
   const base = `http://${host}:${port}`;
+  const push = await startPushService();
   return {
     port,
     emailUrl: `${base}/email`,
     webhookBase: `${base}/webhooks`,
     controlUrl: base,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    pushServiceUrl: push.url,
+    close: async () => {
+      await push.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

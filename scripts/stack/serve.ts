@@ -24,6 +24,7 @@ const info = {
   providersControlUrl: stack.providers.controlUrl,
   telemetryControlUrl: stack.telemetry.controlUrl,
   telemetryTracesUrl: stack.telemetry.tracesUrl,
+  pushServiceUrl: stack.providers.pushServiceUrl,
   ownerUrls: stack.databases.ownerUrls,
 };
 process.stdout.write(`READY ${JSON.stringify(info)}\n`);

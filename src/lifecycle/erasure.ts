@@ -204,7 +204,8 @@ async function eraseContent(deps: ErasureDeps, row: ErasureRow, refs: NonNullabl
 }
 
 /**
- * Step 3, notifications database: the subject's notifications and receipts, and the tenant's system events that
+ * Step 3, notifications database: the subject's notifications, receipts, preferences, digest settings and push subscriptions (the
+ * latter hold their browsers' endpoints and keys), and the tenant's system events that
  * mention the address or the user. Platform-wide events (no tenant) only in a platform-wide (operator's) erasure,
  * counted apart, so a tenant admin's receipt says nothing about what exists outside the tenant.
  */
@@ -215,7 +216,8 @@ async function eraseNotifications(deps: ErasureDeps, row: ErasureRow, refs: NonN
   const eventsWhere = (owner: ReturnType<typeof sql>) => sql`${owner}
                      and (e.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))
                           or ${mentions(sql`e.description || ' ' || e.details::text`)})`;
-  const [notifications, receipts, events, platformEvents] = await internalBatch(deps.notifications, "system", row.tenantId, (db) => [
+  const subjectUser = (column: ReturnType<typeof sql>) => sql`${column} in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))`;
+  const [notifications, receipts, events, platformEvents, preferences, , pushSubscriptions] = await internalBatch(deps.notifications, "system", row.tenantId, (db) => [
     db.execute(sql`with d as (delete from notifications n where n.tenant_id = ${row.tenantId}
                      and (n.user_id in (select value::uuid from jsonb_array_elements_text(${users}::jsonb))
                           or ${mentions(sql`n.title || ' ' || n.message || ' ' || n.data::text`)})
@@ -229,8 +231,19 @@ async function eraseNotifications(deps: ErasureDeps, row: ErasureRow, refs: NonN
       ? db.execute(sql`with d as (delete from admin_system_events e where ${eventsWhere(sql`e.tenant_id is null`)}
                          returning 1) select count(*)::int as n from d`)
       : db.execute(sql`select 0 as n`),
+    db.execute(sql`with d as (delete from notification_preferences p where p.tenant_id = ${row.tenantId} and ${subjectUser(sql`p.user_id`)}
+                     returning 1) select count(*)::int as n from d`),
+    db.execute(sql`delete from notification_digest_settings d where d.tenant_id = ${row.tenantId} and ${subjectUser(sql`d.user_id`)}`),
+    db.execute(sql`with d as (delete from notification_push_subscriptions s where s.tenant_id = ${row.tenantId} and ${subjectUser(sql`s.user_id`)}
+                     returning 1) select count(*)::int as n from d`),
   ]);
-  const counts = { notifications: countOf(notifications), receipts: countOf(receipts), systemEvents: countOf(events) };
+  const counts = {
+    notifications: countOf(notifications),
+    receipts: countOf(receipts),
+    systemEvents: countOf(events),
+    preferences: countOf(preferences),
+    pushSubscriptions: countOf(pushSubscriptions),
+  };
   return platformWide ? { ...counts, platformSystemEvents: countOf(platformEvents) } : counts;
 }
 

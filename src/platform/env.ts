@@ -58,6 +58,14 @@ export const envSchema = z
     EMAIL_PROVIDER_API_KEY: z.string().min(1).optional(),
     /** Sender of email notifications (`Name <address>` or an address). Without it production refuses the email channel. */
     NOTIFICATION_EMAIL_FROM: z.string().min(3).max(320).optional(),
+    /**
+     * Web Push (RFC 8292 VAPID): the application server's P-256 key pair in base64url (public: the 65-byte
+     * uncompressed point browsers pass to pushManager.subscribe; private: the 32-byte scalar) and its contact
+     * (`mailto:` or `https:`). Without all three the push channel is refused, in every environment.
+     */
+    VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, "must be a base64url P-256 public key (65 bytes)").optional(),
+    VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url P-256 private key (32 bytes)").optional(),
+    VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, "must be a mailto: or https: URI").max(320).optional(),
     /** Signs export download links; unset, a key derived from JWT_SECRET is used. */
     EXPORT_LINK_SECRET: z.string().min(32, "must be at least 32 characters").optional(),
 

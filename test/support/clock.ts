@@ -1,5 +1,5 @@
 // A Worker whose clock the test sets: its own handlers, with job messages held for the test to deliver at that time.
-import { createExecutionContext, createMessageBatch, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { createTRPCClient, httpLink } from "@trpc/client";
 import { type Clock, shiftedClock } from "../../src/platform/clock";
@@ -115,6 +115,12 @@ export function clockedWorker(clock: Clock, bindings: Record<string, unknown> = 
         for (const retry of result.retryMessages) queues[queue].keep(body, retry.delaySeconds ?? 1);
       }
       return messages.length;
+    },
+    /** Runs a cron trigger (its expression, as in wrangler.toml) on this Worker at the clock's now. */
+    async scheduled(cron: string) {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron, scheduledTime: clock.now() }), testEnv, ctx);
+      await waitOnExecutionContext(ctx);
     },
   };
 }

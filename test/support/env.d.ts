@@ -23,5 +23,7 @@ declare namespace Cloudflare {
     TEST_TELEMETRY_CONTROL_URL: string;
     TEST_OTEL_EXPORTER_URL: string;
     DOH_RESOLVER_URL: string;
+    TEST_PUSH_SERVICE_URL: string;
+    VAPID_PUBLIC_KEY: string;
   }
 }

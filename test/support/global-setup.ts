@@ -15,6 +15,8 @@ export interface StackInfo {
   /** The telemetry stand-in (scripts/stack/telemetry-endpoint.ts): its control URL and its OTLP trace URL. */
   telemetryControlUrl: string;
   telemetryTracesUrl: string;
+  /** The local Web Push service (web-push-testing). */
+  pushServiceUrl: string;
   ownerUrls: Record<string, string>;
 }
 

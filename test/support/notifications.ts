@@ -2,7 +2,6 @@
 import { env } from "cloudflare:workers";
 import { parseEnv } from "../../src/platform/env";
 import { tierStore } from "../../src/platform/db";
-import { recordedDeliveriesPrefix } from "../../src/tiers/notifications/services/provider";
 import { provisionTenant } from "./factories";
 import { mintToken } from "./tokens";
 import { trpcClient } from "./worker";
@@ -60,24 +59,53 @@ export async function asSystem(
 }
 
 /**
- * The unread count written independently of the service: own unread rows plus tenant-wide rows
- * without a read or delete receipt, all live.
+ * The badge count written independently of the service: own unread, unarchived rows plus tenant-wide rows without a
+ * read, delete or archive receipt, all live; where the tenant's badge counts unseen rows, seen ones are left out.
  */
 export async function unreadInDatabase(tenantId: string, userId: string): Promise<number> {
   const [rows = []] = await asSystem((sql) => [
-    sql`select count(*)::int as n from notifications n
+    sql`with mode as (select coalesce((select badge_counts from notification_tenant_settings where tenant_id = ${tenantId}), 'unread') as m)
+        select count(*)::int as n from notifications n, mode
         where n.tenant_id = ${tenantId} and n.deleted_at is null and (n.expires_at is null or n.expires_at > now())
-          and ((n.user_id = ${userId} and not n.is_read)
+          and ((n.user_id = ${userId} and not n.is_read and n.archived_at is null and (mode.m = 'unread' or n.seen_at is null))
             or (n.user_id is null and not exists (select 1 from notification_receipts r
-                 where r.notification_id = n.id and r.user_id = ${userId} and (r.read_at is not null or r.deleted_at is not null))))`,
+                 where r.notification_id = n.id and r.user_id = ${userId}
+                   and (r.read_at is not null or r.deleted_at is not null or r.archived_at is not null
+                        or (mode.m = 'unseen' and r.seen_at is not null)))))`,
   ], tenantId);
   return Number(rows[0]?.n);
 }
 
-/** How many times the provider was called for one delivery (each call is its own object). */
-export async function recordedSends(outboxId: string): Promise<number> {
-  const listing = await env.CONTENT_BUCKET.list({ prefix: `${recordedDeliveriesPrefix}${outboxId}/` });
-  return listing.objects.length;
+export interface PushMessage {
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  createdAt: string;
+}
+
+/**
+ * A browser's subscription at the local push service (web-push-testing), as `pushManager.subscribe` hands it over,
+ * bound to this deployment's VAPID key. `received()` is what the push service decrypted for it, in order;
+ * `expire()` makes the service answer 410 from then on.
+ */
+export async function pushSubscription() {
+  const post = async <T>(path: string, body: unknown): Promise<T> => {
+    const response = await fetch(`${env.TEST_PUSH_SERVICE_URL}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`push service ${path} answered ${response.status}: ${text}`);
+    return (text.startsWith("{") ? JSON.parse(text) : text) as T;
+  };
+  const { data } = await post<{ data: { endpoint: string; keys: { p256dh: string; auth: string }; clientHash: string } }>("/subscribe", {
+    applicationServerKey: env.VAPID_PUBLIC_KEY,
+  });
+  return {
+    endpoint: data.endpoint,
+    keys: data.keys,
+    received: async () =>
+      (await post<{ data: { messages: string[] } }>("/get-notifications", { clientHash: data.clientHash })).data.messages.map((m) => JSON.parse(m) as PushMessage),
+    expire: () => post<string>(`/expire-subscription/${data.clientHash}`, {}),
+  };
 }
 
 export const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();

@@ -7,6 +7,9 @@ import { createLogger } from "../../src/platform/logger";
 import { allowAuthEmail, authEmailLimits } from "../../src/platform/rate-limits";
 import { asRole, operatorClient, redis, redisKeysMatching } from "../support/lifecycle";
 import { setDatabaseFault } from "../support/stack";
+import { createTenant } from "../support/factories";
+import { pushSubscription } from "../support/notifications";
+import { trpcClient } from "../support/worker";
 
 const roleFor: Record<DbTier, "lifecycle" | "analytics"> = { oltp: "lifecycle", notifications: "lifecycle", olap: "analytics" };
 
@@ -135,6 +138,37 @@ describe("GDPR erasure", () => {
     const receipt = await operator.lifecycle.erasureReceipt.query({ requestId });
     expect(receipt.receipt).toMatchObject({ tiers: { notifications: { counts: { systemEvents: 1, platformSystemEvents: 1 } }, redis: { counts: { keys: 1 } } } });
     expect(await scanEverything([address, lead.id, email.id], s.tenant.id)).toEqual({ oltp: {}, notifications: {}, olap: {}, r2: [], redis: [] });
+  });
+
+  it("erasing a user removes their notification preferences, digest settings and push subscriptions, and no one else's", async () => {
+    const t = await createTenant();
+    const admin = trpcClient(t.admin.token, { batch: false });
+    const member = trpcClient(t.member.token, { batch: false }).notifications;
+    const plant = async (n: typeof member) => {
+      const browser = await pushSubscription();
+      await n.push.subscribe.mutate({ endpoint: browser.endpoint, keys: browser.keys });
+      await n.preferences.set.mutate({ settings: [{ type: "campaign.digest", channel: "email", enabled: false }] });
+      await n.preferences.setDigest.mutate({ channel: "email", windowMinutes: 60 });
+    };
+    await plant(member);
+    await plant(admin.notifications);
+    const rowsOf = async (userId: string) => {
+      const [counts = []] = await asRole("notifications", "system", (sql) => [
+        sql`select (select count(*)::int from notification_preferences where user_id = ${userId}) as preferences,
+                   (select count(*)::int from notification_digest_settings where user_id = ${userId}) as digests,
+                   (select count(*)::int from notification_push_subscriptions where user_id = ${userId}) as push`,
+      ], t.id);
+      return counts[0];
+    };
+    expect(await rowsOf(t.member.id)).toEqual({ preferences: 1, digests: 1, push: 1 });
+
+    const { requestId, jobId } = await admin.lifecycle.eraseSubject.mutate({ subject: { userId: t.member.id } });
+    await deliver(queueNames.normal, [eraseMessage(t.id, jobId, requestId)]);
+    const receipt = await admin.lifecycle.erasureReceipt.query({ requestId });
+    expect(receipt.status).toBe("completed");
+    expect(receipt.receipt).toMatchObject({ tiers: { notifications: { counts: { preferences: 1, pushSubscriptions: 1 } } } });
+    expect(await rowsOf(t.member.id)).toEqual({ preferences: 0, digests: 0, push: 0 });
+    expect(await rowsOf(t.admin.id)).toEqual({ preferences: 1, digests: 1, push: 1 });
   });
 
   it("members may not erase; another tenant's request is NOT_FOUND", async () => {

@@ -46,8 +46,8 @@ async function openBadge(token: string): Promise<Badge> {
   };
 }
 
-const create = (t: NotificationsTenant, userId: string | null, expiresAt?: string) =>
-  trpcClient(t.admin.token, { batch: false }).notifications.create.mutate({ userId, type: "x", title: "x", message: "x", ...(expiresAt ? { expiresAt } : {}) });
+const create = (t: NotificationsTenant, userId: string | null, expiresAt?: string, type = "x") =>
+  trpcClient(t.admin.token, { batch: false }).notifications.create.mutate({ userId, type, title: "x", message: "x", ...(expiresAt ? { expiresAt } : {}) });
 
 describe("the live badge", () => {
   it("opens with a ticket and shows each change within a second: create, tenant-wide create, read", async () => {
@@ -99,12 +99,14 @@ describe("the live badge", () => {
     badge.close();
   });
 
-  it("after each of 1,000 random create, read, delete and expire operations, the pushed count equals the database's", async () => {
+  it("after each of 1,000 random create, read, seen, archive, bulk, delete and expire operations (the tenant switching between counting unread and unseen), the pushed count equals the database's", async () => {
     const t = await notificationsTenant();
     const member = trpcClient(t.member.token, { batch: false }).notifications;
+    const adminNotifications = trpcClient(t.admin.token, { batch: false }).notifications;
     const badge = await openBadge(t.member.token);
     await badge.waitFor(0);
     const live: string[] = [];
+    const createdAt = new Map<string, string>();
     let changes = 0;
     let seed = 19;
     const random = () => {
@@ -117,22 +119,41 @@ describe("the live badge", () => {
         // Create: own, tenant-wide, someone else's, or one that expires in a second. Under the per-recipient limit.
         const kind = random();
         const userId = kind < 0.5 ? t.member.id : kind < 0.8 ? null : t.other.id;
-        const n = await create(t, userId, random() < 0.1 ? inSeconds(1) : undefined).catch((e: { data?: { code?: string } }) => {
+        const n = await create(t, userId, random() < 0.1 ? inSeconds(1) : undefined, random() < 0.5 ? "x" : "y").catch((e: { data?: { code?: string } }) => {
           if (e.data?.code === "RATE_LIMITED") return null;
           throw e;
         });
         if (n && userId !== t.other.id) {
           live.push(n.id);
+          createdAt.set(n.id, n.createdAt);
           changes++;
         }
+      } else if (roll < 0.44) {
+        // A bulk action by filter: all of a type, or all older than one of them (both types are in play).
+        const action = (["read", "unread", "seen", "archive", "unarchive"] as const)[Math.floor(random() * 5)]!;
+        const pivot = createdAt.get(live[Math.floor(random() * live.length)]!)!;
+        await member.bulk.mutate(random() < 0.5 ? { action, type: random() < 0.5 ? "x" : "y" } : { action, olderThan: pivot });
+      } else if (roll < 0.46) {
+        await adminNotifications.settings.set.mutate({ badgeCounts: random() < 0.5 ? "unseen" : "unread" });
       } else {
         const id = live[Math.floor(random() * live.length)]!;
         const op = random();
-        const call = op < 0.4 ? member.markRead.mutate({ ids: [id] }) : op < 0.6 ? member.markUnread.mutate({ ids: [id] }) : member.delete.mutate({ ids: [id] });
+        const call =
+          op < 0.3
+            ? member.markRead.mutate({ ids: [id] })
+            : op < 0.45
+              ? member.markUnread.mutate({ ids: [id] })
+              : op < 0.6
+                ? member.markSeen.mutate({ ids: [id] })
+                : op < 0.7
+                  ? member.archive.mutate({ ids: [id] })
+                  : op < 0.8
+                    ? member.unarchive.mutate({ ids: [id] })
+                    : member.delete.mutate({ ids: [id] });
         await call.catch((e: { data?: { code?: string } }) => {
           if (e.data?.code !== "NOT_FOUND") throw e; // expired meanwhile
         });
-        if (op >= 0.6) live.splice(live.indexOf(id), 1);
+        if (op >= 0.8) live.splice(live.indexOf(id), 1);
       }
       await badge.waitFor(await unreadInDatabase(t.id, t.member.id), 3000);
     }

@@ -45,6 +45,15 @@ export interface NotificationsConfig {
     /** Longest wait for a receiver's answer. */
     timeoutMs: number;
   };
+  push: {
+    maxSubscriptionsPerUser: number;
+    /** Longest wait for a push service's answer. */
+    timeoutMs: number;
+    /** How long the push service keeps a message for an offline browser (the TTL header). */
+    ttlSeconds: number;
+    /** A subscription with no accepted push (or refresh) for this long is removed by retention. */
+    idleRetentionDays: number;
+  };
   live: {
     /** Lifetime of a badge ticket (single use) between its minting and the WebSocket it opens. */
     ticketTtlSeconds: number;
@@ -67,6 +76,7 @@ export const notificationsConfig: NotificationsConfig = {
   retention: { notificationDays: 90, systemEventDays: 180, batchSize: 1000, maxBatchesPerRun: 50 },
   delivery: { maxAttempts: 6, developmentFrom: "Notifications <notifications@localhost>" },
   webhooks: { disableAfterConsecutiveFailures: 5, maxEndpointsPerTenant: 10, timeoutMs: 10_000 },
+  push: { maxSubscriptionsPerUser: 10, timeoutMs: 10_000, ttlSeconds: 86_400, idleRetentionDays: 180 },
   live: { ticketTtlSeconds: 30 },
   systemEvents: { maxDetailsBytes: 8192 },
   maxNotificationDataBytes: 8192,

@@ -7,8 +7,10 @@ import type { Services } from "../../platform/services";
 import { adminProcedure, authedProcedure, router } from "../../platform/trpc";
 import { notificationsConfig } from "./config";
 import { notificationDeps } from "./deps";
-import { notificationChannels, preferenceChannels, severities } from "./schema";
+import { badgeCounts, digestChannels, notificationChannels, preferenceChannels, severities } from "./schema";
 import {
+  changeState,
+  changeStateByFilter,
   createNotification,
   deleteNotifications,
   listNotifications,
@@ -17,8 +19,11 @@ import {
   markUnread,
   unreadCount,
 } from "./services/notifications";
+import { getTenantSettings, setTenantSettings } from "./services/settings";
 import { mintBadgeTicket } from "./services/live";
+import { getDigests, setDigest } from "./services/digests";
 import { getPreferences, listDeliveries, setPreferences } from "./services/preferences";
+import { pushPublicKey, subscribePush, unsubscribePush } from "./services/push";
 import { createSystemEvent, listSystemEvents, setSystemEventResolved } from "./services/system-events";
 import { createWebhookEndpoint, deleteWebhookEndpoint, enableWebhookEndpoint, listWebhookEndpoints } from "./services/webhooks";
 
@@ -49,6 +54,12 @@ const preferencesRouter = router({
       }),
     )
     .mutation(({ ctx, input }) => setPreferences(ctx.store("notifications"), ctx.scope, input.settings, input.tenantDefault)),
+  /** The caller's digests: per channel, the window whose notifications go out as one message. */
+  digests: authedProcedure.query(({ ctx }) => getDigests(ctx.store("notifications"), ctx.scope)),
+  /** `windowMinutes` 5 to 10,080 (a week); null turns the channel's digest off. Security notices are never held. */
+  setDigest: authedProcedure
+    .input(z.object({ channel: z.enum(digestChannels), windowMinutes: z.number().int().min(5).max(10_080).nullable() }))
+    .mutation(({ ctx, input }) => setDigest(ctx.store("notifications"), ctx.scope, input.channel, input.windowMinutes)),
 });
 
 const webhooksRouter = router({
@@ -79,6 +90,21 @@ const webhooksRouter = router({
   }),
 });
 
+const base64Url = (length: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${length}}$`), `${length} base64url characters`);
+const pushEndpoint = z.url().max(2000);
+
+const pushRouter = router({
+  /** The VAPID public key to pass to `pushManager.subscribe({ applicationServerKey })`; null where push is not configured. */
+  publicKey: authedProcedure.query(({ ctx }) => pushPublicKey(ctx.env)),
+  /** The browser's PushSubscription (`subscription.toJSON()`): its endpoint and keys. Subscribing again refreshes the keys. */
+  subscribe: authedProcedure
+    .input(z.object({ endpoint: pushEndpoint, keys: z.object({ p256dh: base64Url(87), auth: base64Url(22) }) }))
+    .mutation(({ ctx, input }) => subscribePush(ctx.store("notifications"), ctx.env, notificationsConfig, ctx.scope, input)),
+  unsubscribe: authedProcedure
+    .input(z.object({ endpoint: pushEndpoint }))
+    .mutation(({ ctx, input }) => unsubscribePush(ctx.store("notifications"), ctx.scope, input.endpoint)),
+});
+
 export const notificationsRouter = router({
   list: authedProcedure
     .input(
@@ -87,6 +113,8 @@ export const notificationsRouter = router({
         cursor: cursor.optional(),
         unreadOnly: z.boolean().optional(),
         type: z.string().min(1).max(50).optional(),
+        /** true: the archive instead of the inbox. */
+        archived: z.boolean().optional(),
       }),
     )
     .query(({ ctx, input }) => listNotifications(notificationDeps(ctx), ctx.scope, input)),
@@ -104,6 +132,27 @@ export const notificationsRouter = router({
   markUnread: authedProcedure.input(idsInput).mutation(({ ctx, input }) => markUnread(notificationDeps(ctx), ctx.scope, input.ids)),
   markAllRead: authedProcedure.mutation(({ ctx }) => markAllRead(notificationDeps(ctx), ctx.scope)),
   delete: authedProcedure.input(idsInput).mutation(({ ctx, input }) => deleteNotifications(notificationDeps(ctx), ctx.scope, input.ids)),
+  /** Shown to the user (the badge counts unseen rows where the tenant chose so). */
+  markSeen: authedProcedure.input(idsInput).mutation(({ ctx, input }) => changeState(notificationDeps(ctx), ctx.scope, input.ids, "seen")),
+  archive: authedProcedure.input(idsInput).mutation(({ ctx, input }) => changeState(notificationDeps(ctx), ctx.scope, input.ids, "archive")),
+  unarchive: authedProcedure.input(idsInput).mutation(({ ctx, input }) => changeState(notificationDeps(ctx), ctx.scope, input.ids, "unarchive")),
+  /** One action on every live notification of the caller of a type, older than an instant, or both (no filter: all). */
+  bulk: authedProcedure
+    .input(
+      z.object({
+        action: z.enum(["read", "unread", "seen", "archive", "unarchive", "delete"]),
+        type: notificationType.optional(),
+        olderThan: isoInstant().optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => changeStateByFilter(notificationDeps(ctx), ctx.scope, { type: input.type, olderThan: input.olderThan }, input.action)),
+  /** The tenant's notification settings; `set` is for its admins. */
+  settings: router({
+    get: authedProcedure.query(({ ctx }) => getTenantSettings(notificationDeps(ctx), ctx.scope)),
+    set: adminProcedure
+      .input(z.object({ badgeCounts: z.enum(badgeCounts) }))
+      .mutation(({ ctx, input }) => setTenantSettings(notificationDeps(ctx), ctx.scope, input)),
+  }),
 
   create: adminProcedure
     .input(
@@ -124,6 +173,7 @@ export const notificationsRouter = router({
 
   preferences: preferencesRouter,
   webhooks: webhooksRouter,
+  push: pushRouter,
 });
 
 const systemEventsRouter = router({

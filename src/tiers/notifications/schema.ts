@@ -46,6 +46,9 @@ export const notifications = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     expiresAt: timestamp("expires_at", { withTimezone: true }),
     deletedAt: timestamp("deleted_at", { withTimezone: true }),
+    /** Beyond the seed: seen (shown to the user; the badge may count unseen rows) and archived (out of the inbox and the badge). */
+    seenAt: timestamp("seen_at", { withTimezone: true }),
+    archivedAt: timestamp("archived_at", { withTimezone: true }),
   },
   (t) => [
     check("notifications_channel_check", sql`${t.channel} in ('in_app', 'email', 'push')`),
@@ -91,6 +94,8 @@ export const notificationReceipts = pgTable(
     userId: uuid("user_id").notNull(),
     readAt: timestamp("read_at", { withTimezone: true }),
     deletedAt: timestamp("deleted_at", { withTimezone: true }),
+    seenAt: timestamp("seen_at", { withTimezone: true }),
+    archivedAt: timestamp("archived_at", { withTimezone: true }),
   },
   (t) => [
     primaryKey({ name: "notification_receipts_pkey", columns: [t.notificationId, t.userId] }),
@@ -126,6 +131,8 @@ export const notificationOutbox = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
     enqueuedAt: timestamp("enqueued_at", { withTimezone: true }).notNull().defaultNow(),
     sentAt: timestamp("sent_at", { withTimezone: true }),
+    /** A digest email: it delivers every `notification_digest_items` row linked to it; `notification_id` is one of them. */
+    digest: boolean("digest").notNull().default(false),
   },
   (t) => [
     check("notification_outbox_status_check", sql`${t.status} in ('pending', 'sent', 'failed')`),
@@ -209,6 +216,135 @@ export const notificationWebhookEndpoints = pgTable(
     index("notification_webhook_endpoints_tenant_idx").on(t.tenantId).where(sql`${t.enabled}`),
     // Creating a notification reads them (as the admin creating it, or as 'system').
     pgPolicy("notification_webhook_endpoints_staff", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
+    }),
+  ],
+);
+
+/**
+ * A user's Web Push subscriptions (one per browser/device): the push service endpoint and the browser's keys
+ * (RFC 8291: `p256dh`, the P-256 public key, and `auth`, the 16-byte secret). A push notification owes one delivery
+ * per subscription of its recipient (outbox `endpoint_id` is the subscription). A push service's 404/410 deletes it.
+ */
+export const notificationPushSubscriptions = pgTable(
+  "notification_push_subscriptions",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    endpoint: text("endpoint").notNull(),
+    p256dh: text("p256dh").notNull(),
+    auth: text("auth").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /** The last accepted push (or the subscription's creation): retention removes subscriptions idle too long. */
+    lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("notification_push_subscriptions_key").on(t.tenantId, t.userId, t.endpoint),
+    index("notification_push_subscriptions_last_seen_idx").on(t.lastSeenAt),
+    // Staff read them (creating a notification fans out to the recipient's subscriptions in the admin's statement);
+    // only the owner (or internal work: delivery, erasure, retention) writes.
+    pgPolicy("notification_push_subscriptions_read", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isTenantStaff}))`,
+    }),
+    pgPolicy("notification_push_subscriptions_insert", {
+      for: "insert",
+      withCheck: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+    }),
+    pgPolicy("notification_push_subscriptions_update", {
+      for: "update",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+      withCheck: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+    }),
+    pgPolicy("notification_push_subscriptions_delete", {
+      for: "delete",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and ${t.userId} = ${currentUser})`,
+    }),
+  ],
+);
+
+export const digestChannels = ["email"] as const;
+
+/**
+ * A user's digest of a channel: instead of one email per notification, the notifications of each window of
+ * `window_minutes` (aligned to the epoch) go out as one email when the window closes. Security notices are never held.
+ */
+export const notificationDigestSettings = pgTable(
+  "notification_digest_settings",
+  {
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    channel: varchar("channel", { length: 20 }).notNull(),
+    windowMinutes: integer("window_minutes").notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: "notification_digest_settings_pkey", columns: [t.tenantId, t.userId, t.channel] }),
+    check("notification_digest_settings_channel_check", sql`${t.channel} in ('email')`),
+    check("notification_digest_settings_window_check", sql`${t.windowMinutes} between 5 and 10080`),
+    // Staff read them (creation checks them in the admin's statement); the owner (or internal work) writes.
+    pgPolicy("notification_digest_settings_read", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isTenantStaff}))`,
+    }),
+    pgPolicy("notification_digest_settings_write", {
+      for: "all",
+      using: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+      withCheck: sql`${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isSystem})`,
+    }),
+  ],
+);
+
+/**
+ * A notification held for its recipient's digest until `window_end`; the window's closing (a cron task) links every
+ * item of the window to one digest outbox row in one transaction, so an item is in exactly one digest and a failing
+ * digest is retried like any delivery.
+ */
+export const notificationDigestItems = pgTable(
+  "notification_digest_items",
+  {
+    notificationId: uuid("notification_id")
+      .primaryKey()
+      .references(() => notifications.id, { onDelete: "cascade" }),
+    tenantId: uuid("tenant_id").notNull(),
+    userId: uuid("user_id").notNull(),
+    channel: varchar("channel", { length: 20 }).notNull(),
+    windowEnd: timestamp("window_end", { withTimezone: true }).notNull(),
+    /** The digest outbox row, once the window closed. No foreign key: sent outbox rows are pruned, the link stays. */
+    outboxId: uuid("outbox_id"),
+  },
+  (t) => [
+    index("notification_digest_items_due_idx").on(t.windowEnd).where(sql`${t.outboxId} is null`),
+    index("notification_digest_items_outbox_idx").on(t.outboxId),
+    pgPolicy("notification_digest_items_read", {
+      for: "select",
+      using: sql`${isSystem} or (${t.tenantId} = ${currentTenant} and (${t.userId} = ${currentUser} or ${isTenantStaff}))`,
+    }),
+    // Written in the creating admin's statement; linked and deleted by internal work.
+    pgPolicy("notification_digest_items_insert", { for: "insert", withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}` }),
+    pgPolicy("notification_digest_items_update", { for: "update", using: isSystem, withCheck: isSystem }),
+    pgPolicy("notification_digest_items_delete", { for: "delete", using: isSystem }),
+  ],
+);
+
+export const badgeCounts = ["unread", "unseen"] as const;
+
+/** A tenant's notification settings: whether the badge counts unread rows (the default) or unseen ones. */
+export const notificationTenantSettings = pgTable(
+  "notification_tenant_settings",
+  {
+    tenantId: uuid("tenant_id").primaryKey(),
+    badgeCounts: varchar("badge_counts", { length: 10 }).notNull().default("unread"),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check("notification_tenant_settings_badge_counts_check", sql`${t.badgeCounts} in ('unread', 'unseen')`),
+    // Every member's count reads it; its admins change it.
+    pgPolicy("notification_tenant_settings_read", { for: "select", using: sql`${isSystem} or ${t.tenantId} = ${currentTenant}` }),
+    pgPolicy("notification_tenant_settings_write", {
       for: "all",
       using: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,
       withCheck: sql`${t.tenantId} = ${currentTenant} and ${isTenantStaff}`,

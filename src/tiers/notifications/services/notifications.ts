@@ -38,6 +38,10 @@ export interface Notification {
   channel: string;
   isRead: boolean;
   readAt: string | null;
+  /** When the user was shown it (read implies seen); the badge counts unseen rows where the tenant chose so. */
+  seenAt: string | null;
+  /** Archived: out of the default list and of the badge, kept until retention. */
+  archivedAt: string | null;
   createdAt: string;
   expiresAt: string | null;
 }
@@ -53,6 +57,8 @@ const toNotification = (r: Record<string, unknown>): Notification => ({
   channel: String(r.channel),
   isRead: Boolean(r.is_read),
   readAt: isoOrNull(r.read_at),
+  seenAt: isoOrNull(r.seen_at),
+  archivedAt: isoOrNull(r.archived_at),
   createdAt: isoTimestamp(r.created_at),
   expiresAt: isoOrNull(r.expires_at),
 });
@@ -65,19 +71,25 @@ const noReceipt = (scope: TenantScope) =>
   sql`not exists (select 1 from notification_receipts r where r.notification_id = n.id and r.user_id = ${scope.userId}
                   and (r.read_at is not null or r.deleted_at is not null))`;
 
+/** What the tenant's badge counts: 'unread' (the default) or 'unseen'; an InitPlan, evaluated once per statement. */
+const badgeMode = (tenantId: string): SQL =>
+  sql`coalesce((select s.badge_counts from notification_tenant_settings s where s.tenant_id = ${tenantId}), 'unread')`;
+
 /**
- * The rows counted as unread for one user (a parameter, or a column of an outer query): own unread rows,
- * then tenant-wide rows without the user's read or delete receipt, all live. Two index scans of
- * idx_notifications_unread.
+ * The rows the badge counts for one user (a parameter, or a column of an outer query): own unread rows, then
+ * tenant-wide rows without the user's read, delete or archive receipt, all live and not archived; where the tenant
+ * counts unseen rows, seen ones are left out too. Two index scans of idx_notifications_unread.
  */
 const countedRows = (tenantId: string, userId: SQL | string): SQL => sql`
     select n.expires_at from notifications n
-    where n.user_id = ${userId} and n.tenant_id = ${tenantId} and n.is_read = false and ${live}
+    where n.user_id = ${userId} and n.tenant_id = ${tenantId} and n.is_read = false and n.archived_at is null and ${live}
+      and (n.seen_at is null or ${badgeMode(tenantId)} = 'unread')
     union all
     select n.expires_at from notifications n
     where n.user_id is null and n.tenant_id = ${tenantId} and n.is_read = false and ${live}
       and not exists (select 1 from notification_receipts r where r.notification_id = n.id and r.user_id = ${userId}
-                      and (r.read_at is not null or r.deleted_at is not null))`;
+                      and (r.read_at is not null or r.deleted_at is not null or r.archived_at is not null
+                           or (r.seen_at is not null and ${badgeMode(tenantId)} = 'unseen')))`;
 
 /** The caller's unread count and the earliest expiry among the counted rows (the moment the count drops by itself). */
 const unreadCountSql = (scope: TenantScope): SQL => sql`
@@ -110,6 +122,8 @@ export interface ListInput {
   cursor?: string | undefined;
   unreadOnly?: boolean | undefined;
   type?: string | undefined;
+  /** false (the default): the inbox, without archived rows; true: the archive only. */
+  archived?: boolean | undefined;
 }
 
 export interface NotificationPage {
@@ -123,8 +137,9 @@ export interface NotificationPage {
 export async function listNotifications(deps: NotificationDeps, scope: TenantScope, input: ListInput): Promise<NotificationPage> {
   const cursor = input.cursor ? decodeCursor(input.cursor) : null;
   const take = input.limit + 1;
-  const filters = (readColumn: SQL) => sql.join(
+  const filters = (readColumn: SQL, archivedColumn: SQL) => sql.join(
     [
+      input.archived ? sql` and ${archivedColumn} is not null` : sql` and ${archivedColumn} is null`,
       input.unreadOnly ? sql` and ${readColumn} = false` : sql``,
       input.type ? sql` and n.type = ${input.type}` : sql``,
       cursor
@@ -137,14 +152,14 @@ export async function listNotifications(deps: NotificationDeps, scope: TenantSco
     to_char(n.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`;
   const page = sql`
     with own as (
-      select ${columns}, n.is_read, n.read_at from notifications n
-      where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and ${live} ${filters(sql`n.is_read`)}
+      select ${columns}, n.is_read, n.read_at, n.seen_at, n.archived_at from notifications n
+      where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and ${live} ${filters(sql`n.is_read`, sql`n.archived_at`)}
       order by n.created_at desc, n.id desc limit ${take}
     ), wide as (
-      select ${columns}, (r.read_at is not null) as is_read, r.read_at from notifications n
+      select ${columns}, (r.read_at is not null) as is_read, r.read_at, coalesce(r.seen_at, r.read_at) as seen_at, r.archived_at from notifications n
       left join notification_receipts r on r.notification_id = n.id and r.user_id = ${scope.userId}
       where n.user_id is null and n.tenant_id = ${scope.tenantId} and ${live} and r.deleted_at is null
-        ${filters(sql`(r.read_at is not null)`)}
+        ${filters(sql`(r.read_at is not null)`, sql`r.archived_at`)}
       order by n.created_at desc, n.id desc limit ${take}
     )
     select * from (select * from own union all select * from wide) page
@@ -222,82 +237,118 @@ const outcome = sql`
          (select count(*)::int from own) + (select count(*)::int from wide) as updated,
          array(select id::text from wanted except select id::text from target) as missing`;
 
-async function changeReadState(
-  deps: NotificationDeps,
-  scope: TenantScope,
-  ids: string[],
-  own: SQL,
-  wide: SQL,
-): Promise<ReadStateResult> {
-  const unique = [...new Set(ids)];
-  const statement = sql`with ${targetsOf(scope, unique)}, own as (${own}), wide as (${wide}) ${outcome}`;
+/** The caller's live notifications that match a filter (every one of a type, every one older than an instant). */
+const filteredTargets = (scope: TenantScope, filter: BulkFilter) => sql`
+  wanted as (select null::uuid as id where false),
+  target as (
+    select n.id, n.user_id from notifications n
+    left join notification_receipts r on r.notification_id = n.id and r.user_id = ${scope.userId}
+    where n.tenant_id = ${scope.tenantId} and (n.user_id = ${scope.userId} or n.user_id is null) and ${live}
+      and r.deleted_at is null
+      ${filter.type ? sql`and n.type = ${filter.type}` : sql``}
+      ${filter.olderThan ? sql`and n.created_at < ${filter.olderThan}::timestamptz` : sql``}
+  ),
+  found as (select true as complete)`;
+
+export type ReadAction = "read" | "unread" | "seen" | "archive" | "unarchive" | "delete";
+
+export interface BulkFilter {
+  type?: string | undefined;
+  olderThan?: string | undefined;
+}
+
+const guarded = sql`(select complete from found)`;
+
+/**
+ * One action's two statements over `target`: own rows change in place; a tenant-wide row changes for this user
+ * only, by receipt. Each returns only the rows it changed. Read implies seen; unread clears both.
+ */
+function actionStatements(scope: TenantScope, action: ReadAction): { own: SQL; wide: SQL } {
+  const ownIds = sql`n.id in (select id from target where user_id is not null) and ${guarded}`;
+  const wideIds = sql`r.user_id = ${scope.userId} and r.notification_id in (select id from target where user_id is null) and ${guarded}`;
+  /** Sets `column` (and, for a read, `seen_at` if unset) on this user's receipt of each tenant-wide target. */
+  const receipt = (column: SQL, onlyIf: SQL = sql`true`, alsoSeen = false) => sql`
+    insert into notification_receipts (notification_id, tenant_id, user_id, ${column}${alsoSeen ? sql`, seen_at` : sql``})
+    select id, ${scope.tenantId}, ${scope.userId}, now()${alsoSeen ? sql`, now()` : sql``} from target where user_id is null and ${guarded}
+    on conflict (notification_id, user_id) do update
+      set ${column} = now()${alsoSeen ? sql`, seen_at = coalesce(notification_receipts.seen_at, now())` : sql``}
+      where ${onlyIf}
+    returning notification_id`;
+  switch (action) {
+    case "read":
+      return {
+        own: sql`update notifications n set is_read = true, read_at = now(), seen_at = coalesce(n.seen_at, now())
+                 where ${ownIds} and n.is_read = false returning n.id`,
+        wide: receipt(sql`read_at`, sql`notification_receipts.read_at is null`, true),
+      };
+    case "unread":
+      return {
+        own: sql`update notifications n set is_read = false, read_at = null, seen_at = null
+                 where ${ownIds} and (n.is_read or n.seen_at is not null) returning n.id`,
+        wide: sql`update notification_receipts r set read_at = null, seen_at = null
+                  where ${wideIds} and (r.read_at is not null or r.seen_at is not null) returning r.notification_id`,
+      };
+    case "seen":
+      return {
+        own: sql`update notifications n set seen_at = now() where ${ownIds} and n.seen_at is null returning n.id`,
+        wide: receipt(sql`seen_at`, sql`notification_receipts.seen_at is null`),
+      };
+    case "archive":
+      return {
+        own: sql`update notifications n set archived_at = now() where ${ownIds} and n.archived_at is null returning n.id`,
+        wide: receipt(sql`archived_at`, sql`notification_receipts.archived_at is null`),
+      };
+    case "unarchive":
+      return {
+        own: sql`update notifications n set archived_at = null where ${ownIds} and n.archived_at is not null returning n.id`,
+        wide: sql`update notification_receipts r set archived_at = null where ${wideIds} and r.archived_at is not null returning r.notification_id`,
+      };
+    case "delete":
+      return {
+        own: sql`update notifications n set deleted_at = now() where ${ownIds} returning n.id`,
+        wide: receipt(sql`deleted_at`),
+      };
+  }
+}
+
+async function applyAction(deps: NotificationDeps, scope: TenantScope, targets: SQL, action: ReadAction): Promise<ReadStateResult> {
+  const { own, wide } = actionStatements(scope, action);
+  const statement = sql`with ${targets}, own as (${own}), wide as (${wide}) ${outcome}`;
   const [changed, count] = await tenantBatch(deps.store, scope, (db) => [db.execute(statement), db.execute(unreadCountSql(scope))]);
   const row = rowsOf(changed)[0] ?? {};
   if (!row.complete) {
     throw new AppError("NOT_FOUND", "One or more notifications were not found", { details: { missing: row.missing ?? [] } });
   }
   const updated = Number(row.updated ?? 0);
+  // The new exact count goes to the user's badge (and the cache) after the commit.
   if (updated > 0) invalidateLater(deps, [{ tenantId: scope.tenantId, userId: scope.userId }]);
   return { updated, unread: unreadOf(count).unread };
 }
 
-const guarded = sql`(select complete from found)`;
+/** An action on the caller's notifications among `ids`: all or nothing (NOT_FOUND names the missing ids). */
+export const changeState = (deps: NotificationDeps, scope: TenantScope, ids: string[], action: ReadAction) =>
+  applyAction(deps, scope, targetsOf(scope, [...new Set(ids)]), action);
 
-export const markRead = (deps: NotificationDeps, scope: TenantScope, ids: string[]) =>
-  changeReadState(
-    deps,
-    scope,
-    ids,
-    sql`update notifications n set is_read = true, read_at = now()
-        where n.id in (select id from target where user_id is not null) and n.is_read = false and ${guarded}
-        returning n.id`,
-    sql`insert into notification_receipts (notification_id, tenant_id, user_id, read_at)
-        select id, ${scope.tenantId}, ${scope.userId}, now() from target where user_id is null and ${guarded}
-        on conflict (notification_id, user_id) do update set read_at = now()
-          where notification_receipts.read_at is null
-        returning notification_id`,
-  );
+/** An action on every live notification of the caller that matches the filter (a type, older than an instant, or both). */
+export const changeStateByFilter = (deps: NotificationDeps, scope: TenantScope, filter: BulkFilter, action: ReadAction) =>
+  applyAction(deps, scope, filteredTargets(scope, filter), action);
 
-export const markUnread = (deps: NotificationDeps, scope: TenantScope, ids: string[]) =>
-  changeReadState(
-    deps,
-    scope,
-    ids,
-    sql`update notifications n set is_read = false, read_at = null
-        where n.id in (select id from target where user_id is not null) and n.is_read = true and ${guarded}
-        returning n.id`,
-    sql`update notification_receipts r set read_at = null
-        where r.user_id = ${scope.userId} and r.notification_id in (select id from target where user_id is null)
-          and r.read_at is not null and ${guarded}
-        returning r.notification_id`,
-  );
-
+export const markRead = (deps: NotificationDeps, scope: TenantScope, ids: string[]) => changeState(deps, scope, ids, "read");
+export const markUnread = (deps: NotificationDeps, scope: TenantScope, ids: string[]) => changeState(deps, scope, ids, "unread");
 /** Soft delete: own rows get deleted_at; a tenant-wide row is deleted for this user only, by receipt. */
-export const deleteNotifications = (deps: NotificationDeps, scope: TenantScope, ids: string[]) =>
-  changeReadState(
-    deps,
-    scope,
-    ids,
-    sql`update notifications n set deleted_at = now()
-        where n.id in (select id from target where user_id is not null) and ${guarded}
-        returning n.id`,
-    sql`insert into notification_receipts (notification_id, tenant_id, user_id, deleted_at)
-        select id, ${scope.tenantId}, ${scope.userId}, now() from target where user_id is null and ${guarded}
-        on conflict (notification_id, user_id) do update set deleted_at = now()
-        returning notification_id`,
-  );
+export const deleteNotifications = (deps: NotificationDeps, scope: TenantScope, ids: string[]) => changeState(deps, scope, ids, "delete");
 
 export async function markAllRead(deps: NotificationDeps, scope: TenantScope): Promise<ReadStateResult> {
   const statement = sql`
     with own as (
-      update notifications n set is_read = true, read_at = now()
+      update notifications n set is_read = true, read_at = now(), seen_at = coalesce(n.seen_at, now())
       where n.user_id = ${scope.userId} and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live}
       returning n.id
     ), wide as (
-      insert into notification_receipts (notification_id, tenant_id, user_id, read_at)
-      select n.id, n.tenant_id, ${scope.userId}, now() from notifications n
+      insert into notification_receipts (notification_id, tenant_id, user_id, read_at, seen_at)
+      select n.id, n.tenant_id, ${scope.userId}, now(), now() from notifications n
       where n.user_id is null and n.tenant_id = ${scope.tenantId} and n.is_read = false and ${live} and ${noReceipt(scope)}
-      on conflict (notification_id, user_id) do update set read_at = now()
+      on conflict (notification_id, user_id) do update set read_at = now(), seen_at = coalesce(notification_receipts.seen_at, now())
       returning notification_id
     )
     select (select count(*)::int from own) + (select count(*)::int from wide) as updated`;
@@ -322,8 +373,9 @@ export interface CreateNotificationInput {
 export type Creator = TenantScope | { role: "system"; tenantId: string };
 
 /**
- * Rate limits first (Redis), then, in one statement: the notification; for email and push its outbox row
- * unless the recipient's preferences (or the tenant's defaults) turn that channel off for this type; and one
+ * Rate limits first (Redis), then, in one statement: the notification; for email its outbox row, for push one per
+ * push subscription of the recipient, unless the recipient's preferences (or the tenant's defaults) turn that
+ * channel off for this type; and one
  * webhook outbox row per enabled endpoint of the tenant subscribed to the type. A notification never exists
  * without its deliveries. The jobs are sent after the commit.
  */
@@ -367,9 +419,33 @@ export async function createNotification(
       select p.enabled from notification_preferences p join n on p.tenant_id = n.tenant_id
       where p.channel = n.channel and p.type in (n.type, '*') and (p.user_id = n.user_id or p.user_id is null)
       order by (p.user_id is null), (p.type = '*') limit 1
+    ), dg as (
+      -- The recipient's email digest, if any; security notices are never held for one.
+      select d.window_minutes from notification_digest_settings d join n on d.tenant_id = n.tenant_id and d.user_id = n.user_id
+      where d.channel = 'email' and n.channel = 'email' and n.type not like 'security.%'
     ), o as (
       insert into notification_outbox (notification_id, tenant_id, channel)
-      select id, tenant_id, channel from n where channel <> 'in_app' and coalesce((select enabled from pref), true)
+      select id, tenant_id, channel from n
+      where channel = 'email' and coalesce((select enabled from pref), true) and not exists (select 1 from dg)
+      returning id
+    ), held as (
+      -- Held for the digest window that contains now (windows aligned to the epoch), by the services clock.
+      insert into notification_digest_items (notification_id, tenant_id, user_id, channel, window_end)
+      select n.id, n.tenant_id, n.user_id, 'email',
+             date_bin(make_interval(mins => dg.window_minutes), ${deps.clock.now().toISOString()}::timestamptz, timestamptz '1970-01-01 00:00:00+00')
+               + make_interval(mins => dg.window_minutes)
+      from n cross join dg where coalesce((select enabled from pref), true)
+      returning notification_id
+    ), pushed as (
+      -- Push: one delivery per subscription of the recipient (of every member, for a tenant-wide one), each
+      -- subscriber's own preference first, then the tenant's default.
+      insert into notification_outbox (notification_id, tenant_id, channel, endpoint_id)
+      select n.id, n.tenant_id, 'push', s.id from n
+      join notification_push_subscriptions s on s.tenant_id = n.tenant_id and (n.user_id is null or s.user_id = n.user_id)
+      where n.channel = 'push' and coalesce((
+        select p.enabled from notification_preferences p
+        where p.tenant_id = n.tenant_id and p.channel = 'push' and p.type in (n.type, '*') and (p.user_id = s.user_id or p.user_id is null)
+        order by (p.user_id is null), (p.type = '*') limit 1), true)
       returning id
     ), w as (
       insert into notification_outbox (notification_id, tenant_id, channel, endpoint_id)
@@ -377,7 +453,7 @@ export async function createNotification(
       where e.enabled and (e.types is null or n.type = any(e.types))
       returning id
     )
-    select n.*, array(select id::text from o union all select id::text from w) as outbox_ids from n`;
+    select n.*, array(select id::text from o union all select id::text from pushed union all select id::text from w) as outbox_ids from n`;
   const [inserted] =
     creator.role === "system"
       ? await internalBatch(deps.store, "system", tenantId, (db) => [db.execute(statement)])

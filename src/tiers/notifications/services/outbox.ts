@@ -11,7 +11,7 @@ import { isoTimestamp, rowsOf } from "../../../platform/rows";
 import type { Jobs } from "../../../platform/services";
 import type { NotificationsConfig } from "../config";
 import type { ChannelProviders, ChannelResult, NotificationPayload } from "./provider";
-import { renderEmail } from "./templates";
+import { type DigestEntry, renderDigest, renderEmail } from "./templates";
 
 export interface PendingDelivery {
   outboxId: string;
@@ -48,6 +48,19 @@ export async function relayPendingDeliveries(store: TierStore, jobs: Jobs, confi
   return deliveries.length;
 }
 
+/** The notifications of one digest delivery still to tell about (not deleted, not expired), oldest first. */
+async function digestItems(store: TierStore, tenantId: string, outboxId: string): Promise<DigestEntry[]> {
+  const [rows] = await internalBatch(store, "system", tenantId, (db) => [
+    db.execute(sql`
+      select n.type, n.title, n.message, n.created_at from notification_digest_items i
+      join notifications n on n.id = i.notification_id
+      where i.outbox_id = ${outboxId} and i.tenant_id = ${tenantId}
+        and n.deleted_at is null and (n.expires_at is null or n.expires_at > now())
+      order by n.created_at, n.id`),
+  ]);
+  return rowsOf(rows).map((r) => ({ type: String(r.type), title: String(r.title), message: String(r.message), createdAt: isoTimestamp(r.created_at) }));
+}
+
 /** What SEND_NOTIFICATION needs besides the row: the clock, the channels, the recipient's address, the incident board. */
 export interface DeliveryDeps {
   store: TierStore;
@@ -71,7 +84,11 @@ interface Claimed {
   outboxId: string;
   channel: "email" | "push" | "webhook";
   attempt: number;
+  /** A digest email: it tells about every notification linked to the row (`notification_digest_items`). */
+  digest: boolean;
   endpoint: { id: string; url: string; secret: string; enabled: boolean } | null;
+  /** The push subscription of a `push` delivery; null once it was removed (unsubscribed, or gone at the push service). */
+  subscription: { id: string; endpoint: string; p256dh: string; auth: string } | null;
   notification: NotificationPayload;
 }
 
@@ -101,7 +118,8 @@ export async function deliverNotification(deps: DeliveryDeps, delivery: PendingD
     }
   }
 
-  const skip = skipReason(deps.providers, claimed, address);
+  const digest = claimed.digest ? await digestItems(deps.store, claimed.notification.tenantId, claimed.outboxId) : null;
+  const skip = digest?.length === 0 ? "Every notification of the digest was deleted or expired" : skipReason(deps.providers, claimed, address);
   if (skip) {
     await finish(deps, claimed, startedAt, { outcome: "skipped", error: skip }, "failed");
     return "skipped";
@@ -109,7 +127,7 @@ export async function deliverNotification(deps: DeliveryDeps, delivery: PendingD
 
   let result: ChannelResult;
   try {
-    result = await send(deps.providers, claimed, address, startedAt);
+    result = await send(deps.providers, claimed, address, startedAt, digest);
   } catch (error) {
     const last = claimed.attempt >= deps.config.delivery.maxAttempts;
     const disabled = await finish(deps, claimed, startedAt, { outcome: "failed", error: errorText(error) }, last ? "failed" : "pending");
@@ -123,6 +141,11 @@ export async function deliverNotification(deps: DeliveryDeps, delivery: PendingD
     await finish(deps, claimed, startedAt, { outcome: "rejected", error: result.reason }, "failed");
     return "rejected";
   }
+  if (result.outcome === "expired") {
+    // The push service says the subscription no longer exists: stop, and remove it so nothing is owed to it again.
+    await finish(deps, claimed, startedAt, { outcome: "rejected", error: `Subscription removed: ${result.reason}` }, "failed", 0, true);
+    return "rejected";
+  }
   await finish(deps, claimed, startedAt, { outcome: "sent", providerId: result.providerId }, "sent");
   return "sent";
 }
@@ -133,15 +156,17 @@ async function claim(store: TierStore, delivery: PendingDelivery): Promise<Claim
       with claim as (
         update notification_outbox set status = 'sent', sent_at = now(), attempts = attempts + 1
         where id = ${delivery.outboxId} and tenant_id = ${delivery.tenantId} and status = 'pending'
-        returning id, notification_id, channel, endpoint_id, attempts)
-      select c.id, c.channel, c.attempts, n.id as notification_id, n.tenant_id, n.user_id, n.type, n.title, n.message, n.data,
+        returning id, notification_id, channel, endpoint_id, attempts, digest)
+      select c.id, c.channel, c.attempts, c.digest, n.id as notification_id, n.tenant_id, n.user_id, n.type, n.title, n.message, n.data,
              n.channel as notification_channel, n.created_at,
              e.id as endpoint_id, e.url as endpoint_url, e.secret as endpoint_secret, e.enabled as endpoint_enabled,
+             s.id as subscription_id, s.endpoint as subscription_endpoint, s.p256dh, s.auth,
              exists (select 1 from notification_outbox where id = ${delivery.outboxId}) as known
       from (select 1) one
       left join claim c on true
       left join notifications n on n.id = c.notification_id
-      left join notification_webhook_endpoints e on e.id = c.endpoint_id`),
+      left join notification_webhook_endpoints e on c.channel = 'webhook' and e.id = c.endpoint_id
+      left join notification_push_subscriptions s on c.channel = 'push' and s.id = c.endpoint_id`),
   ]);
   const row = rowsOf(claimed)[0];
   if (!row?.id) return { outcome: row?.known ? "already-sent" : "gone" };
@@ -149,8 +174,12 @@ async function claim(store: TierStore, delivery: PendingDelivery): Promise<Claim
     outboxId: String(row.id),
     channel: row.channel as Claimed["channel"],
     attempt: Number(row.attempts),
+    digest: Boolean(row.digest),
     endpoint: row.endpoint_id
       ? { id: String(row.endpoint_id), url: String(row.endpoint_url), secret: String(row.endpoint_secret), enabled: Boolean(row.endpoint_enabled) }
+      : null,
+    subscription: row.subscription_id
+      ? { id: String(row.subscription_id), endpoint: String(row.subscription_endpoint), p256dh: String(row.p256dh), auth: String(row.auth) }
       : null,
     notification: {
       id: String(row.notification_id),
@@ -173,6 +202,7 @@ function skipReason(providers: ChannelProviders, claimed: Claimed, address: stri
       if (!address) return "The recipient has no email address (no such user in the tenant)";
       return providers.email ? null : "No email provider is configured";
     case "push":
+      if (!claimed.subscription) return "The push subscription was removed";
       return providers.push ? null : "No push provider is configured";
     case "webhook":
       if (!claimed.endpoint) return "The webhook endpoint was deleted";
@@ -180,15 +210,15 @@ function skipReason(providers: ChannelProviders, claimed: Claimed, address: stri
   }
 }
 
-async function send(providers: ChannelProviders, claimed: Claimed, address: string | null, at: Date): Promise<ChannelResult> {
+async function send(providers: ChannelProviders, claimed: Claimed, address: string | null, at: Date, digest: DigestEntry[] | null): Promise<ChannelResult> {
   const n = claimed.notification;
   switch (claimed.channel) {
     case "email": {
-      const content = renderEmail(n);
+      const content = digest ? renderDigest(digest) : renderEmail(n);
       return providers.email!.send({ deliveryId: claimed.outboxId, from: providers.emailFrom, to: address!, ...content });
     }
     case "push":
-      return providers.push!.send({ deliveryId: claimed.outboxId, notification: n });
+      return providers.push!.send({ deliveryId: claimed.outboxId, subscription: claimed.subscription!, notification: n, at });
     case "webhook": {
       const endpoint = claimed.endpoint!;
       const payload = { type: "notification.created", timestamp: at.toISOString(), data: n };
@@ -209,16 +239,18 @@ async function finish(
   attempt: Attempt,
   status: "sent" | "pending" | "failed",
   attemptsDelta = 0,
+  removeSubscription = false,
 ): Promise<boolean> {
   const finishedAt = deps.clock.now();
   const endpoint = claimed.channel === "webhook" && claimed.endpoint && attempt.outcome !== "skipped" ? claimed.endpoint : null;
   const limit = deps.config.webhooks.disableAfterConsecutiveFailures;
   const endpointId = claimed.endpoint?.id ?? null;
+  const subscriptionId = claimed.channel === "push" ? (claimed.subscription?.id ?? null) : null;
   const [, endpointResult] = await internalBatch(deps.store, "system", claimed.notification.tenantId, (db) => [
     db.execute(sql`
       insert into notification_deliveries
         (tenant_id, notification_id, outbox_id, channel, endpoint_id, attempt, outcome, provider_id, error, started_at, finished_at)
-      values (${claimed.notification.tenantId}, ${claimed.notification.id}, ${claimed.outboxId}, ${claimed.channel}, ${endpointId}::uuid,
+      values (${claimed.notification.tenantId}, ${claimed.notification.id}, ${claimed.outboxId}, ${claimed.channel}, ${endpointId ?? subscriptionId}::uuid,
               ${claimed.attempt + attemptsDelta}, ${attempt.outcome}, ${attempt.providerId ?? null}, ${attempt.error ?? null},
               ${startedAt.toISOString()}::timestamptz, ${finishedAt.toISOString()}::timestamptz)`),
     endpoint
@@ -243,6 +275,12 @@ async function finish(
           attempts = attempts + ${attemptsDelta},
           sent_at = case when ${status} = 'pending' then null else sent_at end
       where id = ${claimed.outboxId} and status = 'sent'`),
+    // A push subscription the push service no longer knows is removed; one that accepted a push is kept fresh.
+    subscriptionId && removeSubscription
+      ? db.execute(sql`delete from notification_push_subscriptions where id = ${subscriptionId}`)
+      : subscriptionId && attempt.outcome === "sent"
+        ? db.execute(sql`update notification_push_subscriptions set last_seen_at = now() where id = ${subscriptionId}`)
+        : db.execute(sql`select 1`),
   ]);
   return Boolean(rowsOf(endpointResult)[0]?.disabled_now);
 }

@@ -93,17 +93,27 @@ export async function listDeliveries(
   store: TierStore,
   scope: TenantScope,
   notificationId: string,
-): Promise<{ attempts: DeliveryAttempt[]; pending: { outboxId: string; channel: string; attempts: number }[] }> {
-  const [found, attempts, pending] = await tenantBatch(store, scope, (db) => [
+): Promise<{
+  attempts: DeliveryAttempt[];
+  pending: { outboxId: string; channel: string; attempts: number }[];
+  /** Held for the recipient's digest: the window's end, and its digest delivery once the window closed. */
+  digest: { windowEnd: string; outboxId: string | null } | null;
+}> {
+  // A notification held for a digest is delivered by the digest's outbox row: its attempts are this notification's too.
+  const digestOutbox = sql`(select outbox_id from notification_digest_items where notification_id = ${notificationId} and outbox_id is not null)`;
+  const [found, attempts, pending, digest] = await tenantBatch(store, scope, (db) => [
     db.execute(sql`select 1 from notifications where id = ${notificationId} and tenant_id = ${scope.tenantId}`),
     db.execute(sql`
       select id, outbox_id, channel, endpoint_id, attempt, outcome, provider_id, error, started_at, finished_at
-      from notification_deliveries where notification_id = ${notificationId} and tenant_id = ${scope.tenantId}
+      from notification_deliveries where (notification_id = ${notificationId} or outbox_id in ${digestOutbox}) and tenant_id = ${scope.tenantId}
       order by started_at, finished_at, id`),
     db.execute(sql`
       select id, channel, attempts from notification_outbox
-      where notification_id = ${notificationId} and tenant_id = ${scope.tenantId} and status = 'pending' order by created_at, id`),
+      where (notification_id = ${notificationId} or id in ${digestOutbox}) and tenant_id = ${scope.tenantId} and status = 'pending'
+      order by created_at, id`),
+    db.execute(sql`select window_end, outbox_id from notification_digest_items where notification_id = ${notificationId} and tenant_id = ${scope.tenantId}`),
   ]);
+  const held = rowsOf(digest)[0];
   if (rowsOf(found).length === 0) throw new AppError("NOT_FOUND", "Notification not found");
   return {
     attempts: rowsOf(attempts).map((r) => ({
@@ -119,5 +129,6 @@ export async function listDeliveries(
       finishedAt: isoOrNull(r.finished_at),
     })),
     pending: rowsOf(pending).map((r) => ({ outboxId: String(r.id), channel: String(r.channel), attempts: Number(r.attempts) })),
+    digest: held ? { windowEnd: isoTimestamp(held.window_end), outboxId: held.outbox_id === null ? null : String(held.outbox_id) } : null,
   };
 }

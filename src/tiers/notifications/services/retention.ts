@@ -1,4 +1,5 @@
-// Retention: hard-deletes expired and old notifications, old system events and sent outbox rows, in short batches.
+// Retention: hard-deletes expired and old notifications, old system events, sent outbox rows and idle push
+// subscriptions, in short batches.
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql, type SQL } from "drizzle-orm";
 import { internalBatch, type TierStore } from "../../../platform/db";
@@ -11,6 +12,7 @@ export interface RetentionReport {
   notifications: number;
   systemEvents: number;
   outbox: number;
+  pushSubscriptions: number;
 }
 
 /**
@@ -89,5 +91,15 @@ export async function pruneNotificationsTier(
           order by sent_at limit ${size} for update skip locked)
         returning id`,
   );
-  return { notifications, systemEvents, outbox };
+  // A subscription no push service accepted anything for (nor its browser refreshed) in months is abandoned.
+  const pushSubscriptions = await deleteInBatches(
+    store,
+    config,
+    sql`delete from notification_push_subscriptions where id in (
+          select id from notification_push_subscriptions
+          where last_seen_at < now() - make_interval(days => ${config.push.idleRetentionDays})
+          order by last_seen_at limit ${size} for update skip locked)
+        returning id`,
+  );
+  return { notifications, systemEvents, outbox, pushSubscriptions };
 }

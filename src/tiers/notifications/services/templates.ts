@@ -83,3 +83,19 @@ export function renderEmail(n: TemplateInput): RenderedEmail {
   if (safeUrl(n.data)) return linkTemplate(n);
   return defaultTemplate(n);
 }
+
+export interface DigestEntry {
+  type: string;
+  title: string;
+  message: string;
+  createdAt: string;
+}
+
+/** One email for a digest window: each notification's title and message, oldest first, every value escaped. */
+export function renderDigest(entries: DigestEntry[]): RenderedEmail {
+  const subject = entries.length === 1 ? "1 new notification" : `${entries.length} new notifications`;
+  const text = entries.map((e) => `${e.title}\n${e.message}`).join("\n\n---\n\n");
+  const html = entries.map((e) => `<h2 style="font-size:15px">${escapeHtml(e.title)}</h2>\n${paragraphs(e.message)}`).join("\n<hr>\n");
+  const footer = "You receive this digest because of your notification settings; change its window or turn it off there.";
+  return { subject, text: `${text}\n\n--\n${footer}\n`, html: layout(subject, html, footer) };
+}

@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import type { Env } from "../../../platform/env";
 import { AppError } from "../../../platform/errors";
+import { outboundUrlProblem } from "../../../platform/outbound-url";
 import { isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
 import type { NotificationsConfig } from "../config";
 
@@ -39,15 +40,10 @@ export function newWebhookSecret(): string {
   return `whsec_${btoa(String.fromCharCode(...bytes))}`;
 }
 
-/** https only in production; http is allowed elsewhere so local receivers work. */
+/** https to a public host in production (the SSRF guard); http and loopback elsewhere, so local receivers work. */
 function checkUrl(env: Env, url: string): void {
-  const parsed = new URL(url);
-  const allowed = env.ENVIRONMENT === "production" ? ["https:"] : ["https:", "http:"];
-  if (!allowed.includes(parsed.protocol) || parsed.username || parsed.password) {
-    throw new AppError("VALIDATION_FAILED", "The webhook URL must be an https URL without credentials", {
-      details: [{ path: "url", message: env.ENVIRONMENT === "production" ? "must be https, without credentials" : "must be http(s), without credentials" }],
-    });
-  }
+  const problem = outboundUrlProblem(env, url);
+  if (problem) throw new AppError("VALIDATION_FAILED", `The webhook URL ${problem}`, { details: [{ path: "url", message: problem }] });
 }
 
 export async function createWebhookEndpoint(
