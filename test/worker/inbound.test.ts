@@ -74,6 +74,8 @@ async function sentCampaignEmail(options: { track?: boolean; bindings?: Record<s
   const leadEmail = fakeEmail();
   const lead = await admin.leads.create.mutate({ email: leadEmail });
   await admin.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: [lead.id] });
+  // A draft campaign takes no email: the campaign is started (its own sequencer ticks are not run here).
+  await admin.campaigns.transition.mutate({ id: campaign.id, action: "start" });
 
   // Tomorrow noon: after the database's own now(), so the email's `queued` event (stamped by it) sorts first.
   const clock = settableClock(noonOf(1));

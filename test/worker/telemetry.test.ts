@@ -12,6 +12,7 @@ import { wired } from "../../src/root";
 import { createWorker } from "../../src/index";
 import { clockedWorker, settableClock } from "../support/clock";
 import { createTenant } from "../support/factories";
+import { verifiedDomain } from "../support/dns";
 import { fakeEmail } from "../support/oltp";
 import { queueNames } from "../support/runtime";
 import { setDatabaseFault } from "../support/stack";
@@ -188,7 +189,8 @@ describe("the security and forensic log, content access and product events", () 
     const tenant = await createTenant();
     const admin = w.client(tenant.admin.token);
     const member = w.client(tenant.member.token);
-    const domain = await admin.domains.add.mutate({ name: `forensic-${crypto.randomUUID().slice(0, 8)}.example.com` });
+    // A verified domain (the local DNS-over-HTTPS endpoint answers for it), so SEND_EMAIL sends.
+    const domain = await verifiedDomain(admin, `forensic-${crypto.randomUUID().slice(0, 8)}.example.com`);
     const mailbox = await admin.mailboxes.add.mutate({ domainId: domain.id, address: `sales@${domain.name}` });
     const address = fakeEmail();
     const lead = await admin.leads.create.mutate({ email: address });
