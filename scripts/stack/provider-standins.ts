@@ -94,17 +94,18 @@ async function startPushService(): Promise<{ url: string; close(): Promise<void>
   const Server = require("web-push-testing/src/server.js") as new (model: unknown, port: number) => WebPushTestingServer;
   const port = await freePort();
   const server = new Server(new PushApiModel(), port);
+  // Its "Server running on port" line (logged from the listen callback) would mix into the stack's own output.
   const log = console.log;
-  console.log = () => undefined; // its "Server running on port" line would break the stack's READY protocol on stdout
+  console.log = () => undefined;
   try {
     server.startServer();
+    await new Promise<void>((resolve, reject) => {
+      server._server!.once("listening", resolve);
+      server._server!.once("error", reject);
+    });
   } finally {
     console.log = log;
   }
-  await new Promise<void>((resolve, reject) => {
-    server._server!.once("listening", resolve);
-    server._server!.once("error", reject);
-  });
   return { url: `http://localhost:${port}`, close: () => new Promise((resolve) => server._server!.close(() => resolve())) };
 }
 

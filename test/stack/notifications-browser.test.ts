@@ -63,7 +63,11 @@ describe.skipIf(!haveChromium)("the live badge in headless Chromium", () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    stack = await startStack({ purpose: "test", jwtSecret });
+    // Embedded stores of its own: with DATABASE_URL set, a second "test" stack on the same server would drop the
+    // databases of the worker tests' stack (they share fixed names) while those run.
+    const env = { ...process.env };
+    for (const name of ["DATABASE_URL", "REDIS_URL", "OLTP_DATABASE_URL", "NOTIFICATIONS_DATABASE_URL", "OLAP_DATABASE_URL"]) delete env[name];
+    stack = await startStack({ purpose: "test", jwtSecret, env });
     worker = await startBundledWorker("browser", stack.workerVars);
     pageServer = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });

@@ -71,9 +71,13 @@ describe("row-level security in the notifications database", () => {
     expect(tables.map((t) => t.relname).sort()).toEqual([
       "admin_system_events",
       "notification_deliveries",
+      "notification_digest_items",
+      "notification_digest_settings",
       "notification_outbox",
       "notification_preferences",
+      "notification_push_subscriptions",
       "notification_receipts",
+      "notification_tenant_settings",
       "notification_webhook_endpoints",
       "notifications",
     ]);

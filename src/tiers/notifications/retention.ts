@@ -32,6 +32,7 @@ export const notificationsRetention: RetentionRule[] = [
   },
   { store: "notifications", name: "notification_digest_items", rule: "go with their notification", enforcedBy: "cascade from notifications" },
   { store: "notifications", name: "notification_digest_settings", rule: "until changed or removed by their owner, or the owner's erasure", enforcedBy: "notifications.preferences.setDigest, lifecycle.eraseSubject" },
+  { store: "notifications", name: "notification_tenant_settings", rule: "one row per tenant", enforcedBy: "none needed (bounded)" },
   { store: "notifications", name: "notification_preferences", rule: "until changed or removed by their owner", enforcedBy: "notifications.preferences.set" },
   {
     store: "notifications",

@@ -41,7 +41,7 @@ describe("erasure stays inside the requesting tenant", () => {
     expect(await redisKeysMatching(address)).toEqual(keysBefore);
     // The receipt is the same as for an address that exists nowhere: every count zero, no platform-wide entry.
     const tiers = (receipt.receipt as { tiers: Record<string, { counts: Record<string, number> }> }).tiers;
-    expect(tiers.notifications?.counts).toEqual({ notifications: 0, receipts: 0, systemEvents: 0 });
+    expect(tiers.notifications?.counts).toEqual({ notifications: 0, receipts: 0, systemEvents: 0, preferences: 0, pushSubscriptions: 0 });
     expect(tiers.redis?.counts).toEqual({ keys: 0 });
     expect(JSON.stringify(receipt)).not.toMatch(/platform/i);
   });

@@ -5,6 +5,7 @@ import { importJWK, SignJWT } from "jose";
 import { Webhook } from "standardwebhooks";
 import { type EmailProvider, emailProviderFor } from "../../../platform/email";
 import type { Env } from "../../../platform/env";
+import { outboundUrlProblem } from "../../../platform/outbound-url";
 import { notificationsConfig } from "../config";
 
 /**
@@ -79,9 +80,12 @@ export function emailChannel(provider: EmailProvider): EmailChannel {
  * `webhook-timestamp` (seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`),
  * signed by the `standardwebhooks` package. Any 2xx is delivered; everything else, and no answer in time, is retried.
  */
-export function httpWebhookChannel(timeoutMs = notificationsConfig.webhooks.timeoutMs): WebhookChannel {
+export function httpWebhookChannel(env: Pick<Env, "ENVIRONMENT">, timeoutMs = notificationsConfig.webhooks.timeoutMs): WebhookChannel {
   return {
     async send({ deliveryId, url, secret, payload, at }) {
+      // Checked at creation too; again here, so an endpoint stored before the guard (or under other rules) is never called.
+      const problem = outboundUrlProblem(env, url);
+      if (problem) return { outcome: "rejected", reason: `The webhook URL ${problem}` };
       const body = JSON.stringify(payload);
       const signature = new Webhook(secret).sign(deliveryId, at, body);
       let response: Response;
@@ -137,7 +141,7 @@ export interface VapidConfig {
  * service of the tests needs (production's SSRF guard refuses http at subscribe time instead). 2xx delivered; 404 or
  * 410 the subscription is gone; 400, 403 and 413 refused for good; anything else, and no answer in time, retried.
  */
-export function webPushChannel(vapid: VapidConfig, config: { timeoutMs: number; ttlSeconds: number }): PushChannel {
+export function webPushChannel(env: Pick<Env, "ENVIRONMENT">, vapid: VapidConfig, config: { timeoutMs: number; ttlSeconds: number }): PushChannel {
   let signingKey: Promise<CryptoKey | Uint8Array> | null = null;
   const key = () => {
     const publicKey = fromBase64Url(vapid.publicKey);
@@ -149,6 +153,8 @@ export function webPushChannel(vapid: VapidConfig, config: { timeoutMs: number; 
   };
   return {
     async send({ subscription, notification, at }) {
+      const problem = outboundUrlProblem(env, subscription.endpoint);
+      if (problem) return { outcome: "rejected", reason: `The push endpoint ${problem}` };
       const audience = new URL(subscription.endpoint).origin;
       const jwt = await new SignJWT({})
         .setProtectedHeader({ alg: "ES256", typ: "JWT" })
@@ -214,9 +220,9 @@ export function channelConfigured(env: Env, channel: "in_app" | "email" | "push"
 export function channelProvidersFor(env: Env): ChannelProviders {
   return {
     email: channelConfigured(env, "email") ? emailChannel(emailProviderFor(env)) : null,
-    webhook: httpWebhookChannel(),
+    webhook: httpWebhookChannel(env),
     push: channelConfigured(env, "push")
-      ? webPushChannel({ publicKey: env.VAPID_PUBLIC_KEY!, privateKey: env.VAPID_PRIVATE_KEY!, subject: env.VAPID_SUBJECT! }, notificationsConfig.push)
+      ? webPushChannel(env, { publicKey: env.VAPID_PUBLIC_KEY!, privateKey: env.VAPID_PRIVATE_KEY!, subject: env.VAPID_SUBJECT! }, notificationsConfig.push)
       : null,
     emailFrom: env.NOTIFICATION_EMAIL_FROM ?? notificationsConfig.delivery.developmentFrom,
   };
