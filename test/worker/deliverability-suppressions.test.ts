@@ -4,7 +4,7 @@ import { shiftedClock } from "../../src/platform/clock";
 import { tick } from "../support/campaigns";
 import { clockedWorker } from "../support/clock";
 import { createTenant, type TestTenant } from "../support/factories";
-import { deliver, sendingMailbox } from "../support/jobs";
+import { deliver, queueEmail, sendingMailbox } from "../support/jobs";
 import { emailsTo } from "../support/notifications";
 import { expectCode, rejection } from "../support/oltp";
 import { queueNames } from "../support/runtime";
@@ -156,6 +156,18 @@ describe("suppression list", () => {
     expect(leads).toHaveLength(2);
     expect(await client.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: leads.map((l) => l.id) })).toEqual({ enrolled: 1, skipped: 1 });
   }, 60_000);
+
+  it("with UNSUBSCRIBE_MAILTO set, List-Unsubscribe also names the mailto, after the one-click URL", async () => {
+    const t = await createTenant();
+    const worker = clockedWorker(shiftedClock(monday), { UNSUBSCRIBE_MAILTO: "unsubscribe@edp.test" });
+    const box = await sendingMailbox(t.admin.token);
+    const email = await queueEmail(t.admin.token, box.id, {}, worker.client(t.admin.token));
+    await worker.deliver("JOBS_HIGH", queueNames.high);
+    const lead = await trpcClient(t.admin.token, { batch: false }).leads.get.query({ id: email.leadId });
+    const [sent] = await emailsTo(lead.email);
+    expect(sent?.headers?.["List-Unsubscribe"]).toMatch(/^<https:\/\/edp\.test\/v1\/unsubscribe\?token=[^>]+>, <mailto:unsubscribe@edp\.test\?subject=unsubscribe%20[^>]+>$/);
+    expect(sent?.headers?.["List-Unsubscribe-Post"]).toBe("List-Unsubscribe=One-Click");
+  });
 
   it("members cannot read or change the list", async () => {
     const t = await createTenant();

@@ -119,6 +119,16 @@ describe("warmup and send counters upkeep", () => {
     const notWarming = await sendingMailbox(a.admin.token, { dailyLimit: 10, warmupEnabled: false });
     // Already at its limit: min(10, 5 + 1 * 5) = 10, so there is nothing left to ramp.
     const rampDone = await sendingMailbox(a.admin.token, { dailyLimit: 10, warmupEnabled: true, warmupStart: 5, warmupIncrement: 5 });
+    // A mailbox whose domain was never verified sends nothing, so it does not ramp up either (another tenant: a's mailbox allowance is spoken for).
+    const b = await createTenant();
+    const other = trpcClient(b.admin.token, { batch: false });
+    const pendingDomain = await other.domains.add.mutate({ name: `mail-${crypto.randomUUID().slice(0, 8)}.example.com` });
+    const unverified = await other.mailboxes.add.mutate({ domainId: pendingDomain.id, address: `w@${pendingDomain.name}`, dailyLimit: 10, warmupEnabled: true });
+    const sql = oltpSql();
+    await sql.transaction([
+      sql`select set_config('app.current_tenant_id', ${b.id}, true)`,
+      sql`update mailboxes set created_at = now() - interval '1 day' where tenant_id = ${b.id} and id = ${unverified.id}`,
+    ]);
     for (const box of [warming, notWarming, rampDone]) await age(box.id, 1);
     await asOltpSystem((sql) => [sql`update mailboxes set warmup_day = 1 where id = ${rampDone.id}`]);
 
@@ -128,6 +138,7 @@ describe("warmup and send counters upkeep", () => {
     expect(await warmupDay(newToday.id)).toBe(0);
     expect(await warmupDay(notWarming.id)).toBe(0);
     expect(await warmupDay(rampDone.id)).toBe(1);
+    expect((await other.mailboxes.get.query({ id: unverified.id })).warmupDay).toBe(0);
     const [marks = []] = await asOltpSystem((sql) => [
       sql`select to_char(advanced_on, 'YYYY-MM-DD') as day from mailbox_warmup where mailbox_id = ${warming.id}`,
     ]);

@@ -71,8 +71,17 @@ describe("/openapi.json", () => {
   });
 
   it("in production there is no reference page (the document stays)", async () => {
-    // What production requires besides: a real email provider and the identity provider's issuer and audience.
-    const production = { ...env, ENVIRONMENT: "production", EMAIL_PROVIDER_URL: "https://mail.example.test/send", JWT_ISSUER: "https://idp.example.test", JWT_AUDIENCE: "edge-data-platform" };
+    // What production requires besides: a real email provider, the identity provider's issuer and audience, a public
+    // DNS-over-HTTPS resolver and the Worker's public origin.
+    const production = {
+      ...env,
+      ENVIRONMENT: "production",
+      EMAIL_PROVIDER_URL: "https://mail.example.test/send",
+      JWT_ISSUER: "https://idp.example.test",
+      JWT_AUDIENCE: "edge-data-platform",
+      DOH_RESOLVER_URL: "https://cloudflare-dns.com/dns-query",
+      PUBLIC_BASE_URL: "https://api.example.test",
+    };
     const app = createApp();
     const page = await app.fetch(new Request(`${origin}/reference`), production);
     expect(page.status).toBe(404);

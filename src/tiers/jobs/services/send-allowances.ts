@@ -10,7 +10,7 @@ const maxStatementsPerRun = 20;
 const utcToday = sql`(now() at time zone 'UTC')::date`;
 
 /**
- * Advances warmup_day by one for every active warming mailbox created before today (UTC) whose ramp
+ * Advances warmup_day by one for every active warming mailbox on a verified domain, created before today (UTC), whose ramp
  * has not yet reached its daily limit, and records today in mailbox_warmup in the same statement:
  * a mailbox already advanced today is skipped, so running the task twice a day advances once.
  * Returns the number of mailboxes advanced.
@@ -23,6 +23,8 @@ export async function advanceWarmupDays(store: TierStore, config: JobsConfig["se
         with due as (
           select m.tenant_id, m.id from mailboxes m
           where m.warmup_enabled and m.status = 'active'
+            -- A mailbox whose domain is not verified sends nothing, so it does not ramp up either.
+            and exists (select 1 from domains d where d.tenant_id = m.tenant_id and d.id = m.domain_id and d.verification_status = 'verified')
             and m.warmup_start + m.warmup_day * m.warmup_increment < m.daily_limit
             and (m.created_at at time zone 'UTC')::date < ${utcToday}
             and not exists (select 1 from mailbox_warmup w
