@@ -303,7 +303,7 @@ describe("tenant isolation, procedure by procedure", () => {
     expect((await client.tenants.current.query()).name).not.toBe("Renamed A");
     expect(await client.leads.get.query({ id: b.leadId })).toMatchObject({ company: "Secret Co" });
     const campaign = await client.campaigns.get.query({ id: b.campaignId });
-    expect(campaign).toMatchObject({ status: "draft", enrolledLeads: 1, progress: { leads: { total: 1, stopped: 0 } } });
+    expect(campaign).toMatchObject({ status: "paused", enrolledLeads: 1, progress: { leads: { total: 1, stopped: 0 } } });
     expect(campaign.steps.map((s) => s.id)).toEqual([b.stepId]);
     expect((await client.mailboxes.get.query({ id: b.mailboxId })).status).toBe("active");
     expect((await client.domains.get.query({ id: b.domainId })).id).toBe(b.domainId);

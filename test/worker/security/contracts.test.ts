@@ -13,7 +13,7 @@ describe("emails.create checks its campaign and step", () => {
     const s = await contentSetup();
     const other = await contentSetup();
     const ours = await startedCampaign(s.tenant.admin.token, 1);
-    const second = await campaignWithSteps(s.tenant.admin.token, 1);
+    const second = await startedCampaign(s.tenant.admin.token, 1);
     const theirs = await campaignWithSteps(other.tenant.admin.token, 1);
     const stepOf = async (token: string, id: string) => (await trpcClient(token, { batch: false }).campaigns.get.query({ id })).steps[0]!.id as string;
     const ourStep = await stepOf(s.tenant.admin.token, ours.id);
