@@ -1,13 +1,12 @@
 // `npm run seed -- --tenants 3 --leads 500`: fills the database of a running `npm run dev` at a realistic size.
-// Tenants and their first admin are provisioned in the OLTP database, as the platform does (the API has no
-// procedure for it); everything else goes through the API with the typed client, as an app would: a member, a
-// domain, two mailboxes, a campaign with three steps, leads in bulk, enrolled in the campaign, a notification.
+// Everything goes through the API with the typed client, as an operator and an app would: each tenant and its first
+// admin are provisioned by an operator (tenants.create, idempotent by its client key), then the admin adds a member,
+// a verified domain, two mailboxes, a campaign with three steps, leads in bulk, enrolled in the campaign, a notification.
 // It reads each tenant's leads back and prints a token per tenant.
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { z } from "zod";
 import { createClient, isClientError } from "../src/client/index";
 import { maxBulkItems } from "../src/platform/paging";
@@ -44,12 +43,18 @@ async function patiently<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-async function provisionTenant(db: pg.Client, index: number) {
-  const tenant = { id: randomUUID(), name: `Seed tenant ${index} (${new Date().toISOString().slice(0, 16)})` };
-  const admin = { id: randomUUID(), email: `admin@seed-${tenant.id.slice(0, 8)}.example` };
-  await db.query("insert into tenants (id, name) values ($1, $2)", [tenant.id, tenant.name]);
-  await db.query("insert into users (id, tenant_id, email, role) values ($1, $2, $3, 'admin')", [admin.id, tenant.id, admin.email]);
-  return { tenant, token: await mintDevToken({ sub: admin.id, tenant_id: tenant.id, role: "admin" }) };
+/** An operator provisions the tenant and its first admin (tenants.create); the admin's token does the rest. */
+async function provisionTenant(operator: ReturnType<typeof createClient>, index: number) {
+  const key = randomUUID();
+  const created = await patiently(() =>
+    operator.tenants.create.mutate({
+      name: `Seed tenant ${index} (${new Date().toISOString().slice(0, 16)})`,
+      plan: "pro",
+      admin: { email: `admin@seed-${key.slice(0, 8)}.example` },
+      clientKey: `seed:${key}`,
+    }),
+  );
+  return { tenant: created.tenant, token: await mintDevToken({ sub: created.admin.id, tenant_id: created.tenant.id, role: "admin" }) };
 }
 
 async function fillTenant(token: string, tag: string, leadCount: number): Promise<number> {
@@ -102,16 +107,9 @@ async function fillTenant(token: string, tag: string, leadCount: number): Promis
   return listed;
 }
 
-// Provision first and close the connection: embedded PGlite serves one connection at a time, and the Worker's
-// queries would wait behind an idle one held open here.
-const db = new pg.Client({ connectionString: stack.oltpOwnerUrl });
-await db.connect();
+const operator = createClient({ url, token: await mintDevToken({ sub: randomUUID(), tenant_id: randomUUID(), role: "operator" }) });
 const provisioned: Array<Awaited<ReturnType<typeof provisionTenant>>> = [];
-try {
-  for (let i = 1; i <= args.data.tenants; i++) provisioned.push(await provisionTenant(db, i));
-} finally {
-  await db.end();
-}
+for (let i = 1; i <= args.data.tenants; i++) provisioned.push(await provisionTenant(operator, i));
 const started = performance.now();
 for (const { tenant, token } of provisioned) {
   const listed = await fillTenant(token, tenant.id.slice(0, 8), args.data.leads);

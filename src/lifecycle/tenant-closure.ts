@@ -2,7 +2,7 @@
 // resumably, and leaves a receipt (counts, no personal data) that outlives it.
 import type { Redis } from "@upstash/redis/cloudflare";
 import { sql } from "drizzle-orm";
-import { internalBatch, type InternalRole, type TierStore } from "../platform/db";
+import { internalBatch, type InternalRole, type TierStore, tierStore } from "../platform/db";
 import { AppError } from "../platform/errors";
 import type { Logger } from "../platform/logger";
 import { createRedis } from "../platform/redis";
@@ -19,10 +19,16 @@ export interface ClosureDeps {
   logger: Logger;
 }
 
+/**
+ * A closure is a cron's background work over all of a tenant's rows, not a request: its round trips get a longer
+ * bound than STORE_TIMEOUT_MS (which bounds request paths), so a large tenant's deletes are not cut off midway.
+ */
+const closureTimeoutMs = (env: Services["env"]) => Math.max(env.STORE_TIMEOUT_MS, 120_000);
+
 export const closureDeps = (services: Services): ClosureDeps => ({
-  oltp: services.store("oltp"),
-  notifications: services.store("notifications"),
-  olap: services.store("olap"),
+  oltp: tierStore(services.env, "oltp", closureTimeoutMs(services.env)),
+  notifications: tierStore(services.env, "notifications", closureTimeoutMs(services.env)),
+  olap: tierStore(services.env, "olap", closureTimeoutMs(services.env)),
   bucket: services.env.CONTENT_BUCKET,
   redis: createRedis(services.env, services.env.STORE_TIMEOUT_MS),
   logger: services.logger,

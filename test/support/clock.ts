@@ -5,6 +5,10 @@ import { createTRPCClient, httpLink } from "@trpc/client";
 import { type Clock, shiftedClock } from "../../src/platform/clock";
 import type { JobMessage } from "../../src/platform/jobs/define";
 import { createWorker, type AppRouter } from "../../src/index";
+import { parseEnv } from "../../src/platform/env";
+import { createLogger } from "../../src/platform/logger";
+import { createServices } from "../../src/platform/services";
+import { cronTasks, wired } from "../../src/root";
 import { origin } from "./worker";
 
 /** A clock running from today's date at `hhmm` UTC (e.g. "16:30"). */
@@ -115,6 +119,21 @@ export function clockedWorker(clock: Clock, bindings: Record<string, unknown> = 
         for (const retry of result.retryMessages) queues[queue].keep(body, retry.delaySeconds ?? 1);
       }
       return messages.length;
+    },
+    /**
+     * Runs one named cron task (not its whole schedule) with this Worker's environment, at the clock's now: for a
+     * test about that task, without the schedule's other work over everything earlier tests left in the stores.
+     */
+    async runTask(name: string) {
+      const task = cronTasks.find((t) => t.name === name);
+      if (!task) throw new Error(`no cron task named ${name}`);
+      const pending: Promise<unknown>[] = [];
+      const services = createServices(
+        { env: parseEnv(testEnv), requestId: crypto.randomUUID(), logger: createLogger("warn"), clock, waitUntil: (p) => void pending.push(p) },
+        wired,
+      );
+      await task.run(services);
+      await Promise.all(pending);
     },
     /** Runs a cron trigger (its expression, as in wrangler.toml) on this Worker at the clock's now. */
     async scheduled(cron: string) {

@@ -1,7 +1,6 @@
 // Email digests: a user's notifications of one window go out as one email when the window closes (the 5-minute
 // cron), through the outbox like any delivery, so a failing digest is retried and delivers each notification once.
 import { describe, expect, it } from "vitest";
-import { schedules } from "../../src/platform/cron";
 import { clockedWorker, settableClock } from "../support/clock";
 import { createTenant, type TestTenant } from "../support/factories";
 import { asSystem, emailsTo, setEmailMode } from "../support/notifications";
@@ -20,7 +19,7 @@ function digestWorld(start = new Date()) {
     member: (t: TestTenant) => w.client(t.member.token).notifications,
     email: (t: TestTenant, title: string, type = "report.ready") =>
       w.client(t.admin.token).notifications.create.mutate({ userId: t.member.id, type, title, message: `About ${title} <i>now</i>`, channel: "email" }),
-    closeWindows: () => w.scheduled(schedules.aggregation),
+    closeWindows: () => w.runTask("notifications.closeDigests"),
     /**
      * Delivers what the normal queue holds (other tiers' cron jobs too) and says how many were this tenant's
      * notification deliveries.

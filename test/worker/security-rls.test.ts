@@ -11,6 +11,12 @@ import { buildEstate, type Estate } from "../support/oltp";
  */
 const platformTables = new Set(["jobs"]);
 
+/**
+ * Tables no tenant context sees at all, not even its own rows: a closed tenant's receipt (tenant_closures) is the
+ * internal 'lifecycle' role's alone, and its tenant_id is dropped once the closure completes. Checked below.
+ */
+const lifecycleTables = new Set(["tenant_closures"]);
+
 /** The column a table's isolation policy keys on: tenant_id, or the tenant's own id. */
 const tenantColumn = (table: string) => (table === "tenants" ? "id" : "tenant_id");
 
@@ -62,7 +68,23 @@ describe("row-level security on every tenant-scoped OLTP table", () => {
     ]);
     const rows = await oltpSql()`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
                                  where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1`;
-    tables = rows.map((r) => String(r.name));
+    tables = rows.map((r) => String(r.name)).filter((name) => !lifecycleTables.has(name));
+  });
+
+  it("a lifecycle-only table shows a tenant context nothing, and takes no row from it", async () => {
+    for (const table of lifecycleTables) {
+      const [, rows] = await oltpSql().transaction([
+        oltpSql()`select set_config('app.current_tenant_id', ${a.tenant.id}, true), set_config('app.current_role', 'admin', true)`,
+        oltpSql()`select count(*)::int as n from ${oltpSql().unsafe(`"${table}"`)}`,
+      ]);
+      expect(rows).toEqual([{ n: 0 }]);
+    }
+    await expect(
+      oltpSql().transaction([
+        oltpSql()`select set_config('app.current_tenant_id', ${a.tenant.id}, true), set_config('app.current_role', 'admin', true)`,
+        oltpSql()`insert into tenant_closures (id, tenant_id, tenant_digest, closed_at) values (gen_random_uuid(), ${a.tenant.id}, ${crypto.randomUUID()}, now())`,
+      ]),
+    ).rejects.toThrow();
   });
 
   it("every public table is tenant-scoped: it has tenant_id (or is the tenants table)", async () => {
