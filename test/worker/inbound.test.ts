@@ -229,10 +229,37 @@ describe("inbound facts at the edge", () => {
 
   it("a MIME reply handed to the email handler stops the lead's sequence and shows in leadEngagement after aggregation", async () => {
     const corpus = inject("contentCorpus").find((f) => f.folder === "spamassassin-nice" && f.name === "002.eml");
-    expect(corpus, "the shared corpus is present").toBeDefined();
     const setup = await sentCampaignEmail();
-    // A real reply from the corpus, answering our email: its In-Reply-To names our Message-ID, its References the thread.
-    const original = new TextDecoder("latin1").decode(Uint8Array.from(atob(corpus!.base64), (c) => c.charCodeAt(0)));
+    // A real reply from the shared corpus (../shared/corpus), answering our email: its In-Reply-To names our Message-ID,
+    // its References the thread. Where the corpus is absent (a checkout without ../shared), a multipart reply written
+    // out here in full, as a mail client would send it, stands in.
+    const original = corpus
+      ? new TextDecoder("latin1").decode(Uint8Array.from(atob(corpus.base64), (c) => c.charCodeAt(0)))
+      : [
+          "Return-Path: <lead@client.example>",
+          "Received: from mail.client.example (mail.client.example [203.0.113.7]) by mx.reply.example; Mon, 30 Nov 2026 12:00:00 +0000",
+          "From: A Lead <lead@client.example>",
+          "To: sales@reply.example",
+          "Subject: Re: Hello",
+          "Date: Mon, 30 Nov 2026 12:00:00 +0000",
+          "Message-Id: <placeholder@client.example>",
+          "In-Reply-To: <placeholder@reply.example>",
+          "References: <older@reply.example>",
+          "MIME-Version: 1.0",
+          'Content-Type: multipart/alternative; boundary="b1"',
+          "",
+          "--b1",
+          "Content-Type: text/plain; charset=utf-8",
+          "Content-Transfer-Encoding: quoted-printable",
+          "",
+          "Thanks, let's talk next week.=0A=0A> Hi there",
+          "--b1",
+          "Content-Type: text/html; charset=utf-8",
+          "",
+          "<p>Thanks, let's talk next week.</p><blockquote>Hi there</blockquote>",
+          "--b1--",
+          "",
+        ].join("\r\n");
     const raw = original
       .replace(/^Message-Id: .*$/m, `Message-Id: <${crypto.randomUUID()}@client.example>`)
       .replace(/^In-Reply-To: .*$/m, `In-Reply-To: ${setup.messageId}`)

@@ -56,13 +56,15 @@ const startingProgress = (rowsTotal: number): ImportProgress => ({
 /**
  * Reads the file once on upload: a file without an email column is refused at once, and the job's
  * ledger row carries the row total from the start (the low queue may take its 30 s batch window to
- * deliver it). Then the file is stored, and the job that refers to it is recorded with that progress
- * in one round trip and sent after the response.
+ * deliver it). Then the file is stored under imports/ (pruned after jobsConfig.import.keptDays), and the
+ * job that refers to it is recorded with that progress in one round trip and sent after the response.
+ * Lead and suppression imports both start this way; `job` and `name` say which.
  */
-export async function startLeadImport(
+export async function startCsvImport(
   services: Services,
   scope: TenantScope,
   input: { fileName: string; csv: string },
+  job: { type: string; name: (id: string) => string },
   config: JobsConfig = jobsConfig,
 ): Promise<Job> {
   const bytes = new TextEncoder().encode(input.csv).byteLength;
@@ -70,14 +72,14 @@ export async function startLeadImport(
     throw new AppError("PAYLOAD_TOO_LARGE", `The file is ${bytes} bytes; the limit is ${config.import.maxFileBytes}`, { tier: "jobs" });
   }
   const rowsTotal = parseLeadsCsv(input.csv).length;
-  const storageKey = `imports/${scope.tenantId}/${crypto.randomUUID()}.csv`;
+  const storageKey = `imports/${scope.tenantId}/${job.name(crypto.randomUUID())}.csv`;
   try {
     await services.env.CONTENT_BUCKET.put(storageKey, input.csv, { httpMetadata: { contentType: "text/csv" } });
   } catch (error) {
     throw new AppError("SERVICE_UNAVAILABLE", "The content tier is unavailable; try again shortly", { tier: "content", cause: error });
   }
   const prepared = services.jobs.prepare(scope.tenantId, [
-    { type: importLeadsJob.type, payload: { storageKey, fileName: input.fileName, requestedBy: scope.userId } },
+    { type: job.type, payload: { storageKey, fileName: input.fileName, requestedBy: scope.userId } },
   ]);
   const id = prepared.ids[0]!;
   const [, , recorded] = await tenantBatch(services.store("oltp"), scope, (db) => [
@@ -86,11 +88,14 @@ export async function startLeadImport(
                    where tenant_id = ${scope.tenantId} and id = ${id} and progress is null`),
     db.execute(sql`select * from jobs where tenant_id = ${scope.tenantId} and id = ${id}`),
   ]);
-  const job = rowsOfJobs(recorded)[0];
-  if (!job) throw new AppError("INTERNAL", "The import job was not recorded", { tier: "jobs" });
+  const row = rowsOfJobs(recorded)[0];
+  if (!row) throw new AppError("INTERNAL", "The import job was not recorded", { tier: "jobs" });
   services.jobs.sendAfterResponse(prepared.messages);
-  return job;
+  return row;
 }
+
+export const startLeadImport = (services: Services, scope: TenantScope, input: { fileName: string; csv: string }, config: JobsConfig = jobsConfig) =>
+  startCsvImport(services, scope, input, { type: importLeadsJob.type, name: (id) => id }, config);
 
 /** A data row with the file line it starts on: its record, or why it could not be read as CSV. */
 type ParsedRow = { line: number; record: Record<string, string> } | { line: number; error: string };

@@ -4,12 +4,11 @@ import { z } from "zod";
 import { tenantBatch, type TenantScope } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import { defineJob } from "../../../platform/jobs/define";
-import { rowsOfJobs, type Job } from "../../../platform/jobs/rows";
 import { rowsOf } from "../../../platform/rows";
 import type { Services } from "../../../platform/services";
 import { addressHasher, suppressionReasons } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import { parseLeadsCsv, unneutralise } from "./import-leads";
+import { parseLeadsCsv, startCsvImport, unneutralise } from "./import-leads";
 
 export interface SuppressionImportProgress {
   rowsTotal: number;
@@ -40,39 +39,8 @@ const suppressionRow = z.object({
 });
 
 /** The file is read once on upload (a file without an email column is refused at once), stored, and its job recorded. */
-export async function startSuppressionImport(
-  services: Services,
-  scope: TenantScope,
-  input: { fileName: string; csv: string },
-  config: JobsConfig = jobsConfig,
-): Promise<Job> {
-  const bytes = new TextEncoder().encode(input.csv).byteLength;
-  if (bytes > config.import.maxFileBytes) {
-    throw new AppError("PAYLOAD_TOO_LARGE", `The file is ${bytes} bytes; the limit is ${config.import.maxFileBytes}`, { tier: "jobs" });
-  }
-  const rowsTotal = parseLeadsCsv(input.csv).length;
-  // Under imports/: the hourly jobs.pruneImports deletes it after jobsConfig.import.keptDays, like a lead import's file.
-  const storageKey = `imports/${scope.tenantId}/suppressions-${crypto.randomUUID()}.csv`;
-  try {
-    await services.env.CONTENT_BUCKET.put(storageKey, input.csv, { httpMetadata: { contentType: "text/csv" } });
-  } catch (error) {
-    throw new AppError("SERVICE_UNAVAILABLE", "The content tier is unavailable; try again shortly", { tier: "content", cause: error });
-  }
-  const prepared = services.jobs.prepare(scope.tenantId, [
-    { type: importSuppressionsJob.type, payload: { storageKey, fileName: input.fileName, requestedBy: scope.userId } },
-  ]);
-  const id = prepared.ids[0]!;
-  const [, , recorded] = await tenantBatch(services.store("oltp"), scope, (db) => [
-    prepared.insert(db),
-    db.execute(sql`update jobs set progress = ${JSON.stringify(startingProgress(rowsTotal))}::jsonb
-                   where tenant_id = ${scope.tenantId} and id = ${id} and progress is null`),
-    db.execute(sql`select * from jobs where tenant_id = ${scope.tenantId} and id = ${id}`),
-  ]);
-  const job = rowsOfJobs(recorded)[0];
-  if (!job) throw new AppError("INTERNAL", "The import job was not recorded", { tier: "jobs" });
-  services.jobs.sendAfterResponse(prepared.messages);
-  return job;
-}
+export const startSuppressionImport = (services: Services, scope: TenantScope, input: { fileName: string; csv: string }, config: JobsConfig = jobsConfig) =>
+  startCsvImport(services, scope, input, { type: importSuppressionsJob.type, name: (id) => `suppressions-${id}` }, config);
 
 /**
  * Up to rowsPerInvocation rows per delivery, resuming from the progress in the ledger. Each chunk's
