@@ -53,6 +53,33 @@ const startingProgress = (rowsTotal: number): ImportProgress => ({
   rowsTotal, rowsDone: 0, imported: 0, created: 0, updated: 0, duplicate: 0, invalid: 0, errorCount: 0, rowErrors: [],
 });
 
+/** A job that works through an uploaded CSV: its type, its file's name under imports/<tenant>/, its fresh progress. */
+export interface CsvImportKind<P> {
+  type: string;
+  name: (id: string) => string;
+  startingProgress: (rowsTotal: number) => P;
+}
+
+/** The payload of a CSV import job, as startCsvImport records it. */
+export const csvImportPayload = z.object({ storageKey: z.string().min(1).max(512), fileName: z.string().min(1).max(255), requestedBy: z.uuid() }).strict();
+
+/**
+ * A delivery's start: the stored file's rows, and the progress the ledger saved (over a fresh one, so a field added
+ * later has its starting value), or a fresh progress on the first delivery.
+ */
+export async function resumeCsvImport<P extends { rowsTotal: number }>(
+  services: Services,
+  kind: Pick<CsvImportKind<P>, "startingProgress">,
+  storageKey: string,
+  saved: unknown,
+): Promise<{ rows: ParsedRow[]; progress: P }> {
+  const object = await services.env.CONTENT_BUCKET.get(storageKey);
+  if (!object) throw new Error(`The import file ${storageKey} is not in storage`);
+  const rows = parseLeadsCsv(await object.text());
+  const fresh = kind.startingProgress(rows.length);
+  return { rows, progress: saved ? { ...fresh, ...(saved as P) } : fresh };
+}
+
 /**
  * Reads the file once on upload: a file without an email column is refused at once, and the job's
  * ledger row carries the row total from the start (the low queue may take its 30 s batch window to
@@ -64,7 +91,7 @@ export async function startCsvImport(
   services: Services,
   scope: TenantScope,
   input: { fileName: string; csv: string },
-  job: { type: string; name: (id: string) => string },
+  job: CsvImportKind<{ rowsTotal: number }>,
   config: JobsConfig = jobsConfig,
 ): Promise<Job> {
   const bytes = new TextEncoder().encode(input.csv).byteLength;
@@ -84,7 +111,7 @@ export async function startCsvImport(
   const id = prepared.ids[0]!;
   const [, , recorded] = await tenantBatch(services.store("oltp"), scope, (db) => [
     prepared.insert(db),
-    db.execute(sql`update jobs set progress = ${JSON.stringify(startingProgress(rowsTotal))}::jsonb
+    db.execute(sql`update jobs set progress = ${JSON.stringify(job.startingProgress(rowsTotal))}::jsonb
                    where tenant_id = ${scope.tenantId} and id = ${id} and progress is null`),
     db.execute(sql`select * from jobs where tenant_id = ${scope.tenantId} and id = ${id}`),
   ]);
@@ -94,8 +121,10 @@ export async function startCsvImport(
   return row;
 }
 
+const leadImport: CsvImportKind<ImportProgress> = { type: "IMPORT_LEADS", name: (id) => id, startingProgress };
+
 export const startLeadImport = (services: Services, scope: TenantScope, input: { fileName: string; csv: string }, config: JobsConfig = jobsConfig) =>
-  startCsvImport(services, scope, input, { type: importLeadsJob.type, name: (id) => id }, config);
+  startCsvImport(services, scope, input, leadImport, config);
 
 /** A data row with the file line it starts on: its record, or why it could not be read as CSV. */
 type ParsedRow = { line: number; record: Record<string, string> } | { line: number; error: string };
@@ -207,24 +236,20 @@ function mergeByEmail(leads: Array<Omit<LeadFields, "status">>): Array<Omit<Lead
  * progress commit together in one round trip: a redelivery resumes exactly where the last commit left off.
  */
 export const importLeadsJob = defineJob({
-  type: "IMPORT_LEADS",
+  type: leadImport.type,
   productEvent: (progress) => ({
     event: "import finished",
     properties: { created: Number(progress?.created ?? 0), updated: Number(progress?.updated ?? 0), rows: Number(progress?.rowsDone ?? 0) },
   }),
-  payload: z.object({ storageKey: z.string().min(1).max(512), fileName: z.string().min(1).max(255), requestedBy: z.uuid() }).strict(),
+  payload: csvImportPayload,
   queue: "low",
   ledger: true,
   maxAttempts: 5,
   backoff: { baseSeconds: 10, maxSeconds: 900 },
   run: async ({ tenantId, payload, services, ledger }) => {
   if (!tenantId || !ledger) throw new AppError("VALIDATION_FAILED", "IMPORT_LEADS is a tenant's ledger job", { tier: "jobs" });
-  const object = await services.env.CONTENT_BUCKET.get(payload.storageKey);
-  if (!object) throw new Error(`The import file ${payload.storageKey} is not in storage`);
-  const rows = parseLeadsCsv(await object.text());
+  const { rows, progress } = await resumeCsvImport(services, leadImport, payload.storageKey, ledger.progress);
   const config = jobsConfig.import;
-  const saved = ledger.progress as ImportProgress | null;
-  const progress: ImportProgress = saved ? { ...startingProgress(rows.length), ...saved } : startingProgress(rows.length);
   const scope: TenantScope = { tenantId, userId: payload.requestedBy, role: "member" };
   const store = services.store("oltp");
   const end = Math.min(rows.length, progress.rowsDone + config.rowsPerInvocation);

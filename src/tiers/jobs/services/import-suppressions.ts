@@ -8,7 +8,7 @@ import { rowsOf } from "../../../platform/rows";
 import type { Services } from "../../../platform/services";
 import { addressHasher, suppressionReasons } from "../../oltp";
 import { jobsConfig, type JobsConfig } from "../config";
-import { parseLeadsCsv, startCsvImport, unneutralise } from "./import-leads";
+import { type CsvImportKind, csvImportPayload, resumeCsvImport, startCsvImport, unneutralise } from "./import-leads";
 
 export interface SuppressionImportProgress {
   rowsTotal: number;
@@ -39,8 +39,10 @@ const suppressionRow = z.object({
 });
 
 /** The file is read once on upload (a file without an email column is refused at once), stored, and its job recorded. */
+const suppressionImport: CsvImportKind<SuppressionImportProgress> = { type: "IMPORT_SUPPRESSIONS", name: (id) => `suppressions-${id}`, startingProgress };
+
 export const startSuppressionImport = (services: Services, scope: TenantScope, input: { fileName: string; csv: string }, config: JobsConfig = jobsConfig) =>
-  startCsvImport(services, scope, input, { type: importSuppressionsJob.type, name: (id) => `suppressions-${id}` }, config);
+  startCsvImport(services, scope, input, suppressionImport, config);
 
 /**
  * Up to rowsPerInvocation rows per delivery, resuming from the progress in the ledger. Each chunk's
@@ -48,20 +50,16 @@ export const startSuppressionImport = (services: Services, scope: TenantScope, i
  * off; an address already listed keeps its entry (and takes its address back if it had been erased).
  */
 export const importSuppressionsJob = defineJob({
-  type: "IMPORT_SUPPRESSIONS",
-  payload: z.object({ storageKey: z.string().min(1).max(512), fileName: z.string().min(1).max(255), requestedBy: z.uuid() }).strict(),
+  type: suppressionImport.type,
+  payload: csvImportPayload,
   queue: "low",
   ledger: true,
   maxAttempts: 5,
   backoff: { baseSeconds: 10, maxSeconds: 900 },
   run: async ({ tenantId, payload, services, ledger }) => {
     if (!tenantId || !ledger) throw new AppError("VALIDATION_FAILED", "IMPORT_SUPPRESSIONS is a tenant's ledger job", { tier: "jobs" });
-    const object = await services.env.CONTENT_BUCKET.get(payload.storageKey);
-    if (!object) throw new Error(`The import file ${payload.storageKey} is not in storage`);
-    const rows = parseLeadsCsv(await object.text());
+    const { rows, progress } = await resumeCsvImport(services, suppressionImport, payload.storageKey, ledger.progress);
     const config = jobsConfig.import;
-    const saved = ledger.progress as SuppressionImportProgress | null;
-    const progress: SuppressionImportProgress = saved ? { ...startingProgress(rows.length), ...saved } : startingProgress(rows.length);
     const hash = addressHasher(services.env);
     const end = Math.min(rows.length, progress.rowsDone + config.rowsPerInvocation);
 
