@@ -190,7 +190,7 @@ const variant = {
   text: `Hi {{firstName}}, a note for {{company}}. ${"We help teams like yours ship faster. ".repeat(20)}`,
   html: `<p>Hi {{firstName}},</p><p>a note for {{company}}.</p>${"<p>We help teams like yours ship faster.</p>".repeat(20)}`,
 };
-let t0 = performance.now();
+const t0 = performance.now();
 for (let i = 0; i < sample; i++) {
   const outcome = renderStep(variant, { email: `lead${i}@bench.example`, firstName: `Lead${i}`, lastName: null, company: `Company ${i % 997}`, customFields: {} }, null);
   if (!("rendered" in outcome)) throw new Error("the bench's variant did not render");
