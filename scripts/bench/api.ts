@@ -5,7 +5,11 @@
 // is the workerd process's user + system time over the run (/proc/<pid>/stat) divided by the requests it answered.
 // A measurement, not a test: it exits non-zero only when it crashes, and lists missed targets as such.
 // Usage: npm run bench:api [-- --connections 10 --duration 5]
+//        npm run profile -- badge|list|leads|mark-read [--duration 5]: the call alone under load with V8's profiler on,
+//        summarized by package in bench-results/profile-<route>.md (scripts/bench/profile.ts).
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { availableParallelism, loadavg } from "node:os";
@@ -26,15 +30,22 @@ import { mintToken } from "../jwt";
 import { startStack } from "../stack";
 import type { FloorSpec } from "./floor-entry";
 import { startBenchHost } from "./host";
+import { profileWhile, summarizeProfile } from "./profile";
 import { uuidOf, uuidSql } from "./ids";
-import { percentile, writeBenchResult, type BenchFigure } from "./result";
+import { benchResultsDir, percentile, writeBenchResult, type BenchFigure } from "./result";
 
 const { values: args } = parseArgs({
   options: {
     connections: { type: "string", default: "10" },
     duration: { type: "string", default: "5" },
+    profile: { type: "string" },
   },
+  allowPositionals: true,
 });
+const routes = ["badge", "list", "leads", "mark-read"] as const;
+type Route = (typeof routes)[number];
+const profiled = args.profile as Route | undefined;
+if (profiled !== undefined && !routes.includes(profiled)) throw new Error(`--profile takes one of ${routes.join(", ")}`);
 const connections = Number(args.connections);
 const durationS = Number(args.duration);
 const log = (message: string) => console.error(`[bench:api] ${message}`);
@@ -187,7 +198,7 @@ function load(url: string, specs: Spec[]): Promise<LoadResult> {
 const host = await (async () => {
   await seed();
   log("seeded; bundling the bench build and starting workerd…");
-  return startBenchHost(stack.workerVars);
+  return startBenchHost(stack.workerVars, profiled ? { inspectorPort: 9229 + Math.floor(Math.random() * 500) } : {});
 })();
 
 async function measure(specs: Spec[]): Promise<Measured> {
@@ -262,6 +273,29 @@ try {
   // Every member once: their access entry and unread count cached, as for a signed-in user.
   for (const m of members) await send({ method: "GET", path: "/v1/notifications/unread-count", headers: bearer(m) });
   await sleep(500);
+  if (profiled) {
+    const targets = Array.from({ length: NOTIFICATIONS }, (_, i) => i + 1).flatMap((k) => members.map((m) => ({ m, id: notificationId(m.t, m.u, k) })));
+    const specs: Record<Route, Spec[]> = {
+      badge: members.map((m) => ({ method: "GET", path: "/v1/notifications/unread-count", headers: bearer(m) })),
+      list: members.map((m) => ({ method: "GET", path: trpcQuery("notifications.list", { limit: 20 }), headers: bearer(m) })),
+      leads: members.map((m) => ({ method: "GET", path: trpcQuery("leads.list", { limit: 20 }), headers: bearer(m) })),
+      "mark-read": targets.map(({ m, id }) => ({
+        method: "POST",
+        path: "/trpc/notifications.markRead",
+        headers: { ...bearer(m), "content-type": "application/json" },
+        body: JSON.stringify({ ids: [id] }),
+      })),
+    };
+    let measured: Measured | undefined;
+    const profile = await profileWhile(host.inspector!, async () => {
+      measured = await measure(specs[profiled]);
+    });
+    const file = path.join(benchResultsDir, `profile-${profiled}.md`);
+    const title = `${profiled} (${specs[profiled][0]!.method} ${specs[profiled][0]!.path.split("?")[0]}), ${connections} connections, ${durationS} s`;
+    writeFileSync(file, summarizeProfile(profile, host.sourceMap, title, measured!.n));
+    log(`p50 ${fmt(measured!.p50)} ms, ${fmt(measured!.rps, 0)} req/s under the profiler; summary in ${path.relative(process.cwd(), file)}`);
+    process.exitCode = 0;
+  } else {
   const ping = await measure([{ method: "GET", path: "/ping", headers: {} }]);
   const benchPing = await measure([{ method: "GET", path: "/__bench/ping", headers: {} }]);
 
@@ -396,6 +430,7 @@ try {
   );
   console.log(out.join("\n"));
   writeBenchResult("api", { figures, missed, markdown: out.join("\n") });
+  }
 } finally {
   await host.stop();
   await stack.close();

@@ -15,6 +15,8 @@ export interface BenchHost {
   cpuMs(): number;
   /** The V8 inspector's address when started with one (for `npm run profile`). */
   inspector?: string;
+  /** The bundle's source map (until stop). */
+  sourceMap: string;
   stop(): Promise<void>;
 }
 
@@ -146,7 +148,7 @@ export async function startBenchHost(vars: Record<string, string>, opts: { inspe
         throw new Error(`the Worker is up but /health answered ${health.status}: ${(await health.text()).slice(0, 300)}`);
       }
       const pid = child.pid!;
-      return { base, pid, cpuMs: () => cpuMsOf(pid), ...(opts.inspectorPort !== undefined ? { inspector: `127.0.0.1:${opts.inspectorPort}` } : {}), stop };
+      return { base, pid, cpuMs: () => cpuMsOf(pid), sourceMap: `${script}.map`, ...(opts.inspectorPort !== undefined ? { inspector: `127.0.0.1:${opts.inspectorPort}` } : {}), stop };
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
