@@ -4,7 +4,7 @@
 // the same connections and duration for a call and its floor, one after the other in the same run. CPU per request
 // is the workerd process's user + system time over the run (/proc/<pid>/stat) divided by the requests it answered.
 // A measurement, not a test: it exits non-zero only when it crashes, and lists missed targets as such.
-// Usage: npm run bench:api [-- --connections 10 --duration 5]
+// Usage: npm run bench:api [-- --connections 10 --duration 5 --unloaded 2]
 //        npm run profile -- badge|list|leads|mark-read [--duration 5]: the call alone under load with V8's profiler on,
 //        summarized by package in bench-results/profile-<route>.md (scripts/bench/profile.ts).
 import { spawn } from "node:child_process";
@@ -38,6 +38,8 @@ const { values: args } = parseArgs({
   options: {
     connections: { type: "string", default: "10" },
     duration: { type: "string", default: "5" },
+    /** Seconds of the 1-connection pass of each call and floor (0: none). */
+    unloaded: { type: "string", default: "2" },
     profile: { type: "string" },
   },
   allowPositionals: true,
@@ -48,6 +50,7 @@ const profiled = args.profile as Route | undefined;
 if (profiled !== undefined && !routes.includes(profiled)) throw new Error(`--profile takes one of ${routes.join(", ")}`);
 const connections = Number(args.connections);
 const durationS = Number(args.duration);
+const unloadedS = Number(args.unloaded);
 const log = (message: string) => console.error(`[bench:api] ${message}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "–");
@@ -185,13 +188,13 @@ process.once("message", (job) => {
 });
 `;
 
-function load(url: string, specs: Spec[]): Promise<LoadResult> {
+function load(url: string, specs: Spec[], lanes: number): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["-e", loadClientSource], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     child.once("message", (message) => resolve(message as LoadResult));
     child.once("error", reject);
     child.once("exit", (code) => (code === 0 ? undefined : reject(new Error(`load client exited with ${code}`))));
-    child.send({ url, specs, connections, duration: durationS });
+    child.send({ url, specs, connections: lanes, duration: lanes === connections ? durationS : unloadedS });
   });
 }
 
@@ -201,10 +204,10 @@ const host = await (async () => {
   return startBenchHost(stack.workerVars, profiled ? { inspectorPort: 9229 + Math.floor(Math.random() * 500) } : {});
 })();
 
-async function measure(specs: Spec[]): Promise<Measured> {
+async function measure(specs: Spec[], lanes = connections): Promise<Measured> {
   await sleep(300);
   const cpuBefore = host.cpuMs();
-  const result = await load(host.base, specs);
+  const result = await load(host.base, specs, lanes);
   await sleep(200); // the work after the responses (waitUntil) is part of what they cost
   const cpu = host.cpuMs() - cpuBefore;
   if (result.errors || result.non2xx) log(`  ${result.errors} errors, ${result.non2xx} non-2xx (first status ${result.firstStatus ?? "–"})`);
@@ -236,6 +239,12 @@ async function tripsOf(spec: Spec): Promise<string> {
   return `${pgTrips} / ${stack.upstash.roundTrips()}`;
 }
 
+/** A call and its floor at 1 connection, when asked for. */
+async function unloaded(calls: Spec[], floors: Spec[]): Promise<Row["unloaded"]> {
+  if (unloadedS <= 0) return undefined;
+  return { call: await measure(calls, 1), floor: await measure(floors, 1) };
+}
+
 async function defineFloor(name: string, specs: FloorSpec[]): Promise<Spec[]> {
   const response = await fetch(`${host.base}/__bench/floors/${name}`, { method: "PUT", body: JSON.stringify(specs) });
   if (response.status !== 204) throw new Error(`defining floor ${name} answered ${response.status}`);
@@ -261,6 +270,8 @@ interface Row {
   op: string;
   route: string;
   trips: string;
+  /** The same at 1 connection. */
+  unloaded?: { call: Measured; floor: Measured };
   /** Measured round trips (pg / redis) of one call and of one floor call. */
   measured?: { call: string; floor: string };
   target: number;
@@ -307,7 +318,7 @@ try {
       members.map((m) => ({ hmget: [...authReads(m), [`notif:unread:${tenantId(m.t)}`, "tenant", `v:${userId(m.t, m.u)}`, `c:${userId(m.t, m.u)}`]] })),
     );
     const measured = { call: await tripsOf(calls[0]!), floor: await tripsOf(floors[0]!) };
-    rows.push({ measured, op: "REST unread badge (cache hit)", route: "GET /v1/notifications/unread-count", trips: "1 Redis (3 HMGET, one pipeline)", target: 0.3, call: await measure(calls), floor: await measure(floors) });
+    rows.push({ measured, op: "REST unread badge (cache hit)", route: "GET /v1/notifications/unread-count", trips: "1 Redis (3 HMGET, one pipeline)", target: 0.3, call: await measure(calls), floor: await measure(floors), unloaded: await unloaded(calls, floors) });
   }
 
   log("notifications on login…");
@@ -320,7 +331,7 @@ try {
     }
     const floors = await defineFloor("list", specs);
     const measured = { call: await tripsOf(calls[0]!), floor: await tripsOf(floors[0]!) };
-    rows.push({ measured, op: "tRPC notifications.list (login)", route: "GET /trpc/notifications.list", trips: "1 Redis + 1 notifications", target: 0.6, call: await measure(calls), floor: await measure(floors) });
+    rows.push({ measured, op: "tRPC notifications.list (login)", route: "GET /trpc/notifications.list", trips: "1 Redis + 1 notifications", target: 0.6, call: await measure(calls), floor: await measure(floors), unloaded: await unloaded(calls, floors) });
   }
 
   log("lead list…");
@@ -331,7 +342,7 @@ try {
     for (const m of members) specs.push({ hmget: authReads(m), tier: "oltp", sql: await capture("oltp", (store) => listLeads(store, scopeOf(m), input)) });
     const floors = await defineFloor("leads", specs);
     const measured = { call: await tripsOf(calls[0]!), floor: await tripsOf(floors[0]!) };
-    rows.push({ measured, op: "tRPC leads.list", route: "GET /trpc/leads.list", trips: "1 Redis + 1 OLTP", target: 0.6, call: await measure(calls), floor: await measure(floors) });
+    rows.push({ measured, op: "tRPC leads.list", route: "GET /trpc/leads.list", trips: "1 Redis + 1 OLTP", target: 0.6, call: await measure(calls), floor: await measure(floors), unloaded: await unloaded(calls, floors) });
   }
 
   log("mark read…");
@@ -362,8 +373,9 @@ try {
       route: "POST /trpc/notifications.markRead",
       trips: "1 Redis + 1 notifications; after it 1 Redis + the badge signal",
       target: 0.6,
-      call: await measure(calls.slice(1)),
-      floor: await measure(floors.slice(1)),
+      call: await measure(calls.slice(1, -600)),
+      floor: await measure(floors.slice(1, -600)),
+      unloaded: await unloaded(calls.slice(-600), floors.slice(-600)),
     });
   }
 
@@ -408,6 +420,30 @@ try {
       { metric: `${row.op}: throughput`, value: row.call.rps, unit: "req/s", floor: "floor route", floorValue: row.floor.rps },
       { metric: `${row.op}: CPU per request`, value: row.call.cpuMsPerRequest, unit: "ms", floor: "floor route", floorValue: row.floor.cpuMsPerRequest },
     );
+  }
+  if (rows.some((row) => row.unloaded)) {
+    out.push(
+      "",
+      `At 1 connection (${unloadedS} s each; less queueing, so closer to the work itself):`,
+      "",
+      "| call | call p50 / p99 | floor p50 / p99 | overhead p50 | CPU/req call | CPU/req floor | CPU above floor | verdict |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    );
+    for (const row of rows) {
+      if (!row.unloaded) continue;
+      const { call, floor } = row.unloaded;
+      const overhead = call.p50 - floor.p50;
+      const cpuAbove = call.cpuMsPerRequest - floor.cpuMsPerRequest;
+      if (overhead > row.target) missed.push(`${row.op}: overhead p50 at 1 connection ${fmt(overhead)} ms (target ≤ ${row.target} ms)`);
+      out.push(
+        `| ${row.op} | ${fmt(call.p50)} / ${fmt(call.p99)} | ${fmt(floor.p50)} / ${fmt(floor.p99)} | ${fmt(overhead)} | ${fmt(call.cpuMsPerRequest, 3)} | ` +
+          `${fmt(floor.cpuMsPerRequest, 3)} | ${fmt(cpuAbove, 3)} | ${overhead <= row.target ? "overhead ok" : `overhead MISSED (≤ ${row.target})`}; ${cpuAbove <= row.target ? "CPU ok" : "CPU MISSED"} |`,
+      );
+      figures.push(
+        { metric: `${row.op}: p50 at 1 connection`, value: call.p50, unit: "ms", floor: "floor route p50", floorValue: floor.p50 },
+        { metric: `${row.op}: CPU per request at 1 connection`, value: call.cpuMsPerRequest, unit: "ms", floor: "floor route", floorValue: floor.cpuMsPerRequest },
+      );
+    }
   }
   const cores = availableParallelism();
   const loadAtEnd = loadavg()[0]!;
