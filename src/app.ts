@@ -59,7 +59,7 @@ export function createApp(clock: Clock = systemClock): Hono {
       maxAge: 600,
     }),
   );
-  app.use("*", authenticate(callers, { "/v1/notifications/unread-count": (services, caller) => unreadLookup(notificationDeps(services), caller) }));
+  app.use("*", authenticate(callers, { "/v1/notifications/unread-count": (services, caller, batch) => unreadLookup(notificationDeps(services), caller, batch) }));
   // Browser and file routes count against the caller's API limit here; tRPC counts each call (src/platform/trpc.ts).
   app.use("/v1/*", apiRateLimit());
 

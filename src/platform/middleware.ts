@@ -7,6 +7,7 @@ import type { RequestOrigin } from "./emitters";
 import { parseEnv, type Env } from "./env";
 import { AppError } from "./errors";
 import { createLogger, isLogLevel, type Logger } from "./logger";
+import { redisBatch, type RedisBatch } from "./redis";
 import { createServices, type Services, type Wiring } from "./services";
 
 declare module "hono" {
@@ -92,17 +93,18 @@ export interface CallerResolver {
   marker: string;
   /** The credential an API key presents (its hash, the tenant it names): no I/O. */
   apiKeyCredential(key: string): Promise<Credential>;
-  authorize(services: Services, credential: Credential): Promise<Principal>;
+  /** Queues its Redis reads on `batch` before returning (the caller sends the batch). */
+  authorize(services: Services, credential: Credential, batch: RedisBatch): Promise<Principal>;
 }
 
-/** A Redis read a route needs anyway, started beside the authorization so both travel in one pipeline. */
-export type Prefetch = (services: Services, identity: { tenantId: string; userId: string }) => Promise<unknown>;
+/** A Redis read a route needs anyway, queued on the authorization's batch so both travel in one request. */
+export type Prefetch = (services: Services, identity: { tenantId: string; userId: string }, batch: RedisBatch) => Promise<unknown>;
 
 /**
  * Reads a bearer token when one is sent: a JWT, or an API key (recognised by its marker), then has the owning
  * tier authorize it. A bad token is remembered rather than thrown, so public routes still answer; anything that
- * needs a caller reports why the token was refused. `prefetch` (by path) starts a route's own Redis read in the
- * same tick as the authorization's, so the client sends them together; it is used only once authorized.
+ * needs a caller reports why the token was refused. `prefetch` (by path) queues a route's own Redis read on the
+ * authorization's batch, so one request carries both; it is used only once authorized.
  */
 export const authenticate = (callers: CallerResolver, prefetch: Record<string, Prefetch> = {}): MiddlewareHandler =>
   async function authenticate(c, next) {
@@ -113,13 +115,15 @@ export const authenticate = (callers: CallerResolver, prefetch: Record<string, P
           ? await callers.apiKeyCredential(token)
           : { kind: "token", claims: await verifyToken(token, c.get("env")) };
         const services = c.get("services");
-        const authorized = callers.authorize(services, credential);
+        const batch = redisBatch(services.redis());
+        const authorized = callers.authorize(services, credential, batch);
         const early = prefetch[c.req.path];
         if (early && credential.kind === "token") {
-          const read = early(services, credential.claims);
+          const read = early(services, credential.claims, batch);
           read.catch(() => undefined);
           c.set("prefetched", read);
         }
+        batch.send();
         c.set("principal", await authorized);
       }
     } catch (error) {

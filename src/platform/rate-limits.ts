@@ -3,6 +3,7 @@ import { Ratelimit } from "@upstash/ratelimit";
 import type { Redis } from "@upstash/redis/cloudflare";
 import { AppError, tierUnavailable } from "./errors";
 import type { Logger } from "./logger";
+import { redisBatch } from "./redis";
 
 export interface RateLimitSetting {
   limit: number;
@@ -18,9 +19,13 @@ export interface RateLimitSetting {
  */
 export type RedisDownPolicy = "open" | "closed";
 
-function limiter(redis: Redis, prefix: string, setting: RateLimitSetting): Ratelimit {
+/** What @upstash/ratelimit calls on its client: its script by hash, the script itself when Redis lacks it. */
+type LimiterRedis = Pick<Redis, "evalsha" | "eval" | "get" | "set">;
+
+function limiter(redis: LimiterRedis, prefix: string, setting: RateLimitSetting): Ratelimit {
   return new Ratelimit({
-    redis,
+    // Typed as a whole client; the sliding window calls only evalsha, and eval when the script is not loaded.
+    redis: redis as Redis,
     prefix,
     limiter: Ratelimit.slidingWindow(setting.limit, `${setting.windowSeconds} s`),
     // Limiters are built per request, so an in-memory block list would never be reused.
@@ -40,20 +45,31 @@ export interface LimitCheck {
   whenRedisDown: RedisDownPolicy;
 }
 
-/** Runs the checks in parallel (one Redis round trip each); the first refusal wins. */
+/**
+ * Runs the checks together: their scripts go in one pipeline request (each limiter queues its EVALSHA synchronously
+ * inside `limit()`, before the batch is sent); the first refusal wins. A script Redis has not loaded yet is sent again
+ * on its own by the library (EVAL), once per script load.
+ */
 export async function enforceLimits(redis: Redis, logger: Logger, checks: LimitCheck[]): Promise<void> {
-  const outcomes = await Promise.all(
-    checks.map(async (check) => {
-      try {
-        const result = await limiter(redis, check.prefix, check.setting).limit(check.identifier);
-        return { check, success: result.success, reset: result.reset };
-      } catch (error) {
-        if (check.whenRedisDown === "closed") throw tierUnavailable("redis", error);
-        logger.warn("rate limiter unavailable, failing open", { limiter: check.name, error });
-        return { check, success: true, reset: 0 };
-      }
-    }),
-  );
+  const batch = redisBatch(redis);
+  const client: LimiterRedis = {
+    evalsha: (sha, keys, args) => batch.evalsha(sha, keys, args),
+    eval: (script, keys, args) => redis.eval(script, keys, args),
+    get: (key) => redis.get(key),
+    set: (key, value, options) => redis.set(key, value, options),
+  } as LimiterRedis;
+  const pending = checks.map(async (check) => {
+    try {
+      const result = await limiter(client, check.prefix, check.setting).limit(check.identifier);
+      return { check, success: result.success, reset: result.reset };
+    } catch (error) {
+      if (check.whenRedisDown === "closed") throw tierUnavailable("redis", error);
+      logger.warn("rate limiter unavailable, failing open", { limiter: check.name, error });
+      return { check, success: true, reset: 0 };
+    }
+  });
+  batch.send();
+  const outcomes = await Promise.all(pending);
   const refused = outcomes.find((o) => !o.success);
   if (refused) {
     // @upstash/ratelimit computes `reset` from the runtime's own Date.now(), so the wait is measured on that clock too.

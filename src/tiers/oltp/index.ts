@@ -30,10 +30,10 @@ export const oltp = {
 export const callers: CallerResolver = {
   marker: apiKeyMarker,
   apiKeyCredential,
-  authorize: (services, credential) =>
+  authorize: (services, credential, batch) =>
     credential.kind === "apiKey" && credential.tenantId === null
       ? resolveLegacyApiKey(services.store("oltp"), credential.hash)
-      : authorize(services, credential as Parameters<typeof authorize>[1]),
+      : authorize(services, credential as Parameters<typeof authorize>[1], batch),
 };
 
 export { leadStatuses, type StepVariant, suppressionReasons } from "./schema";

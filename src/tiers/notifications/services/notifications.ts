@@ -11,6 +11,7 @@ import type { NotificationsConfig } from "../config";
 import { deliveryMessage } from "./outbox";
 import { channelConfigured } from "./provider";
 import { enforceLimits, recipientLimit } from "../../../platform/rate-limits";
+import type { RedisReads } from "../../../platform/redis";
 import { boundedJson, isoOrNull, isoTimestamp, rowsOf } from "../../../platform/rows";
 import { decodeCursor, encodeCursor } from "../../../platform/paging";
 import { type CacheLookup, invalidateLater, lookupUnread, refillUnread, type CacheChange } from "./unread-cache";
@@ -179,9 +180,9 @@ export async function listNotifications(deps: NotificationDeps, scope: TenantSco
  * From the cache when it holds a valid count (1 Redis round trip, 0 Postgres). On a miss or a
  * Redis failure, 1 Postgres round trip; the refill happens after the response.
  */
-/** The cache read of unreadCount on its own, for a caller that starts it beside its authorization (one pipeline). */
-export const unreadLookup = (deps: NotificationDeps, caller: { tenantId: string; userId: string }): Promise<CacheLookup> =>
-  lookupUnread(deps.redis, caller.tenantId, caller.userId, deps.clock.now().getTime());
+/** The cache read of unreadCount on its own, for a caller that queues it beside its authorization (`reads`: its batch). */
+export const unreadLookup = (deps: NotificationDeps, caller: { tenantId: string; userId: string }, reads: RedisReads = deps.redis): Promise<CacheLookup> =>
+  lookupUnread(reads, caller.tenantId, caller.userId, deps.clock.now().getTime());
 
 /** `started`: the cache read, already sent by the caller (unreadLookup); otherwise it is sent here. */
 export async function unreadCount(deps: NotificationDeps, scope: TenantScope, started?: Promise<CacheLookup>): Promise<number> {

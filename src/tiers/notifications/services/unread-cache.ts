@@ -2,6 +2,7 @@
 import type { Redis } from "@upstash/redis/cloudflare";
 import type { Env } from "../../../platform/env";
 import type { Logger } from "../../../platform/logger";
+import type { RedisReads } from "../../../platform/redis";
 import { signalBadges } from "./live";
 import type { NotificationsConfig } from "../config";
 
@@ -39,7 +40,7 @@ const asCached = (value: unknown): CachedCount | null => {
 const token = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
 /** One Redis round trip. Throws when Redis is unavailable; callers fall back to Postgres. */
-export async function lookupUnread(redis: Redis, tenantId: string, userId: string, now: number): Promise<CacheLookup> {
+export async function lookupUnread(redis: RedisReads, tenantId: string, userId: string, now: number): Promise<CacheLookup> {
   const fields = await redis.hmget<Record<string, unknown>>(keyOf(tenantId), "tenant", `v:${userId}`, `c:${userId}`);
   const tv = token(fields?.tenant);
   const uv = token(fields?.[`v:${userId}`]);

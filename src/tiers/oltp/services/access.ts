@@ -5,6 +5,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Principal } from "../../../platform/auth";
 import { batchUnder, tenantBatch } from "../../../platform/db";
 import { AppError, tierUnavailable } from "../../../platform/errors";
+import { redisBatch, type RedisBatch } from "../../../platform/redis";
 import type { Services } from "../../../platform/services";
 import { tenants, users } from "../schema";
 
@@ -21,7 +22,7 @@ import { tenants, users } from "../schema";
  * hold, then commits in OLTP, then writes the entries it changed under a further epoch and counts itself
  * done. So an entry filled from a read that raced the change carries an older epoch, or was never written
  * because the hold was seen: the next request reads OLTP. If the last step fails, the hold expires after the
- * commit. Every read is an HMGET, which the Upstash client pipelines with the request's other reads.
+ * commit. Every read is an HMGET, sent in one batch with the request's other reads (see `authenticate`).
  */
 export const accessCache = {
   /** Longer than any OLTP transaction can take (STORE_TIMEOUT_MS bounds each round trip). */
@@ -79,13 +80,18 @@ interface Lookup {
   subject: MemberEntry | KeyEntry | null;
 }
 
-/** One Redis round trip (two reads the client pipelines together, with whatever the request reads beside them). */
-function lookup(services: Services, tenantId: string, field: string, now: number): Promise<Lookup> {
-  const redis = services.redis();
-  return Promise.all([
-    redis.hmget<Record<string, unknown>>(ctlKey(tenantId), "epoch", "pending", "hold"),
-    redis.hmget<Record<string, unknown>>(entriesKey(tenantId), "tenant", field),
-  ]).then(
+/**
+ * One Redis round trip: two reads queued on `batch` (with whatever the request reads beside them; its owner sends it),
+ * or on a batch of their own sent at once.
+ */
+function lookup(services: Services, tenantId: string, field: string, now: number, batch?: RedisBatch): Promise<Lookup> {
+  const reads = batch ?? redisBatch(services.redis());
+  const found = Promise.all([
+    reads.hmget<Record<string, unknown>>(ctlKey(tenantId), "epoch", "pending", "hold"),
+    reads.hmget<Record<string, unknown>>(entriesKey(tenantId), "tenant", field),
+  ]);
+  if (!batch) reads.send();
+  return found.then(
     ([ctl, entries]) => {
       const epoch = ctl?.epoch === undefined || ctl.epoch === null ? null : String(ctl.epoch);
       const held = Number(ctl?.pending ?? 0) > 0 && Number(ctl?.hold ?? 0) > now;
@@ -167,14 +173,14 @@ function decide(credential: Credential, facts: Facts, now: number): Principal {
  * a JWT with no entry at all keeps its own claims (the notifications tier must keep working while OLTP is
  * down); an API key with no entry is refused with 503 naming OLTP.
  */
-export async function authorize(services: Services, credential: Credential): Promise<Principal> {
+export async function authorize(services: Services, credential: Credential, batch?: RedisBatch): Promise<Principal> {
   if (credential.kind === "token" && credential.claims.role === "operator") return credential.claims;
   const tenantId = credential.kind === "token" ? credential.claims.tenantId : credential.tenantId;
   const field = fieldOf(credential);
   const now = services.clock.now().getTime();
   let found: Lookup | null = null;
   try {
-    found = await lookup(services, tenantId, field, now);
+    found = await lookup(services, tenantId, field, now, batch);
   } catch (error) {
     services.logger.warn("access cache unavailable, reading OLTP", { error });
   }
