@@ -1,7 +1,9 @@
 // Campaign sequencer benchmark (issue 16): leads advanced per second and OLTP round trips per lead for one step of a
-// big campaign, through the production sequencer batch (advanceTenant: plan read, renders to R2, one write transaction),
-// beside the floor measured in the same run: the same email, event, ledger, plan and lead updates as ONE hand-written
-// statement per batch (no rendering, no content catalog). R2 is an in-memory bucket here: the figure is about OLTP.
+// big campaign, through the production sequencer batch (advanceTenant: the plan carried from the previous batch, one
+// write transaction that also reads the next plan), beside the floor measured in the same run: the same email, event,
+// ledger, plan and lead updates as ONE hand-written statement per batch, selecting due leads the same indexed way.
+// Bodies are rendered and stored by SEND_EMAIL when it sends (src/tiers/jobs/services/sequence-content.ts), so neither
+// side touches R2; what that moved costs is reported too (render + compress + store per email, R2 in memory).
 // A measurement, not a test: it exits non-zero only when it crashes, and lists missed targets.
 // Usage: npm run bench:campaigns [-- --leads 100000] (the issue's scale by default)
 import { randomUUID } from "node:crypto";
@@ -13,6 +15,8 @@ import { systemClock } from "../../src/platform/clock";
 import { createServices } from "../../src/platform/services";
 import { wired } from "../../src/root";
 import { advanceTenant, sequencerConfig } from "../../src/tiers/jobs/services/sequencer";
+import { contentConfig, prepareEmailContent, storeContent } from "../../src/tiers/content";
+import { renderStep } from "../../src/tiers/oltp";
 import { startStack } from "../stack";
 import { writeBenchResult, type BenchFigure } from "./result";
 
@@ -64,7 +68,7 @@ async function seedCampaign(n: number): Promise<{ tenantId: string; campaignId: 
   const campaignId = randomUUID();
   await ownerQuery(`
     with t as (insert into tenants (id, name, daily_send_limit) values ('${tenantId}', 'Bench', 2000000000) returning id),
-    d as (insert into domains (tenant_id, name, dns_records) select id, 'bench-' || id || '.example', '[]'::jsonb from t returning id, tenant_id, name),
+    d as (insert into domains (tenant_id, name, dns_records, verification_status, verified_at) select id, 'bench-' || id || '.example', '[]'::jsonb, 'verified', now() from t returning id, tenant_id, name),
     m as (insert into mailboxes (tenant_id, domain_id, address, daily_limit, warmup_enabled)
           select d.tenant_id, d.id, 'box' || g || '@' || d.name, 10000, false from d, generate_series(1, 100) g returning id, tenant_id),
     c as (insert into campaigns (id, tenant_id, name, status, window_start_minute, window_end_minute, send_days, daily_limit)
@@ -99,31 +103,24 @@ const engine = await seedCampaign(leadCount);
 const floor = await seedCampaign(leadCount);
 await ownerQuery("analyze");
 
-// The sequencer: batches until the step is done for every lead.
-log(`sequencer: first step for ${leadCount} leads, ${sequencerConfig.batchSize} per batch`);
-stack.neon.resetRoundTrips();
-let t0 = performance.now();
-let advanced = 0;
-let batches = 0;
-for (;;) {
-  const result = await advanceTenant(services, engine.tenantId);
-  if (result.claimed === 0) break;
-  advanced += result.claimed;
-  batches += 1;
-  if (batches % 100 === 0) log(`  ${advanced} leads`);
+// The sequencer's batches and the floor's, interleaved (one of each in turn, until both are done), so the machine's
+// load at any moment weighs on both alike; each side's time and OLTP round trips are summed over its own calls.
+log(`sequencer and floor, interleaved: first step for ${leadCount} leads each, ${sequencerConfig.batchSize} per batch`);
+const store = services.store("oltp");
+const trips = () => stack.neon.roundTrips().oltp ?? 0;
+let carried: Awaited<ReturnType<typeof advanceTenant>>["next"];
+const engineSide = { advanced: 0, batches: 0, ms: 0, trips: 0, done: false };
+const floorSide = { advanced: 0, batches: 0, ms: 0, trips: 0, done: false };
+
+async function engineBatch(): Promise<number> {
+  const result = await advanceTenant(services, engine.tenantId, carried);
+  carried = result.next;
+  return result.claimed;
 }
-const engineMs = performance.now() - t0;
-const engineTrips = stack.neon.roundTrips().oltp ?? 0;
 
 // The floor: one hand-written statement per batch doing the same inserts and updates (emails with their subject, queued
-// events, SEND_EMAIL ledger rows, the day's plan, the leads moved to their next step), over the app role's HTTP path.
-log("floor: one statement per batch");
-const store = services.store("oltp");
-stack.neon.resetRoundTrips();
-t0 = performance.now();
-let floorAdvanced = 0;
-let floorBatches = 0;
-for (;;) {
+// events, SEND_EMAIL ledger rows, usage, the day's plan, the leads moved to their next step), over the app role's HTTP path.
+async function floorBatch(): Promise<number> {
   const result = await store.sql.transaction((sql) => [
     sql`select set_config('app.current_tenant_id', ${floor.tenantId}, true), set_config('app.current_role', 'member', true)`,
     sql`
@@ -131,8 +128,8 @@ for (;;) {
         select cl.campaign_id, cl.lead_id, l.first_name, gen_random_uuid() as email_id,
                (select id from mailboxes m where m.tenant_id = cl.tenant_id order by id limit 1) as mailbox_id
         from campaign_leads cl join leads l on l.tenant_id = cl.tenant_id and l.id = cl.lead_id
-        where cl.tenant_id = ${floor.tenantId} and cl.campaign_id = ${floor.campaignId} and cl.status = 'active' and cl.current_step = 0
-        order by cl.lead_id limit ${sequencerConfig.batchSize}
+        where cl.tenant_id = ${floor.tenantId} and cl.status = 'active' and (cl.next_send_at is null or cl.next_send_at <= now())
+        order by cl.next_send_at nulls first, cl.lead_id limit ${sequencerConfig.batchSize}
         for update of cl skip locked
       ), email as (
         insert into emails (id, tenant_id, campaign_id, lead_id, mailbox_id, subject, content_storage_key)
@@ -143,6 +140,10 @@ for (;;) {
       ), ledger as (
         insert into jobs (id, tenant_id, type, payload, priority, max_attempts, idempotency_key)
         select id, tenant_id, 'SEND_EMAIL', jsonb_build_object('emailId', id), 'high', 6, 'email:' || id from email
+      ), usage as (
+        insert into usage_counters (tenant_id, period_start, emails_queued)
+        select tenant_id, date_trunc('month', now() at time zone 'UTC') at time zone 'UTC', count(*)::int from email group by tenant_id
+        on conflict (tenant_id, period_start) do update set emails_queued = usage_counters.emails_queued + excluded.emails_queued
       ), planned as (
         insert into sequencer_daily_plans as p (tenant_id, campaign_id, mailbox_id, day, planned)
         select tenant_id, campaign_id, mailbox_id, current_date, count(*)::int from email group by 1, 2, 3
@@ -154,13 +155,49 @@ for (;;) {
       )
       select count(*)::int as n from moved`,
   ]);
-  const n = Number((result[1] as Array<{ n: number }>)[0]?.n ?? 0);
-  if (n === 0) break;
-  floorAdvanced += n;
-  floorBatches += 1;
+  return Number((result[1] as Array<{ n: number }>)[0]?.n ?? 0);
 }
-const floorMs = performance.now() - t0;
-const floorTrips = stack.neon.roundTrips().oltp ?? 0;
+
+async function timed(side: typeof engineSide, batch: () => Promise<number>): Promise<void> {
+  if (side.done) return;
+  const before = trips();
+  const start = performance.now();
+  const n = await batch();
+  side.ms += performance.now() - start;
+  side.trips += trips() - before;
+  if (n === 0) side.done = true;
+  else {
+    side.advanced += n;
+    side.batches += 1;
+  }
+}
+
+while (!engineSide.done || !floorSide.done) {
+  await timed(engineSide, engineBatch);
+  await timed(floorSide, floorBatch);
+  if (engineSide.batches % 100 === 0 && !engineSide.done) log(`  ${engineSide.advanced} leads`);
+}
+const { advanced, batches, ms: engineMs, trips: engineTrips } = engineSide;
+const { advanced: floorAdvanced, batches: floorBatches, ms: floorMs, trips: floorTrips } = floorSide;
+
+// The work the sequencer no longer does, per email: render the step for a lead, compress it against the template, hash
+// and store it (SEND_EMAIL does this for each email it sends, as many at once as the queue delivers).
+const sample = 500;
+const variant = {
+  label: "A",
+  subject: "Hello {{firstName}}",
+  weight: 1,
+  text: `Hi {{firstName}}, a note for {{company}}. ${"We help teams like yours ship faster. ".repeat(20)}`,
+  html: `<p>Hi {{firstName}},</p><p>a note for {{company}}.</p>${"<p>We help teams like yours ship faster.</p>".repeat(20)}`,
+};
+const t0 = performance.now();
+for (let i = 0; i < sample; i++) {
+  const outcome = renderStep(variant, { email: `lead${i}@bench.example`, firstName: `Lead${i}`, lastName: null, company: `Company ${i % 997}`, customFields: {} }, null);
+  if (!("rendered" in outcome)) throw new Error("the bench's variant did not render");
+  const body = { text: outcome.rendered.text, html: outcome.rendered.html, headers: { "Message-ID": `<${randomUUID()}@bench.example>` }, template: outcome.rendered.template };
+  await storeContent(env.CONTENT_BUCKET, await prepareEmailContent(engine.tenantId, { body, attachments: [] }, contentConfig), contentConfig);
+}
+const renderMs = (performance.now() - t0) / sample;
 
 const engineRate = advanced / (engineMs / 1000);
 const floorRate = floorAdvanced / (floorMs / 1000);
@@ -168,19 +205,22 @@ const figures: BenchFigure[] = [
   { metric: "leads advanced per second (sequencer)", value: engineRate, unit: "leads/s", floor: "one statement per batch", floorValue: floorRate },
   { metric: "sequencer time / floor time", value: engineMs / floorMs, unit: "×", note: "target ≤ 1.5×" },
   { metric: "OLTP round trips per lead (sequencer)", value: engineTrips / Math.max(1, advanced), unit: "round trips", floor: "one statement per batch", floorValue: floorTrips / Math.max(1, floorAdvanced) },
-  { metric: "OLTP round trips per batch (sequencer)", value: engineTrips / Math.max(1, batches), unit: "round trips", floorValue: floorTrips / Math.max(1, floorBatches), note: "plan read + write transaction" },
+  { metric: "OLTP round trips per batch (sequencer)", value: engineTrips / Math.max(1, batches), unit: "round trips", floorValue: floorTrips / Math.max(1, floorBatches), note: "one write transaction per batch that also reads the next plan, plus the first plan read" },
   { metric: "leads advanced", value: advanced, unit: "leads", floorValue: floorAdvanced },
 ];
+figures.push({ metric: "send-time render + compress + store per email (moved to SEND_EMAIL)", value: renderMs, unit: "ms", note: `${sample} renders, R2 in memory; was in the sequencer's batch` });
 const missed: string[] = [];
-if (engineMs / floorMs > 1.5) missed.push(`sequencer ${(engineMs / floorMs).toFixed(2)}× the floor's time (target ≤ 1.5×): it renders, compresses and catalogues each body, which the floor does not`);
-if (engineTrips / Math.max(1, batches) > 1) missed.push(`${(engineTrips / Math.max(1, batches)).toFixed(2)} OLTP round trips per batch (target ≤ 1): the plan read precedes the renders, the write follows them`);
+if (engineMs / floorMs > 1.5) missed.push(`sequencer ${(engineMs / floorMs).toFixed(2)}× the floor's time (target ≤ 1.5×)`);
+// A tenant's first batch reads its plan on its own; every later batch reads the next one in its write transaction.
+if (engineTrips > batches + 1) missed.push(`${engineTrips} OLTP round trips for ${batches} batches (target: one per batch, plus the first plan read)`);
 const markdown = [
   `| metric | sequencer | floor |`,
   `| --- | --- | --- |`,
   `| leads advanced | ${advanced} | ${floorAdvanced} |`,
   `| leads/s | ${engineRate.toFixed(1)} | ${floorRate.toFixed(1)} |`,
   `| OLTP round trips per lead | ${(engineTrips / Math.max(1, advanced)).toFixed(3)} | ${(floorTrips / Math.max(1, floorAdvanced)).toFixed(3)} |`,
-  `| OLTP round trips per batch | ${(engineTrips / Math.max(1, batches)).toFixed(2)} | ${(floorTrips / Math.max(1, floorBatches)).toFixed(2)} |`,
+  `| OLTP round trips per batch | ${(engineTrips / Math.max(1, batches)).toFixed(3)} (${engineTrips} for ${batches} batches) | ${(floorTrips / Math.max(1, floorBatches)).toFixed(3)} (${floorTrips} for ${floorBatches}) |`,
+  `| send-time render + compress + store per email (SEND_EMAIL) | ${renderMs.toFixed(3)} ms | – |`,
 ].join("\n");
 console.log(markdown);
 for (const m of missed) console.log(`missed: ${m}`);

@@ -89,6 +89,11 @@ export async function startNeonEndpoint(opts: {
   const faultOf = (database: string): FaultMode => faults.get(database) ?? "none";
 
   const latencies = new Map<string, number>();
+  /**
+   * One-shot: the next transaction of the database with a statement containing `match` runs up to that statement,
+   * then its connection dies (the server rolls it back, the client sees a reset): a fault in the middle of a batch.
+   */
+  const midTransaction = new Map<string, string>();
   const setFault = (database: string, mode: FaultMode, latencyMs = 300) => {
     if (!backends.has(database)) throw new BadRequest(`unknown database "${database}"`);
     if (!FAULT_MODES.includes(mode)) throw new BadRequest(`unknown fault mode "${String(mode)}"`);
@@ -177,6 +182,16 @@ export async function startNeonEndpoint(opts: {
       let discard = false;
       try {
         discard = await isExclusive(target.database, client);
+        const dieAt = "query" in request ? -1 : request.queries.findIndex((q) => q.query.includes(midTransaction.get(target.database) ?? "\u0000"));
+        if (dieAt >= 0 && !("query" in request)) {
+          midTransaction.delete(target.database);
+          discard = true;
+          await client.query(request.begin);
+          for (const query of request.queries.slice(0, dieAt + 1)) await runQuery(client, query);
+          await client.query("ROLLBACK");
+          req.socket.destroy();
+          return;
+        }
         const payload =
           "query" in request
             ? await runQuery(client, request.query)
@@ -202,6 +217,13 @@ export async function startNeonEndpoint(opts: {
     if (req.method === "POST" && path === "/_local/round-trips/reset") {
       resetRoundTrips();
       return sendJson(res, 200, Object.fromEntries(counts));
+    }
+    if (req.method === "POST" && path === "/_local/fault/mid-transaction") {
+      const { database, match } = parseJson(await readBody(req)) as { database?: unknown; match?: unknown };
+      if (!backends.has(String(database))) throw new BadRequest(`unknown database "${String(database)}"`);
+      if (typeof match !== "string" || match.length < 3) throw new BadRequest("match must be a statement fragment of 3 characters or more");
+      midTransaction.set(String(database), match);
+      return sendJson(res, 200, { database, match });
     }
     if (req.method === "POST" && path === "/_local/fault") {
       const { database, mode, latencyMs } = parseJson(await readBody(req)) as { database?: unknown; mode?: unknown; latencyMs?: unknown };

@@ -31,6 +31,18 @@ export async function setDatabaseFault(database: Database, mode: Fault, latencyM
   });
 }
 
+/**
+ * One-shot: the database's next transaction holding a statement that contains `match` runs up to and including it,
+ * then its connection dies (the server rolls the transaction back; the Worker sees a reset): a fault mid-batch.
+ */
+export async function failMidTransaction(database: Database, match: string): Promise<void> {
+  await control(`${env.TEST_NEON_CONTROL_URL}/_local/fault/mid-transaction`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ database, match }),
+  });
+}
+
 export async function setRedisFault(mode: Fault): Promise<void> {
   await control(`${env.TEST_UPSTASH_CONTROL_URL}/_local/fault`, {
     method: "POST",

@@ -11,7 +11,7 @@ import { asOltpSystem, ledgerRow, queueEmail, sendingMailbox } from "../support/
 import { cronTasks, prepareJobs, queueNames, testServices } from "../support/runtime";
 import { internalBatch, tierStore } from "../../src/platform/db";
 import { parseEnv } from "../../src/platform/env";
-import { failingBinding, postgresRoundTrips, resetRoundTrips } from "../support/stack";
+import { failingBinding, failMidTransaction, postgresRoundTrips, resetRoundTrips } from "../support/stack";
 import { trpcClient } from "../support/worker";
 
 /** A Monday at 10:00 UTC some weeks ahead, so the window (09:00-17:00 UTC, weekdays) is open. */
@@ -111,6 +111,9 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     const all = (await client.emails.list.query({ campaignId: campaign.id })).items;
     expect(all).toHaveLength(4);
     const followUp = all.find((e) => e.subject === "Re: Hello Ann")!;
+    // Not rendered until it is sent: the content tier has nothing for it yet; SEND_EMAIL renders and stores it.
+    await expect(client.content.get.query({ emailId: followUp.id })).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
+    expect(await third.deliver("JOBS_HIGH", queueNames.high)).toBe(2);
     const threaded = await client.content.get.query({ emailId: followUp.id });
     expect(threaded).toMatchObject({ text: "Following up, Ann", headers: { "In-Reply-To": body.headers["Message-ID"], References: body.headers["Message-ID"] } });
     await tick(third);
@@ -233,27 +236,20 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     expect(after.progress.reasons).toEqual({ removed: 1, "missing_variable:custom.city": 5 });
   }, 60_000);
 
-  it("a tick killed midway (R2 failing in the middle of a batch; the queue failing after commit) and run again sends nothing twice and loses nothing", async () => {
+  it("a tick killed midway (its connection dying mid-transaction; the queue failing after commit) and run again sends nothing twice and loses nothing; a send whose render dies at R2 is retried and sent once", async () => {
     const t = await createTenant();
     const { client, campaign } = await runningCampaign(t, twoSteps, 30);
-    // R2 takes the first 10 puts of the batch, then fails: the tick dies before its OLTP write.
-    let puts = 0;
-    const bucket = env.CONTENT_BUCKET;
-    const flaky = new Proxy(bucket, {
-      get(target, property) {
-        const value = Reflect.get(target, property) as unknown;
-        if (typeof value !== "function") return value;
-        if (property === "put") return (...args: unknown[]) => (++puts > 10 ? Promise.reject(new Error("R2 unreachable (injected)")) : value.apply(target, args));
-        return value.bind(target);
-      },
-    });
-    await tick(clockedWorker(at(0).clock, { CONTENT_BUCKET: flaky }));
-    expect(puts).toBeGreaterThan(10);
+    // The batch's write transaction dies after its first statement claimed the leads, created the emails and moved the
+    // leads on, before the SEND_EMAIL ledger rows: the server rolls all of it back.
+    await failMidTransaction("oltp", "e.id = r.id and e.status = 'queued'");
+    const dying = at(0);
+    const prepared = prepareJobs(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {} }], dying.clock);
+    await internalBatch(tierStore(parseEnv(env), "oltp"), "system", null, (db) => [prepared.insert(db)]);
+    dying.held.JOBS_NORMAL.held.push(prepared.messages[0]!.message);
+    await dying.deliver("JOBS_NORMAL", queueNames.normal);
+    expect((await ledgerRow(prepared.messages[0]!.message.jobId))?.status).toBe("pending");
     expect((await client.emails.list.query({ campaignId: campaign.id })).items).toHaveLength(0);
     expect((await enrolmentState(t.id, campaign.id)).every((s) => s.current_step === 0 && s.status === "active")).toBe(true);
-    // What the dead batch put to R2 is released; at most the shared template, put by a send whose own body put
-    // failed, stays for the orphan reconciler.
-    expect((await bucket.list({ prefix: `tenants/${t.id}/` })).objects.length).toBeLessThanOrEqual(1);
 
     // Now the queue fails after the commit: the emails and their SEND_EMAIL rows exist, the messages are lost.
     const lostQueue = clockedWorker(at(0).clock, { JOBS_HIGH: failingBinding(env.JOBS_HIGH, "queue") });
@@ -272,7 +268,39 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     const after = (await client.emails.list.query({ campaignId: campaign.id, limit: 100 })).items;
     expect(after).toHaveLength(30);
     expect(new Set(after.map((e) => e.leadId)).size).toBe(30);
-  }, 60_000);
+
+    // The sends render their bodies; R2 takes the first 10 puts, then fails: those sends fail their attempt and are
+    // delivered again, as the queue would, with R2 back. Every lead gets its email once, with its body.
+    let puts = 0;
+    const bucket = env.CONTENT_BUCKET;
+    const flaky = new Proxy(bucket, {
+      get(target, property) {
+        const value = Reflect.get(target, property) as unknown;
+        if (typeof value !== "function") return value;
+        if (property === "put") return (...args: unknown[]) => (++puts > 10 ? Promise.reject(new Error("R2 unreachable (injected)")) : value.apply(target, args));
+        return value.bind(target);
+      },
+    });
+    const ids = after.map((e) => e.id);
+    // The lost messages, as the ledger holds them (each SEND_EMAIL job's id is its email's).
+    const message = (emailId: string) => ({ jobId: emailId, type: "SEND_EMAIL", tenantId: t.id, payload: { emailId }, enqueuedAt: new Date(monday).toISOString() });
+    const sending = clockedWorker(at(0, 1).clock, { CONTENT_BUCKET: flaky });
+    const before = await emailsSent();
+    sending.held.JOBS_HIGH.held.push(...ids.map(message));
+    await sending.deliver("JOBS_HIGH", queueNames.high);
+    expect(puts).toBeGreaterThan(10);
+    const halfway = (await client.emails.list.query({ campaignId: campaign.id, limit: 100 })).items;
+    expect(halfway.filter((e) => e.status === "sent").length).toBeLessThan(30);
+    const retry = at(0, 2);
+    retry.held.JOBS_HIGH.held.push(...halfway.filter((e) => e.status === "queued").map((e) => message(e.id)));
+    await retry.deliver("JOBS_HIGH", queueNames.high);
+    const done = (await client.emails.list.query({ campaignId: campaign.id, limit: 100 })).items;
+    expect(done.map((e) => e.status)).toEqual(Array(30).fill("sent"));
+    const provider = (await emailsSent()).slice(before.length).filter((m) => ids.includes(m.idempotencyKey ?? ""));
+    expect(provider).toHaveLength(30);
+    expect(new Set(provider.map((m) => m.idempotencyKey)).size).toBe(30);
+    for (const email of done.slice(0, 3)) expect((await client.content.get.query({ emailId: email.id })).text).toBe("Hello");
+  }, 90_000);
 
   it("fairness: a small tenant's first sends are not delayed behind a big tenant's campaign", async () => {
     const [big, small] = await Promise.all([createTenant(), createTenant()]);
@@ -319,7 +347,10 @@ describe("SEQUENCE_CAMPAIGNS", () => {
       await tick(at(0));
       const [first] = (await client.emails.list.query({ campaignId: campaign.id })).items;
       await admin.mailboxes.update.mutate({ id: first!.mailboxId, status: "paused" });
-      await tick(at(1, 1));
+      const later = at(1, 1);
+      await tick(later);
+      // The body (and its thread headers) is rendered when SEND_EMAIL sends it.
+      await later.deliver("JOBS_HIGH", queueNames.high);
       const emails = (await client.emails.list.query({ campaignId: campaign.id })).items.reverse();
       const followUp = emails[1] ? await client.content.get.query({ emailId: emails[1].id }) : undefined;
       results[fallback] = { sender: emails.map((e) => e.mailboxId), inReplyTo: followUp?.headers["In-Reply-To"], first: `<${first!.id}@` };

@@ -13,6 +13,7 @@ import { jobsConfig, type JobsConfig } from "../config";
 import { emailProviderFor, messageIdFor, outgoingHeaders } from "../../../platform/email";
 import { trackedHtml } from "../inbound/tracking";
 import { listUnsubscribeHeaders } from "./list-unsubscribe";
+import { pendingSequenceKey, renderSequenceEmail, type SequenceRenderContext, sequenceRenderColumns, sequenceThreadJoin } from "./sequence-content";
 
 /** Queues delay a message by at most 12 hours; a longer wait is several deferrals, each re-checking. */
 const maxDeferSeconds = 12 * 60 * 60;
@@ -27,10 +28,30 @@ export interface SendWindow {
 
 const weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
+/**
+ * Intl.DateTimeFormat instances by time zone and use: building one costs far more than formatting with it
+ * (the sequencer judges a window for every lead of a batch), so each is built once per isolate. Zones are
+ * IANA names (a few hundred at most), which bounds the map.
+ */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(kind: "clock" | "date", timeZone: string): Intl.DateTimeFormat {
+  const key = `${kind}:${timeZone}`;
+  let format = formatters.get(key);
+  if (!format) {
+    format =
+      kind === "clock"
+        ? new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "numeric", minute: "numeric", hourCycle: "h23" })
+        : new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
+    formatters.set(key, format);
+  }
+  return format;
+}
+
 export function isTimeZone(zone: unknown): zone is string {
   if (typeof zone !== "string" || zone.length === 0 || zone.length > 64) return false;
+  if (formatters.has(`clock:${zone}`)) return true;
   try {
-    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    formatter("clock", zone);
     return true;
   } catch {
     return false;
@@ -38,9 +59,15 @@ export function isTimeZone(zone: unknown): zone is string {
 }
 
 function localClock(timeZone: string, at: Date): { day: number; minute: number } {
-  const parts = new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "numeric", minute: "numeric", hourCycle: "h23" }).formatToParts(at);
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? "";
-  return { day: weekdays.indexOf(part("weekday")), minute: Number(part("hour")) * 60 + Number(part("minute")) };
+  let day = -1;
+  let hour = 0;
+  let minute = 0;
+  for (const part of formatter("clock", timeZone).formatToParts(at)) {
+    if (part.type === "weekday") day = weekdays.indexOf(part.value);
+    else if (part.type === "hour") hour = Number(part.value);
+    else if (part.type === "minute") minute = Number(part.value);
+  }
+  return { day, minute: hour * 60 + minute };
 }
 
 /**
@@ -62,7 +89,7 @@ const secondsUntilUtcMidnight = (at: Date) => 86_400 - (at.getUTCHours() * 3600 
 
 /** The calendar day (YYYY-MM-DD) in a time zone: a campaign's daily limit counts its own days. */
 export function localDate(timeZone: string, at: Date): string {
-  return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(at);
+  return formatter("date", timeZone).format(at);
 }
 
 const secondsUntilLocalMidnight = (timeZone: string, at: Date) => (1440 - localClock(timeZone, at).minute) * 60 - at.getUTCSeconds();
@@ -71,7 +98,7 @@ const defer = (seconds: number, reason: string): JobResult => ({
   defer: { seconds: Math.max(1, Math.min(maxDeferSeconds, Math.round(seconds))), reason },
 });
 
-interface SendContext {
+interface SendContext extends SequenceRenderContext {
   status: string;
   lead_id: string;
   subject: string;
@@ -109,13 +136,14 @@ async function sendContext(store: TierStore, scope: TenantScope, emailId: string
                                                     and r.campaign_id = e.campaign_id and r.replied_at is not null)) as lead_replied,
              coalesce(l.custom_fields->>'timezone', l.custom_fields->>'time_zone') as lead_time_zone,
              c.id as campaign_id, c.status as campaign_status, c.track_engagement as campaign_track_engagement, c.daily_limit as campaign_daily_limit, c.time_zone as campaign_time_zone,
-             c.window_start_minute, c.window_end_minute, c.send_days, t.status as tenant_status
+             c.window_start_minute, c.window_end_minute, c.send_days, t.status as tenant_status, ${sequenceRenderColumns}
       from emails e
       join tenants t on t.id = e.tenant_id
       join leads l on l.tenant_id = e.tenant_id and l.id = e.lead_id
       join mailboxes m on m.tenant_id = e.tenant_id and m.id = e.mailbox_id
       join domains d on d.tenant_id = m.tenant_id and d.id = m.domain_id
       left join campaigns c on c.tenant_id = e.tenant_id and c.id = e.campaign_id
+      ${sequenceThreadJoin}
       where e.tenant_id = ${scope.tenantId} and e.id = ${emailId}`),
   ]);
   return rowsOf(result)[0] as SendContext | undefined;
@@ -301,21 +329,29 @@ export const sendEmailJob = defineJob({
     if (wait > 0) return defer(wait, `Outside the campaign's send window in ${timeZone}`);
   }
 
-  const content = await getEmailForSending(
-    {
-      store,
-      bucket: env.CONTENT_BUCKET,
-      reportIntegrityFailure: async (failure) => logger.error("email content failed its integrity check", { key: failure.storageKey }),
-    },
-    scope,
-    emailId,
-  ).catch((error: unknown) => {
-    // An email recorded with a caller's storage key has no body here: it can never be sent by this job.
-    if (error instanceof AppError && error.code === "NOT_FOUND") {
-      throw new AppError("VALIDATION_FAILED", "The email has no content in the content tier", { tier: "jobs" });
-    }
-    throw error;
-  });
+  // A sequence step's email is rendered and stored now (sequence-content.ts); any other is read from the content tier.
+  const rendered = context.content_storage_key === pendingSequenceKey(emailId) ? await renderSequenceEmail(services, scope, emailId, context) : null;
+  if (rendered && "skipped" in rendered) {
+    await recordEmailEvent(store, scope, { emailId, type: "failed", reason: rendered.skipped, occurredAt: services.clock.now() }, addressHasher(env));
+    return { progress: { outcome: "not_rendered", reason: rendered.skipped } };
+  }
+  const content =
+    rendered ??
+    (await getEmailForSending(
+      {
+        store,
+        bucket: env.CONTENT_BUCKET,
+        reportIntegrityFailure: async (failure) => logger.error("email content failed its integrity check", { key: failure.storageKey }),
+      },
+      scope,
+      emailId,
+    ).catch((error: unknown) => {
+      // An email recorded with a caller's storage key has no body here: it can never be sent by this job.
+      if (error instanceof AppError && error.code === "NOT_FOUND") {
+        throw new AppError("VALIDATION_FAILED", "The email has no content in the content tier", { tier: "jobs" });
+      }
+      throw error;
+    }));
 
   const campaignZone = context.campaign_time_zone && isTimeZone(context.campaign_time_zone) ? context.campaign_time_zone : "UTC";
   const campaign: CampaignAllowance | null =

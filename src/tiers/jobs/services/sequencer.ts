@@ -6,11 +6,10 @@ import { internalBatch, type NonEmptyBatch, tenantBatch, type TenantScope } from
 import { defineJob } from "../../../platform/jobs/define";
 import { rowsOf } from "../../../platform/rows";
 import { type Services, tenantSystemScope } from "../../../platform/services";
-import { catalogStatementsForMany, contentConfig, contentObjects, deleteObjects, prepareEmailContent, storeContent } from "../../content";
 import { isSuppressed, type LeadVariables, renderStep, type StepVariant, variantFor } from "../../oltp";
 import { jobsConfig } from "../config";
 import { isTimeZone, localDate, secondsUntilWindow, type SendWindow } from "./send-email";
-import { messageIdFor } from "../../../platform/email";
+import { pendingSequenceKey } from "./sequence-content";
 
 /** Tunables of a tick: a batch is one tenant's slice; tenants take turns, so a big campaign never starves a small one. */
 export const sequencerConfig = {
@@ -84,16 +83,13 @@ interface LeadAction {
   reason: string | null;
 }
 
-interface Send {
-  action: LeadAction;
-  body: { text: string; html: string; headers: Record<string, string>; template: string };
-}
-
 export interface TenantBatchResult {
   claimed: number;
   created: number;
-  /** True when the batch was full: the tenant may have more due now. */
+  /** True when the tenant has more due now. */
   more: boolean;
+  /** The tenant's next plan, read at the end of this batch's write transaction: its next batch starts from it. */
+  next?: Plan;
 }
 
 const windowOf = (campaign: RunningCampaign, lead: DueLead): SendWindow => {
@@ -111,18 +107,16 @@ const intoWindow = (window: SendWindow, at: Date) => new Date(at.getTime() + sec
 
 const nextUtcDay = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() + 1));
 
-/** One Message-ID format for the whole Worker: SEND_EMAIL adds the same one, and reply matching reads it. */
-const messageId = messageIdFor;
-
 /**
- * One round trip: starts the tenant's scheduled campaigns whose time has come, completes running ones
- * with no lead left in the sequence, and reads what the plan needs: the tenant's standing and today's
+ * Seven statements: start the tenant's scheduled campaigns whose time has come, complete running ones
+ * with no lead left in the sequence, and read what the plan needs: the tenant's standing and today's
  * plan, the due leads (oldest first), the running campaigns, their steps and their mailboxes' allowances.
+ * A batch's write transaction ends with them, so the next batch's plan costs no round trip of its own.
  */
-async function readPlan(services: Services, scope: TenantScope, now: Date, day: string) {
+function planStatements(db: NeonHttpDatabase, scope: TenantScope, now: Date, day: string) {
   const at = now.toISOString();
   const t = scope.tenantId;
-  const [, , tenant, due, campaigns, steps, boxes] = await tenantBatch(services.store("oltp"), scope, (db) => [
+  return [
     db.execute(sql`update campaigns set status = 'running', updated_at = now()
                    where tenant_id = ${t} and status = 'scheduled' and starts_at <= ${at}::timestamptz`),
     db.execute(sql`update campaigns c set status = 'completed', updated_at = now()
@@ -133,7 +127,7 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
                           (select coalesce(sum(planned), 0)::int from sequencer_daily_plans where tenant_id = ${t} and day = ${day}::date) as planned_today
                    from tenants where id = ${t}`),
     db.execute(sql`
-      select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, cl.thread_email_id, te.subject as thread_subject, tm.address as thread_address,
+      select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, cl.thread_email_id, th.subject as thread_subject, th.address as thread_address,
              l.email, l.first_name, l.last_name, l.company, l.custom_fields,
              case when l.bounced_at is not null then 'bounced'
                   when l.unsubscribed_at is not null then 'unsubscribed'
@@ -143,8 +137,11 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
       from campaign_leads cl
       join campaigns c on c.tenant_id = cl.tenant_id and c.id = cl.campaign_id and c.status = 'running'
       join leads l on l.tenant_id = cl.tenant_id and l.id = cl.lead_id
-      left join emails te on te.tenant_id = cl.tenant_id and te.id = cl.thread_email_id
-      left join mailboxes tm on tm.tenant_id = te.tenant_id and tm.id = te.mailbox_id
+      -- Lateral, so the thread's email is looked up per due lead by key: as a plain join the planner may read every
+      -- email of the tenant for each batch.
+      left join lateral (
+        select te.subject, tm.address from emails te left join mailboxes tm on tm.tenant_id = te.tenant_id and tm.id = te.mailbox_id
+        where te.tenant_id = cl.tenant_id and te.id = cl.thread_email_id limit 1) th on true
       where cl.tenant_id = ${t} and cl.status = 'active' and (cl.next_send_at is null or cl.next_send_at <= ${at}::timestamptz)
       order by cl.next_send_at nulls first, cl.lead_id
       limit ${sequencerConfig.batchSize}`),
@@ -170,7 +167,15 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
       join domains d on d.tenant_id = m.tenant_id and d.id = m.domain_id
       where cm.tenant_id = ${t}
       order by cm.created_at, m.id`),
-  ]);
+  ] as const;
+}
+
+const planLength = 7;
+
+export type Plan = ReturnType<typeof parsePlan>;
+
+function parsePlan(results: unknown[]) {
+  const [, , tenant, due, campaigns, steps, boxes] = results;
   return {
     tenant: rowsOf(tenant)[0] as { status: string; daily_send_limit: number; planned_today: number } | undefined,
     due: rowsOf(due) as unknown as DueLead[],
@@ -180,14 +185,19 @@ async function readPlan(services: Services, scope: TenantScope, now: Date, day: 
   };
 }
 
+/** The plan on its own: one round trip (a tenant's first batch of a tick). */
+async function readPlan(services: Services, scope: TenantScope, now: Date, day: string): Promise<Plan> {
+  return parsePlan(await tenantBatch(services.store("oltp"), scope, (db) => [...planStatements(db, scope, now, day)]));
+}
+
 /**
  * Decides each due lead's action in memory. Allowances are counted per UTC day (the mailbox's day, as
  * SEND_EMAIL counts it): a lead whose mailbox, campaign or tenant has nothing left today waits for the
  * window on the next day. A new lead takes the campaign mailbox with the most left today, and keeps it.
  */
-function planBatch(plan: Awaited<ReturnType<typeof readPlan>>, now: Date): { actions: LeadAction[]; sends: Send[] } {
+function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadAction[] } {
   const actions: LeadAction[] = [];
-  const sends: Send[] = [];
+  const sends: LeadAction[] = [];
   const tenantLeft = { n: (plan.tenant?.daily_send_limit ?? 0) - (plan.tenant?.planned_today ?? 0) };
   const campaigns = new Map(plan.campaigns.map((c) => [c.id, { ...c, left: c.daily_limit - c.planned_today }]));
   const mailboxLeft = new Map<string, number>();
@@ -248,6 +258,8 @@ function planBatch(plan: Awaited<ReturnType<typeof readPlan>>, now: Date): { act
       company: lead.company,
       customFields: lead.custom_fields ?? {},
     };
+    // Rendered here to decide (a missing variable skips the lead) and for the subject; SEND_EMAIL renders the body
+    // again when it sends and stores it then (sequence-content.ts).
     const outcome = renderStep(variant, variables, lead.thread_subject);
     if ("skipped" in outcome) {
       act({ action: "skipped", reason: outcome.skipped });
@@ -266,14 +278,8 @@ function planBatch(plan: Awaited<ReturnType<typeof readPlan>>, now: Date): { act
       subject: outcome.rendered.subject,
       next_send_at: nextAt,
     };
-    const headers: Record<string, string> = { "Message-ID": messageId(emailId, box.address) };
-    if (lead.thread_email_id) {
-      const thread = messageId(lead.thread_email_id, lead.thread_address ?? box.address);
-      headers["In-Reply-To"] = thread;
-      headers.References = thread;
-    }
     actions.push(action);
-    sends.push({ action, body: { text: outcome.rendered.text, html: outcome.rendered.html, headers, template: outcome.rendered.template } });
+    sends.push(action);
     mailboxLeft.set(box.mailbox_id, (mailboxLeft.get(box.mailbox_id) ?? 0) - 1);
     campaign.left -= 1;
     tenantLeft.n -= 1;
@@ -289,11 +295,11 @@ function planBatch(plan: Awaited<ReturnType<typeof readPlan>>, now: Date): { act
  * The SEND_EMAIL ledger rows and the content catalog rows (five statements for the whole batch) follow,
  * each kept only if its email exists.
  */
-function writeStatements(services: Services, scope: TenantScope, now: Date, day: string, actions: LeadAction[], sends: Send[], prepared: Map<string, Awaited<ReturnType<typeof prepareContent>>>) {
+function writeStatements(services: Services, scope: TenantScope, now: Date, day: string, actions: LeadAction[], sends: LeadAction[]) {
   const t = scope.tenantId;
   const sendJobs = services.jobs.prepare(
     t,
-    sends.map((s) => ({ type: "SEND_EMAIL", id: s.action.email_id!, payload: { emailId: s.action.email_id }, idempotencyKey: `email:${s.action.email_id}` })),
+    sends.map((s) => ({ type: "SEND_EMAIL", id: s.email_id!, payload: { emailId: s.email_id }, idempotencyKey: `email:${s.email_id}` })),
     sql`exists (select 1 from emails e where e.tenant_id = ${t} and e.id = r.id and e.status = 'queued')`,
   );
   const main = sql`
@@ -310,7 +316,7 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
       for update of cl skip locked
     ), email as (
       insert into emails (id, tenant_id, campaign_id, step_id, variant, lead_id, mailbox_id, subject, content_storage_key)
-      select r.email_id, l.tenant_id, r.campaign_id, r.step_id, r.variant, l.id, m.id, r.subject, 'emails/' || r.email_id::text
+      select r.email_id, l.tenant_id, r.campaign_id, r.step_id, r.variant, l.id, m.id, r.subject, ${pendingSequenceKey("")} || r.email_id::text
       from input r
       join claimed c on c.campaign_id = r.campaign_id and c.lead_id = r.lead_id
       join leads l on l.tenant_id = ${t} and l.id = r.lead_id and l.unsubscribed_at is null and l.bounced_at is null
@@ -350,84 +356,33 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
     select (select count(*)::int from moved) as claimed, coalesce((select json_agg(id) from email), '[]'::json) as created`;
   return {
     sendJobs,
-    build: (db: NeonHttpDatabase): NonEmptyBatch => [
-      db.execute(main),
-      sendJobs.insert(db),
-      ...catalogStatementsForMany(
-        db,
-        t,
-        sends.map((s) => ({ id: s.action.email_id!, subject: s.action.subject!, ...prepared.get(s.action.email_id!)! })),
-      ),
-    ],
+    // The next batch's plan closes the transaction: it sees this batch's moves, and costs no round trip of its own.
+    build: (db: NeonHttpDatabase): NonEmptyBatch => [db.execute(main), sendJobs.insert(db), ...planStatements(db, scope, now, day)],
   };
 }
 
-async function prepareContent(services: Services, tenantId: string, send: Send) {
-  const prepared = await prepareEmailContent(tenantId, { body: send.body, attachments: [] }, contentConfig);
-  const stored = await storeContent(services.env.CONTENT_BUCKET, prepared, contentConfig);
-  return { prepared, stored };
-}
-
-/** Deletes blobs this batch put that no catalog row names (its write failed, or claimed fewer leads than it rendered). */
-async function releaseUnused(services: Services, scope: TenantScope, keys: string[]): Promise<void> {
-  if (keys.length === 0) return;
-  try {
-    const [referenced] = await tenantBatch(services.store("oltp"), scope, (db) => [
-      db
-        .select({ key: contentObjects.storageKey })
-        .from(contentObjects)
-        .where(sql`${contentObjects.tenantId} = ${scope.tenantId} and ${contentObjects.storageKey} in ${keys}`),
-    ]);
-    const keep = new Set(referenced.map((r) => r.key));
-    await deleteObjects(services.env.CONTENT_BUCKET, keys.filter((key) => !keep.has(key)));
-  } catch (error) {
-    services.logger.warn("sequencer left unused content blobs behind", { count: keys.length, error });
-  }
-}
-
-/** One tenant's batch: read and plan (one round trip), content to R2, then one write transaction; messages after commit. */
-export async function advanceTenant(services: Services, tenantId: string): Promise<TenantBatchResult> {
+/**
+ * One tenant's batch: plan in memory from the plan read (carried from the previous batch's transaction,
+ * or read now), then one write transaction that also reads the next plan; the SEND_EMAIL messages after
+ * commit. The bodies are rendered and stored by SEND_EMAIL (sequence-content.ts), so a batch touches
+ * neither R2 nor the content catalog: one OLTP round trip per batch after a tenant's first.
+ */
+export async function advanceTenant(services: Services, tenantId: string, carried?: Plan): Promise<TenantBatchResult> {
   const scope = tenantSystemScope(tenantId);
   const now = services.clock.now();
   const day = localDate("UTC", now);
-  const plan = await readPlan(services, scope, now, day);
+  const plan = carried ?? (await readPlan(services, scope, now, day));
   if (plan.tenant?.status !== "active" || plan.due.length === 0) return { claimed: 0, created: 0, more: false };
   const { actions, sends } = planBatch(plan, now);
   if (actions.length === 0) return { claimed: 0, created: 0, more: false };
 
-  const contents = new Map<string, Awaited<ReturnType<typeof prepareContent>>>();
-  const putKeys: string[] = [];
-  try {
-    // Every put settles before a failure is thrown, so the release below knows all this batch created (a
-    // send whose own puts failed halfway leaves those to the orphan reconciler, lifecycle.checkConsistency).
-    for (let start = 0; start < sends.length; start += 16) {
-      const settled = await Promise.allSettled(
-        sends.slice(start, start + 16).map(async (send) => {
-          const content = await prepareContent(services, tenantId, send);
-          contents.set(send.action.email_id!, content);
-          putKeys.push(...content.stored.created);
-        }),
-      );
-      const failed = settled.find((r) => r.status === "rejected");
-      if (failed) throw failed.reason;
-    }
-    const write = writeStatements(services, scope, now, day, actions, sends, contents);
-    const [main] = await tenantBatch(services.store("oltp"), scope, write.build);
-    const result = rowsOf(main)[0] as { claimed: number; created: string[] };
-    const created = new Set(result.created);
-    await services.jobs.send([
-      ...write.sendJobs.messages.filter((m) => created.has(m.message.jobId)),
-      ...[...created].map((emailId) => services.jobs.direct("INDEX_CONTENT", tenantId, { emailId })),
-    ]);
-    if (created.size < sends.length) {
-      const unused = sends.filter((s) => !created.has(s.action.email_id!)).flatMap((s) => contents.get(s.action.email_id!)?.stored.created ?? []);
-      await releaseUnused(services, scope, unused);
-    }
-    return { claimed: Number(result.claimed), created: created.size, more: plan.due.length >= sequencerConfig.batchSize };
-  } catch (error) {
-    await releaseUnused(services, scope, putKeys);
-    throw error;
-  }
+  const write = writeStatements(services, scope, now, day, actions, sends);
+  const [main, , ...nextPlan] = await tenantBatch(services.store("oltp"), scope, write.build);
+  const result = rowsOf(main)[0] as { claimed: number; created: string[] };
+  const created = new Set(result.created);
+  await services.jobs.send(write.sendJobs.messages.filter((m) => created.has(m.message.jobId)));
+  const next = parsePlan(nextPlan.slice(0, planLength));
+  return { claimed: Number(result.claimed), created: created.size, more: next.tenant?.status === "active" && next.due.length > 0, next };
 }
 
 /** Tenants with a running campaign, or a scheduled one whose start has come: the one cross-tenant read (system role). */
@@ -449,17 +404,22 @@ export async function runSequencerTick(services: Services): Promise<{ batches: n
   const offset = tenants.length > 0 ? Math.floor(Math.random() * tenants.length) : 0;
   let pending = [...tenants.slice(offset), ...tenants.slice(0, offset)];
   const totals = { batches: 0, claimed: 0, created: 0 };
+  // Each tenant's next plan, read by its previous batch's write transaction.
+  const plans = new Map<string, Plan>();
   while (pending.length > 0 && totals.batches < sequencerConfig.maxBatchesPerTick) {
     const round = pending.slice(0, sequencerConfig.maxBatchesPerTick - totals.batches);
     const next: string[] = [];
     for (let start = 0; start < round.length; start += sequencerConfig.tenantConcurrency) {
       const slice = round.slice(start, start + sequencerConfig.tenantConcurrency);
-      const results = await Promise.all(slice.map((tenantId) => advanceTenant(services, tenantId)));
+      const results = await Promise.all(slice.map((tenantId) => advanceTenant(services, tenantId, plans.get(tenantId))));
       results.forEach((result, i) => {
         totals.batches += 1;
         totals.claimed += result.claimed;
         totals.created += result.created;
-        if (result.more && result.claimed > 0) next.push(slice[i]!);
+        if (result.more && result.claimed > 0) {
+          next.push(slice[i]!);
+          if (result.next) plans.set(slice[i]!, result.next);
+        }
       });
     }
     pending = [...next, ...pending.slice(round.length)];
