@@ -28,6 +28,8 @@ export interface DatabaseOptions {
   purpose: "test" | "dev";
   /** Folder for PGlite's files in dev; tests keep PGlite in memory. */
   dataDir?: string;
+  /** On a server, the databases are `edp_<set>_<tier>` (default: the purpose), so a benchmark keeps off the tests'. */
+  set?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -42,17 +44,18 @@ export async function startDatabases(options: DatabaseOptions): Promise<Database
     const ownerUrls = Object.fromEntries(dbTiers.map((tier) => [tier, env[tierUrlVar[tier]] as string])) as Record<DbTier, string>;
     return { kind: "postgres", ownerUrls, close: async () => undefined };
   }
-  if (env.DATABASE_URL) return serverDatabases(env.DATABASE_URL, options.purpose);
+  if (env.DATABASE_URL) return serverDatabases(env.DATABASE_URL, options.purpose, options.set ?? options.purpose);
   return pgliteDatabases(options);
 }
 
-async function serverDatabases(baseUrl: string, purpose: DatabaseOptions["purpose"]): Promise<Databases> {
+async function serverDatabases(baseUrl: string, purpose: DatabaseOptions["purpose"], set: string): Promise<Databases> {
+  if (!/^[a-z][a-z0-9_]{0,20}$/.test(set)) throw new Error(`database set "${set}" must be a short lower-case identifier`);
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
   const ownerUrls = {} as Record<DbTier, string>;
   try {
     for (const tier of dbTiers) {
-      const name = `edp_${purpose}_${tier}`;
+      const name = `edp_${set}_${tier}`;
       if (purpose === "test") await admin.query(`drop database if exists ${name} with (force)`);
       const exists = await admin.query("select 1 from pg_database where datname = $1", [name]);
       if (exists.rowCount === 0) await admin.query(`create database ${name}`);

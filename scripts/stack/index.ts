@@ -16,6 +16,8 @@ export const appRoleUrl = (tier: DbTier) => `postgres://app_user:app_user@localh
 export interface StackOptions {
   purpose: "test" | "dev";
   dataDir?: string;
+  /** On a PostgreSQL server: the databases' set name (`edp_<set>_<tier>`; default the purpose). */
+  databaseSet?: string;
   jwtSecret: string;
   neonPort?: number;
   upstashPort?: number;
@@ -54,7 +56,7 @@ async function vapidKeys(env: NodeJS.ProcessEnv): Promise<Record<"VAPID_PUBLIC_K
 
 export async function startStack(options: StackOptions): Promise<Stack> {
   const env = options.env ?? process.env;
-  const databases = await startDatabases({ purpose: options.purpose, dataDir: options.dataDir, env });
+  const databases = await startDatabases({ purpose: options.purpose, dataDir: options.dataDir, env, ...(options.databaseSet ? { set: options.databaseSet } : {}) });
   const cleanup: Array<() => Promise<void>> = [() => databases.close()];
   try {
     await migrateDatabases(databases, path.join(projectRoot, "drizzle"));
