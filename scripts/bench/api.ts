@@ -7,11 +7,9 @@
 // Usage: npm run bench:api [-- --connections 10 --duration 5 --unloaded 2]
 //        npm run profile -- badge|list|leads|mark-read [--duration 5]: the call alone under load with V8's profiler on,
 //        summarized by package in bench-results/profile-<route>.md (scripts/bench/profile.ts).
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
 import { availableParallelism, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { neon } from "@neondatabase/serverless";
@@ -30,9 +28,10 @@ import { mintToken } from "../jwt";
 import { startStack } from "../stack";
 import type { FloorSpec } from "./floor-entry";
 import { startBenchHost } from "./host";
+import { measureLoad, type Measured, type Spec } from "./load-client";
 import { profileWhile, summarizeProfile } from "./profile";
 import { uuidOf, uuidSql } from "./ids";
-import { benchResultsDir, percentile, writeBenchResult, type BenchFigure } from "./result";
+import { benchResultsDir, writeBenchResult, type BenchFigure } from "./result";
 
 const { values: args } = parseArgs({
   options: {
@@ -139,64 +138,7 @@ const notificationDeps = (store: TierStore): NotificationDeps => ({
   config: notificationsConfig,
 });
 
-// ---------------------------------------------------------------------------------------------------------------
-// Load from a separate process: autocannon, latencies taken from its response events (sub-millisecond).
-
-interface Spec {
-  method: "GET" | "POST";
-  path: string;
-  headers: Record<string, string>;
-  body?: string;
-}
-interface LoadResult {
-  latencies: number[];
-  errors: number;
-  non2xx: number;
-  firstStatus?: number;
-  elapsedS: number;
-}
-interface Measured {
-  n: number;
-  p50: number;
-  p99: number;
-  rps: number;
-  cpuMsPerRequest: number;
-  errors: number;
-}
-
-const autocannonPath = createRequire(import.meta.url).resolve("autocannon");
-const loadClientSource = `
-const autocannon = require(${JSON.stringify(autocannonPath)});
-process.once("message", (job) => {
-  const latencies = [];
-  let non2xx = 0, firstStatus, next = 0;
-  const started = performance.now();
-  const opts = {
-    url: job.url, connections: job.connections, duration: job.duration, pipelining: 1,
-    requests: [{ setupRequest(req) {
-      const spec = job.specs[next++ % job.specs.length];
-      return { ...req, method: spec.method, path: spec.path, headers: spec.headers, body: spec.body };
-    } }],
-  };
-  const instance = autocannon(opts, (error, result) => {
-    process.send({ latencies, non2xx, firstStatus, errors: (result ? result.errors + result.timeouts : 0) + (error ? 1 : 0), elapsedS: (performance.now() - started) / 1000 }, () => process.exit(0));
-  });
-  instance.on("response", (_client, status, _bytes, ms) => {
-    if (status >= 200 && status < 300) latencies.push(ms);
-    else { non2xx++; firstStatus ??= status; }
-  });
-});
-`;
-
-function load(url: string, specs: Spec[], lanes: number): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", loadClientSource], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    child.once("message", (message) => resolve(message as LoadResult));
-    child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? undefined : reject(new Error(`load client exited with ${code}`))));
-    child.send({ url, specs, connections: lanes, duration: lanes === connections ? durationS : unloadedS });
-  });
-}
+// Load from a separate process: scripts/bench/load-client.ts (autocannon, the same client for every call and floor).
 
 const host = await (async () => {
   await seed();
@@ -204,22 +146,8 @@ const host = await (async () => {
   return startBenchHost(stack.workerVars, profiled ? { inspectorPort: 9229 + Math.floor(Math.random() * 500) } : {});
 })();
 
-async function measure(specs: Spec[], lanes = connections): Promise<Measured> {
-  await sleep(300);
-  const cpuBefore = host.cpuMs();
-  const result = await load(host.base, specs, lanes);
-  await sleep(200); // the work after the responses (waitUntil) is part of what they cost
-  const cpu = host.cpuMs() - cpuBefore;
-  if (result.errors || result.non2xx) log(`  ${result.errors} errors, ${result.non2xx} non-2xx (first status ${result.firstStatus ?? "–"})`);
-  const sorted = [...result.latencies].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    p50: percentile(sorted, 0.5),
-    p99: percentile(sorted, 0.99),
-    rps: sorted.length / result.elapsedS,
-    cpuMsPerRequest: cpu / Math.max(1, sorted.length + result.non2xx),
-    errors: result.errors + result.non2xx,
-  };
+function measure(specs: Spec[], lanes = connections): Promise<Measured> {
+  return measureLoad(host, specs, { connections: lanes, durationS: lanes === connections ? durationS : unloadedS, log });
 }
 
 async function send(spec: Spec): Promise<void> {
