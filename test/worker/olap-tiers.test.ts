@@ -106,7 +106,10 @@ async function notificationSource(tenant: TestTenant): Promise<Record<string, No
     tenant.id,
   );
   const out: Record<string, NotificationCounts> = {};
-  const of = (channel: string) => (out[channel] ??= { created: 0, delivered: 0, failed: 0, read: 0 });
+  const of = (channel: string) => {
+    out[channel] ??= { created: 0, delivered: 0, failed: 0, read: 0 };
+    return out[channel];
+  };
   const channelOf = new Map(notes.map((n) => [String(n.id), String(n.channel)]));
   for (const n of notes) {
     of(String(n.channel)).created += 1;
@@ -135,7 +138,8 @@ async function jobSource(tenant: TestTenant): Promise<Record<string, JobCounts>>
   const out: Record<string, JobCounts> = {};
   const ms = (v: unknown) => new Date(String(v)).getTime();
   for (const r of rows) {
-    const c = (out[String(r.type)] ??= { created: 0, started: 0, succeeded: 0, failed: 0, dead: 0, waitMs: 0, runMs: 0 });
+    out[String(r.type)] ??= { created: 0, started: 0, succeeded: 0, failed: 0, dead: 0, waitMs: 0, runMs: 0 };
+    const c = out[String(r.type)]!;
     c.created += 1;
     if (r.started_at !== null) {
       c.started += 1;

@@ -48,7 +48,8 @@ export async function notificationActivity(store: TierStore, scope: TenantScope,
     const counts = numbersOf(r, notificationCounts);
     const channel = String(r.channel);
     sumInto(totals, counts, notificationCounts);
-    sumInto((channels[channel] ??= zero()), counts, notificationCounts);
+    channels[channel] ??= zero();
+    sumInto(channels[channel], counts, notificationCounts);
     return { period: String(r.period), channel, ...counts };
   });
   return { periods, channels, totals, reflectsAt };
