@@ -389,6 +389,16 @@ describe("OLAP aggregates of notifications, jobs and content", () => {
       ]);
       expect((rows as Record<string, unknown>[]).map((r) => r.tenant), table).not.toContain(b.id);
     }
+    // Without a tenant context nothing is visible, and a tenant's admin cannot write its own aggregates.
+    for (const table of ["notification_analytics", "job_analytics", "content_analytics"]) {
+      expect(await sql.query(`select count(*)::int as n from ${table} where tenant_id = any($1::uuid[])`, [[a.id, b.id]]), table).toEqual([{ n: 0 }]);
+    }
+    await expect(
+      sql.transaction([
+        sql`select set_config('app.current_tenant_id', ${a.id}, true), set_config('app.current_role', 'admin', true)`,
+        sql`insert into content_analytics (tenant_id, day, objects) values (${a.id}, ${utcDay(-5)}, 1000)`,
+      ]),
+    ).rejects.toMatchObject({ code: "42501" });
     // Members are refused: these dashboards are admin-only, like billing.
     await expect(trpcClient(a.member.token, { batch: false }).analytics.notifications.query(range)).rejects.toMatchObject({ data: { code: "FORBIDDEN" } });
   });
