@@ -37,3 +37,6 @@ CREATE POLICY "notification_receipts_analytics_read" ON "notification_receipts" 
 --> statement-breakpoint
 CREATE POLICY "notification_deliveries_analytics_read" ON "notification_deliveries" AS PERMISSIVE FOR SELECT
   USING ((select current_setting('app.current_role', true)) = 'analytics');
+--> statement-breakpoint
+-- The ETL recomputes a touched (tenant, creation day) from all of its notifications: a range per tenant, not a scan.
+CREATE INDEX IF NOT EXISTS "notifications_tenant_created_idx" ON "notifications" ("tenant_id", "created_at");

@@ -65,7 +65,12 @@ async function readMark(olap: TierStore, source: TierSource): Promise<Mark & { c
 const bounds = (low: bigint) => sql`bounds as (select ${low.toString()}::xid8 as low, pg_snapshot_xmin(pg_current_snapshot()) as high)`;
 const changed = (alias: string) => sql.raw(`${alias}.changed_xid >= b.low and ${alias}.changed_xid < b.high`);
 const dayOf = (column: string) => sql.raw(`(${column} at time zone 'UTC')::date`);
-const inDay = (column: string, day: string) => sql.raw(`${column} >= ${day}::timestamp at time zone 'UTC' and ${column} < (${day} + 1)::timestamp at time zone 'UTC'`);
+/**
+ * A row of that UTC day: the range takes the (tenant, time) index for a small run; the redundant date equality is a
+ * hash key, so a large run joins every row in one pass instead of testing each against every touched day.
+ */
+const inDay = (column: string, day: string) =>
+  sql.raw(`${column} >= ${day}::timestamp at time zone 'UTC' and ${column} < (${day} + 1)::timestamp at time zone 'UTC' and (${column} at time zone 'UTC')::date = ${day}`);
 
 /** One statement returning the bound, the source's clock, the touched keys and the recomputed rows, as JSON. */
 const envelope = (low: bigint, ctes: SQL, keys: SQL, rows: SQL) => sql`
