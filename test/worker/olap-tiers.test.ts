@@ -7,7 +7,9 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { tierStore } from "../../src/platform/db";
 import { parseEnv } from "../../src/platform/env";
+import { olapConfig } from "../../src/tiers/olap/config";
 import { aggregateTiers, tierSources, type TierOutcome } from "../../src/tiers/olap/etl/tiers";
+import { pruneTierAggregates } from "../../src/tiers/olap/services/partitions";
 import { createBareTenant, oltpSql, type TestTenant } from "../support/factories";
 import { asSystem } from "../support/notifications";
 import { noonOf, olapStore, utcDay } from "../support/olap";
@@ -423,5 +425,25 @@ describe("a source tier that is down fails alone", () => {
     await setDatabaseFault("notifications", "none");
     expectAllAdvanced(await runTiers());
     await expectOlapEqualsSources(a);
+  });
+});
+
+describe("retention of the tier aggregates", () => {
+  it("olap.pruneTierAggregates deletes the days older than the retention months and keeps the rest", async () => {
+    const tenantId = crypto.randomUUID();
+    const now = new Date();
+    const old = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - olapConfig.retentionMonths - 1, 15)).toISOString().slice(0, 10);
+    const sql = olapStore().sql;
+    const asEtl = (statement: ReturnType<typeof sql>) => sql.transaction([sql`select set_config('app.current_role', 'analytics', true)`, statement]);
+    for (const day of [old, utcDay(-1)]) {
+      await asEtl(sql`insert into notification_analytics (tenant_id, channel, day, created) values (${tenantId}, 'in_app', ${day}, 1)`);
+      await asEtl(sql`insert into job_analytics (tenant_id, type, day, created) values (${tenantId}, 'X', ${day}, 1)`);
+      await asEtl(sql`insert into content_analytics (tenant_id, day, objects) values (${tenantId}, ${day}, 1)`);
+    }
+    expect(await pruneTierAggregates(olapStore(), now)).toBeGreaterThanOrEqual(3);
+    for (const table of ["notification_analytics", "job_analytics", "content_analytics"]) {
+      const [, rows] = await asEtl(sql.query(`select to_char(day, 'YYYY-MM-DD') as day from ${table} where tenant_id = $1`, [tenantId]));
+      expect((rows as Record<string, unknown>[]).map((r) => r.day), table).toEqual([utcDay(-1)]);
+    }
   });
 });
