@@ -8,7 +8,7 @@ import { content } from "./tiers/content";
 import { jobs } from "./tiers/jobs";
 import { notifications, systemEvents } from "./tiers/notifications";
 import { auditEmitter, olap } from "./tiers/olap";
-import { oltp } from "./tiers/oltp";
+import { oltp, productEventsOptOutLookup } from "./tiers/oltp";
 
 /** Each tier's public face; lifecycle sits above them and reaches each through its index. */
 export const tiers = [oltp, content, jobs, notifications, olap, lifecycle] as const;
@@ -31,6 +31,7 @@ export const wired = wiring({
   jobs: tiers.flatMap((tier): readonly AnyJob[] => tier.jobs),
   audit: auditEmitter,
   systemEvents,
+  productEventsOptOut: productEventsOptOutLookup,
 });
 
 export const cronTasks: CronTask[] = tiers.flatMap((tier) => tier.crons);

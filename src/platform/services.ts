@@ -55,10 +55,22 @@ export interface Wiring {
   jobs: JobRegistry;
   audit(services: Services): AuditEmitter;
   systemEvents(services: Services): SystemEvents;
+  /** Which tenants opted out of product events (the telemetry flush drops their facts); absent, none did. */
+  productEventsOptOut?: (services: Services) => (tenantIds: string[]) => Promise<Set<string>>;
 }
 
-export function wiring(parts: { jobs: readonly AnyJob[]; audit: Wiring["audit"]; systemEvents: Wiring["systemEvents"] }): Wiring {
-  return { jobs: new JobRegistry(parts.jobs), audit: parts.audit, systemEvents: parts.systemEvents };
+export function wiring(parts: {
+  jobs: readonly AnyJob[];
+  audit: Wiring["audit"];
+  systemEvents: Wiring["systemEvents"];
+  productEventsOptOut?: Wiring["productEventsOptOut"];
+}): Wiring {
+  return {
+    jobs: new JobRegistry(parts.jobs),
+    audit: parts.audit,
+    systemEvents: parts.systemEvents,
+    ...(parts.productEventsOptOut ? { productEventsOptOut: parts.productEventsOptOut } : {}),
+  };
 }
 
 export interface ServicesInit {
@@ -126,6 +138,8 @@ export function createServices(init: ServicesInit, wired: Wiring): Services {
       base: { service: telemetryService, requestId: init.requestId },
       now: () => init.clock.now(),
       waitUntil: init.waitUntil,
+      // Asked at flush time, off every response path; `services` exists by then.
+      ...(wired.productEventsOptOut ? { optedOut: (tenantIds: string[]) => wired.productEventsOptOut!(services)(tenantIds) } : {}),
     }),
   } as Services;
   services.audit = wired.audit(services);

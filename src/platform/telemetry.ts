@@ -88,6 +88,8 @@ export function createTelemetry(init: {
   base: Record<string, unknown>;
   now: () => Date;
   waitUntil(promise: Promise<unknown>): void;
+  /** The tenants among these that opted out of product events; their facts are dropped at flush, never sent. */
+  optedOut?: (tenantIds: string[]) => Promise<Set<string>>;
 }): Telemetry {
   const configured = targets(init.env);
   const buffers: Record<Sink, unknown[]> = { log: [], capture: [] };
@@ -113,10 +115,23 @@ export function createTelemetry(init: {
     }
   };
 
+  /**
+   * The per-tenant opt-out, checked here, after the work and off its response path, so every capture site honours
+   * it without a read of its own: one lookup per flush for the distinct tenants in it (Redis, OLTP on a miss).
+   */
+  const withoutOptedOut = async (records: unknown[]) => {
+    if (!init.optedOut || records.length === 0) return records;
+    const tenantOf = (r: unknown) => ((r as { properties?: { tenant_id?: unknown } }).properties?.tenant_id as string | undefined) ?? null;
+    const tenantIds = [...new Set(records.map(tenantOf).filter((t): t is string => t !== null))];
+    if (tenantIds.length === 0) return records;
+    const out = await init.optedOut(tenantIds).catch(() => new Set(tenantIds));
+    return out.size === 0 ? records : records.filter((r) => !out.has(tenantOf(r) ?? ""));
+  };
+
   const flush = async () => {
     scheduled = false;
     const batches = (Object.keys(buffers) as Sink[]).map((sink) => [sink, buffers[sink].splice(0)] as const);
-    await Promise.all(batches.map(([sink, records]) => post(sink, records)));
+    await Promise.all(batches.map(async ([sink, records]) => post(sink, sink === "capture" ? await withoutOptedOut(records) : records)));
   };
 
   const push = (sink: Sink, record: unknown) => {

@@ -193,9 +193,12 @@ describe("OLAP storage", () => {
       "admin_audit_log",
       "billing_analytics",
       "campaign_analytics",
+      "content_analytics",
       "etl_watermarks",
+      "job_analytics",
       "lead_analytics",
       "mailbox_analytics",
+      "notification_analytics",
       "sequence_step_analytics",
       "warmup_analytics",
     ]);

@@ -2,7 +2,7 @@
 import { defineCron } from "../../platform/cron";
 import { internalBatch } from "../../platform/db";
 import { aggregateAnalyticsJob } from "./jobs";
-import { dropExpiredPartitions, ensureAheadPartitions } from "./services/partitions";
+import { dropExpiredPartitions, ensureAheadPartitions, pruneTierAggregates } from "./services/partitions";
 import { reconcileAndRaise } from "./services/reconciliation";
 
 /** The aggregation trigger's 5-minute slot: overlapping or repeated triggers of one slot enqueue one job. */
@@ -34,6 +34,14 @@ export const olapCrons = [
     async run(services) {
       const dropped = await dropExpiredPartitions(services.store("olap"), services.clock.now());
       if (dropped > 0) services.logger.info("dropped expired analytics partitions", { dropped });
+    },
+  }),
+  defineCron({
+    name: "olap.pruneTierAggregates",
+    schedule: "pruning",
+    async run(services) {
+      const deleted = await pruneTierAggregates(services.store("olap"), services.clock.now());
+      if (deleted > 0) services.logger.info("pruned tier aggregates", { deleted });
     },
   }),
   defineCron({

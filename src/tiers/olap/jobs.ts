@@ -1,6 +1,7 @@
 // OLAP tier jobs: RECORD_AUDIT (and its queue-only twin) writes an audit entry; AGGREGATE_ANALYTICS runs the ETL or a rebuild.
 import { z } from "zod";
 import { defineJob } from "../../platform/jobs/define";
+import { aggregateTiers } from "./etl/tiers";
 import { aggregateEmailEvents, rebuildTenantRange } from "./etl/email-events";
 import { writeAuditEntry } from "./services/audit-log";
 
@@ -61,9 +62,33 @@ export const aggregateAnalyticsJob = defineJob({
   run: async ({ payload, services }) => {
     const oltp = services.store("oltp");
     const olap = services.store("olap");
-    const run = payload.rebuild ? await rebuildTenantRange(oltp, olap, payload.rebuild) : await aggregateEmailEvents(oltp, olap);
-    services.logger.info(payload.rebuild ? "rebuilt analytics" : "aggregated email events", { ...payload.rebuild, ...run });
-    return { progress: { tables: run.tables, advanced: run.advanced, reflectsAt: run.reflectsAt.toISOString() } };
+    if (payload.rebuild) {
+      const run = await rebuildTenantRange(oltp, olap, payload.rebuild);
+      services.logger.info("rebuilt analytics", { ...payload.rebuild, ...run });
+      return { progress: { tables: run.tables, advanced: run.advanced, reflectsAt: run.reflectsAt.toISOString() } };
+    }
+    // Each source on its own (a tier that fails, fails alone): email events first, then notifications, jobs and
+    // content, each behind its own watermark. A failed tier source is skipped and catches up on a later run; a
+    // failed email-event run still fails the job afterwards, so the consumer defers it as before.
+    const emailRun = await aggregateEmailEvents(oltp, olap).then(
+      (run) => ({ run }),
+      (error: unknown) => ({ error }),
+    );
+    const tiers = await aggregateTiers((tier) => services.store(tier));
+    const tierProgress: Record<string, unknown> = {};
+    for (const outcome of tiers) {
+      if ("error" in outcome) {
+        services.logger.warn("tier aggregation skipped", { source: outcome.source, error: outcome.error });
+        tierProgress[outcome.source] = { skipped: true };
+      } else {
+        tierProgress[outcome.source] = { rows: outcome.rows, keys: outcome.keys, advanced: outcome.advanced };
+      }
+    }
+    if ("error" in emailRun) throw emailRun.error;
+    const run = emailRun.run;
+    services.logger.info("aggregated email events", { ...run });
+    services.logger.info("aggregated tier sources", tierProgress);
+    return { progress: { tables: run.tables, advanced: run.advanced, reflectsAt: run.reflectsAt.toISOString(), tiers: tierProgress } };
   },
 });
 

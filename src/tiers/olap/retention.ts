@@ -9,5 +9,8 @@ export const olapRetention: RetentionRule[] = [
   ...["campaign_analytics", "mailbox_analytics", "lead_analytics", "warmup_analytics", "sequence_step_analytics", "billing_analytics"].map(
     (name): RetentionRule => ({ store: "olap", name, rule: `${olapConfig.retentionMonths} months (whole partitions)`, enforcedBy: "olap.dropExpiredPartitions", ageColumn: "day", maxAgeDays: (olapConfig.retentionMonths + 1) * month }),
   ),
+  ...["notification_analytics", "job_analytics", "content_analytics"].map(
+    (name): RetentionRule => ({ store: "olap", name, rule: `${olapConfig.retentionMonths} months (rows by day)`, enforcedBy: "olap.pruneTierAggregates", ageColumn: "day", maxAgeDays: (olapConfig.retentionMonths + 1) * month }),
+  ),
   { store: "olap", name: "admin_audit_log", rule: `${olapConfig.auditRetentionMonths} months (whole partitions)`, enforcedBy: "olap.dropExpiredPartitions", ageColumn: "occurred_at", maxAgeDays: (olapConfig.auditRetentionMonths + 1) * month },
 ];

@@ -7,6 +7,7 @@ import { aggregateAnalyticsJob } from "./jobs";
 import { listAuditLog } from "./services/audit-log";
 import { campaignPerformance } from "./services/campaign-performance";
 import { billingUsage, granularities, leadEngagement, mailboxHealth, sequenceFunnel } from "./services/dashboards";
+import { jobActivity, notificationActivity, storageUsage } from "./services/tier-dashboards";
 
 /** A dashboard looks at most a year at a time; a wider range is a report, not a live read. */
 const maxRangeDays = 366;
@@ -36,6 +37,18 @@ export const analyticsRouter = router({
   billingUsage: adminProcedure
     .input(granularity.and(dayRange))
     .query(({ ctx, input }) => billingUsage(ctx.store("olap"), ctx.scope, input)),
+  /** Notifications created per channel and period, with their deliveries and reads (admins, like billing). */
+  notifications: adminProcedure
+    .input(granularity.and(dayRange))
+    .query(({ ctx, input }) => notificationActivity(ctx.store("olap"), ctx.scope, input)),
+  /** Jobs enqueued per type and period: how many ran, failed or died, and their average wait and run time. */
+  jobs: adminProcedure
+    .input(z.object({ type: z.string().min(1).max(100).optional() }).and(granularity).and(dayRange))
+    .query(({ ctx, input }) => jobActivity(ctx.store("olap"), ctx.scope, input)),
+  /** The content catalog per period (objects, raw and stored bytes): the figure billing's storage comes from. */
+  storage: adminProcedure
+    .input(granularity.and(dayRange))
+    .query(({ ctx, input }) => storageUsage(ctx.store("olap"), ctx.scope, input)),
   auditLog: adminProcedure
     .input(
       z.object({

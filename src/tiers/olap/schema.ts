@@ -156,3 +156,56 @@ export const adminAuditLog = pgTable(
     pgPolicy("admin_audit_log_etl_read", { as: "permissive", for: "select", using: isAnalytics }),
   ],
 );
+
+/**
+ * Issue 20, OLAP from every tier (src/tiers/olap/etl/tiers.ts). Unpartitioned daily aggregates (a row per tenant,
+ * day and channel or job type is small), pruned by row deletes (olap.pruneTierAggregates), under the same RLS.
+ *
+ * Per notification channel and UTC day a notification was created (a cohort: its deliveries and reads count on
+ * the day it was created, so a late read or delivery recomputes that one day): notifications created, outbox
+ * deliveries that succeeded and that only failed (email, push, webhook), and reads (one per reader).
+ */
+export const notificationAnalytics = dailyAggregate(
+  "notification_analytics",
+  { channel: text("channel").notNull() },
+  {
+    created: integer("created").notNull().default(0),
+    delivered: integer("delivered").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
+    read: integer("read").notNull().default(0),
+  },
+);
+
+/**
+ * Per job type and UTC day a job was enqueued (the ledger's created_at, a cohort like notifications): jobs enqueued,
+ * started, and ended succeeded, failed or dead; total milliseconds from enqueue to start of the started ones and from
+ * start to end of the ended ones (averages are totals over counts). Platform jobs (no tenant) are not counted.
+ */
+export const jobAnalytics = dailyAggregate(
+  "job_analytics",
+  { type: text("type").notNull() },
+  {
+    created: integer("created").notNull().default(0),
+    started: integer("started").notNull().default(0),
+    succeeded: integer("succeeded").notNull().default(0),
+    failed: integer("failed").notNull().default(0),
+    dead: integer("dead").notNull().default(0),
+    waitMs: bigint("wait_ms", { mode: "number" }).notNull().default(0),
+    runMs: bigint("run_ms", { mode: "number" }).notNull().default(0),
+  },
+);
+
+/**
+ * Per tenant and UTC day: the content catalog as the day's last aggregation saw it (objects, raw and stored bytes).
+ * Sampled for every tenant with content at the day's first run and again whenever a tenant's catalog changes.
+ * billing_analytics.storage_mb of the same day is written from the same sample.
+ */
+export const contentAnalytics = dailyAggregate(
+  "content_analytics",
+  {},
+  {
+    objects: integer("objects").notNull().default(0),
+    rawBytes: bigint("raw_bytes", { mode: "number" }).notNull().default(0),
+    storedBytes: bigint("stored_bytes", { mode: "number" }).notNull().default(0),
+  },
+);

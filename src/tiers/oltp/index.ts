@@ -44,3 +44,5 @@ export { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "./serv
 export { unsubscribeRoutes } from "./unsubscribe-routes";
 export { signUnsubscribeToken, type UnsubscribeClaims } from "./services/unsubscribe";
 export { userEmailAddress } from "./services/users";
+
+export { productEventsOptOutLookup } from "./services/product-events";

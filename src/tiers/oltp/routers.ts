@@ -27,6 +27,7 @@ import { createEmail, deleteEmail, getEmail, listEmails, recordEmailEvent } from
 import { countLeads, createLead, deleteLeads, getLead, listLeads, updateLead, upsertLeads } from "./services/leads";
 import { addMailbox, getMailbox, listMailboxes, removeMailbox, updateMailbox } from "./services/mailboxes";
 import { getBilling, getCurrentTenant, renameTenant } from "./services/tenants";
+import { setProductEventsOptOut } from "./services/product-events";
 import { closeTenant, getTenant, listTenants, provisionTenant, setTenantStatus } from "./services/provisioning";
 import { signUnsubscribeToken } from "./services/unsubscribe";
 import { addUser, getMe, listUsers, removeUser, setUserRole } from "./services/users";
@@ -76,6 +77,10 @@ export const tenantsRouter = router({
     .input(z.object({ name }))
     .mutation(({ ctx, input }) => renameTenant(ctx, ctx.scope, input.name)),
   billing: adminProcedure.query(({ ctx }) => getBilling(ctx.store("oltp"), ctx.scope)),
+  /** Admins: opt the tenant out of (or back into) product events; none of its facts reach the capture sink while out. */
+  setProductEvents: adminProcedure
+    .input(z.object({ optOut: z.boolean() }))
+    .mutation(({ ctx, input }) => setProductEventsOptOut(ctx, ctx.scope, input.optOut)),
   // Platform staff: provisioning and the lifecycle of any tenant.
   create: operatorProcedure
     .input(

@@ -48,6 +48,8 @@ export const tenants = pgTable(
     statusChangedAt: timestamp("status_changed_at", { withTimezone: true, precision: 3 }),
     /** While closing: when the grace ends and the lifecycle's closure cron may erase the tenant. */
     closeAfter: timestamp("close_after", { withTimezone: true, precision: 3 }),
+    /** The tenant's admins opted out of product events: none of its facts go to the capture sink (src/platform/telemetry.ts). */
+    productEventsOptOut: boolean("product_events_opt_out").notNull().default(false),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [

@@ -41,3 +41,15 @@ export async function dropExpiredPartitions(store: TierStore, now: Date, config 
   ]);
   return results[0].rows[0]?.dropped ?? 0;
 }
+
+/** The unpartitioned daily aggregates of the other tiers (issue 20): their retention deletes rows by day. */
+export const tierAggregateTables = ["notification_analytics", "job_analytics", "content_analytics"] as const;
+
+/** Deletes the days of the tier aggregates wholly older than the retention (the same months as the partitions); returns how many rows. */
+export async function pruneTierAggregates(store: TierStore, now: Date, config = olapConfig): Promise<number> {
+  const before = monthStart(now, -config.retentionMonths);
+  const results = await internalBatch(store, "analytics", null, (db) =>
+    tierAggregateTables.map((table) => db.execute(sql`delete from ${sql.identifier(table)} where day < ${before}::date`)) as [ReturnType<typeof db.execute>, ...ReturnType<typeof db.execute>[]],
+  );
+  return results.reduce((sum, r) => sum + Number((r as { rowCount?: number | null }).rowCount ?? 0), 0);
+}

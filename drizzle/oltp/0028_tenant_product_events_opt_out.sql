@@ -1,0 +1,1 @@
+ALTER TABLE "tenants" ADD COLUMN "product_events_opt_out" boolean DEFAULT false NOT NULL;
