@@ -239,9 +239,9 @@ describe("SEQUENCE_CAMPAIGNS", () => {
   it("a tick killed midway (its connection dying mid-transaction; the queue failing after commit) and run again sends nothing twice and loses nothing; a send whose render dies at R2 is retried and sent once", async () => {
     const t = await createTenant();
     const { client, campaign } = await runningCampaign(t, twoSteps, 30);
-    // The batch's write transaction dies after its first statement claimed the leads, created the emails and moved the
-    // leads on, before the SEND_EMAIL ledger rows: the server rolls all of it back.
-    await failMidTransaction("oltp", "e.id = r.id and e.status = 'queued'");
+    // The batch's write transaction dies after its first statement claimed the leads, created the emails and their
+    // SEND_EMAIL ledger rows and moved the leads on, before the next plan's statements: the server rolls all of it back.
+    await failMidTransaction("oltp", "), moved as (");
     const dying = at(0);
     const prepared = prepareJobs(null, [{ type: "SEQUENCE_CAMPAIGNS", payload: {} }], dying.clock);
     await internalBatch(tierStore(parseEnv(env), "oltp"), "system", null, (db) => [prepared.insert(db)]);

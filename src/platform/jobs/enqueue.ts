@@ -31,6 +31,11 @@ export interface PreparedJobs {
   ids: string[];
   /** Ledger inserts for the caller's own batch: they commit, or not, with the change that caused them. */
   insert(db: NeonHttpDatabase): BatchItem<"pg">;
+  /**
+   * The same insert as SQL for the caller's own statement (a data-modifying CTE), kept to the rows `where` admits
+   * (over the ledger rows `r`): one statement fewer in the batch, and the condition can name the statement's CTEs.
+   */
+  insertSql(where: SQL): SQL;
   /** The messages to send once the transaction has committed. */
   messages: QueuedMessage[];
 }
@@ -104,6 +109,7 @@ export function prepareJobs(
     ids: valid.map((row) => row.id),
     // A repeated idempotency key inserts nothing; its message then finds no row to claim and is a no-op.
     insert: (db) => db.execute(ledgerInsert(when ? sql`${source} where ${when}` : source)),
+    insertSql: (where) => ledgerInsert(sql`${source} where ${where}`),
     messages: valid.map((row) => ({
       queue: row.priority,
       message: { jobId: row.id, type: row.type, tenantId: row.tenant_id, payload: row.payload, enqueuedAt },

@@ -291,16 +291,14 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
  * The batch's one OLTP transaction. The first statement claims the leads still where the plan read
  * them (active, at the same step, due, campaign running) with FOR UPDATE SKIP LOCKED, so a concurrent
  * or repeated tick claims none of them twice; it inserts the claimed sends' emails (never to a lead
- * suppressed meanwhile), their queued events, usage and day plans, and moves each claimed lead on.
- * The SEND_EMAIL ledger rows and the content catalog rows (five statements for the whole batch) follow,
- * each kept only if its email exists.
+ * suppressed meanwhile), their queued events, SEND_EMAIL ledger rows, usage and day plans, and moves
+ * each claimed lead on. The next batch's plan statements follow in the same transaction.
  */
 function writeStatements(services: Services, scope: TenantScope, now: Date, day: string, actions: LeadAction[], sends: LeadAction[]) {
   const t = scope.tenantId;
   const sendJobs = services.jobs.prepare(
     t,
     sends.map((s) => ({ type: "SEND_EMAIL", id: s.email_id!, payload: { emailId: s.email_id }, idempotencyKey: `email:${s.email_id}` })),
-    sql`exists (select 1 from emails e where e.tenant_id = ${t} and e.id = r.id and e.status = 'queued')`,
   );
   const main = sql`
     with input as (
@@ -327,6 +325,9 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
     ), event as (
       insert into email_events (tenant_id, email_id, type, occurred_at)
       select tenant_id, id, 'queued', queued_at from email
+    ), ledger as (
+      -- The SEND_EMAIL ledger rows of the emails this statement inserted, and only those.
+      ${sendJobs.insertSql(sql`r.id in (select id from email)`)}
     ), usage as (
       insert into usage_counters (tenant_id, period_start, emails_queued)
       select tenant_id, date_trunc('month', now() at time zone 'UTC') at time zone 'UTC', count(*)::int from email group by tenant_id
@@ -357,7 +358,7 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
   return {
     sendJobs,
     // The next batch's plan closes the transaction: it sees this batch's moves, and costs no round trip of its own.
-    build: (db: NeonHttpDatabase): NonEmptyBatch => [db.execute(main), sendJobs.insert(db), ...planStatements(db, scope, now, day)],
+    build: (db: NeonHttpDatabase): NonEmptyBatch => [db.execute(main), ...planStatements(db, scope, now, day)],
   };
 }
 
@@ -377,7 +378,7 @@ export async function advanceTenant(services: Services, tenantId: string, carrie
   if (actions.length === 0) return { claimed: 0, created: 0, more: false };
 
   const write = writeStatements(services, scope, now, day, actions, sends);
-  const [main, , ...nextPlan] = await tenantBatch(services.store("oltp"), scope, write.build);
+  const [main, ...nextPlan] = await tenantBatch(services.store("oltp"), scope, write.build);
   const result = rowsOf(main)[0] as { claimed: number; created: string[] };
   const created = new Set(result.created);
   await services.jobs.send(write.sendJobs.messages.filter((m) => created.has(m.message.jobId)));
