@@ -86,7 +86,8 @@ async function seedTenant(): Promise<void> {
     await client.query("begin");
     if (!embedded) await client.query("set local role app_user");
     await client.query("select set_config('app.current_tenant_id', $1, true), set_config('app.current_user_id', $2, true)", [tenantId, adminId]);
-    await client.query("insert into tenants (id, name) values ($1, 'Jobs bench')", [tenantId]);
+    // A tenant's daily send limit defaults to 500 (its plan's): the bench sends `emailCount` in one day.
+    await client.query("insert into tenants (id, name, daily_send_limit) values ($1, 'Jobs bench', $2)", [tenantId, emailCount + 100]);
     await client.query("insert into users (id, tenant_id, email, role) values ($1, $2, 'admin@bench.example', 'admin')", [adminId, tenantId]);
     await client.query("commit");
   } finally {

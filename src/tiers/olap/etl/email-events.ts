@@ -3,7 +3,7 @@ import { sql, type SQL } from "drizzle-orm";
 import { internalBatch, type TierStore } from "../../../platform/db";
 import { olapConfig } from "../config";
 import { etlWatermarks } from "../schema";
-import { aggregateTables, monthStart } from "../services/partitions";
+import { aggregateTables } from "../services/partitions";
 
 export const emailEventsSource = "email_events";
 
@@ -38,12 +38,20 @@ const warmupColumns = ["warmup_day", "allowance", "daily_limit"] as const;
 const billingCounts = ["emails_sent", "emails_delivered", "emails_bounced"] as const;
 
 /**
- * Rows travel as JSON arrays in a fixed column order (half the bytes of objects, which matters for a
- * full run's tens of thousands of keys): OLTP builds them, OLAP reads them back by position.
+ * Rows travel by column: OLTP aggregates each column into one Postgres array and sends its text, OLAP
+ * casts that text back to a typed array and unnests the columns side by side. Neither side builds or
+ * parses a JSON value per row, which is what a full run's hundreds of thousands of keys cost before.
  */
-type Row = Array<string | number | null>;
 type Output = Dimension | "warmup" | "billing";
-export type AggregateRows = Record<Output, Row[]>;
+interface OutputColumns {
+  /** Rows of the output (recomputed keys, emptied ones included). */
+  n: number;
+  minDay: string | null;
+  maxDay: string | null;
+  /** Each layout column's array, as Postgres array text (null when there are no rows). */
+  columns: Array<string | null>;
+}
+export type AggregateRows = Record<Output, OutputColumns>;
 type Column = [name: string, type: "uuid" | "date" | "int" | "numeric" | "text"];
 const countLayout: Column[] = eventCounts.map((c) => [c, "int"]);
 const layouts: Record<Output, Column[]> = {
@@ -56,10 +64,8 @@ const layouts: Record<Output, Column[]> = {
   warmup: [["tenant_id", "uuid"], ["mailbox_id", "uuid"], ["day", "date"], ...countLayout, ["warmup_day", "int"], ["allowance", "int"], ["daily_limit", "int"]],
   billing: [["tenant_id", "uuid"], ["day", "date"], ["emails_sent", "int"], ["emails_delivered", "int"], ["emails_bounced", "int"], ["storage_mb", "numeric"]],
 };
-const dayOf = (output: Output, row: Row) => String(row[layouts[output].findIndex(([name]) => name === "day")]);
-const countPositions = (output: Output) => layouts[output].flatMap(([name], i) => ((eventCounts as readonly string[]).includes(name) ? [i] : []));
 /** A recomputed key with no email to count (only repeats of facts counted on another day). */
-const isEmpty = (output: Output, row: Row) => countPositions(output).every((i) => Number(row[i]) === 0);
+const isEmpty = sql.raw(eventCounts.map((c) => `r."${c}" = 0`).join(" and "));
 
 export interface AggregationRun {
   /** (tenant, campaign, day) keys recomputed from the source. */
@@ -110,8 +116,12 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
       left join (${grouped}) g on g.tenant_id = k.tenant_id and ${sql.raw(keys.map((k) => `g."${k}" = k."${k}"`).join(" and "))} and g.day = k.day`;
   };
   const labelled = (name: Dimension) => sql`with dim as (${dimension(name)}) select d.*${labelSources[name]}`;
+  // Days older than the retention would only recreate partitions that pruning drops again.
+  const oldest = sql.raw(`(date_trunc('month', now() at time zone 'UTC') - interval '${olapConfig.retentionMonths} months')::date`);
   const json = (output: Output, query: SQL) =>
-    sql`(select coalesce(json_agg(json_build_array(${sql.raw(layouts[output].map(([name]) => `x."${name}"`).join(", "))})), '[]'::json) from (${query}) x)`;
+    sql`(select json_build_array(count(*), min(x.day)::text, max(x.day)::text,
+          ${sql.raw(layouts[output].map(([name]) => `array_agg(x."${name}")::text`).join(", "))})
+        from (${query}) x where x.day >= ${oldest})`;
   const sources =
     plan.kind === "all"
       ? sql`
@@ -133,16 +143,26 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
       select distinct tenant_id, day from touched
       union select distinct tenant_id, ${today} from touched_tenants where ${today} is not null
     ),
+    -- Laterals, so that each tenant-day is an index range and each fact's first-of-its-kind test an index probe:
+    -- a join would let the planner hash every fact of the table for a few tenant-days.
     day_facts as materialized (
       select ev.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, td.day, ev.type
       from tenant_days td
-      join email_events ev on ev.tenant_id = td.tenant_id
-        and ev.occurred_at >= td.day::timestamp at time zone 'UTC' and ev.occurred_at < (td.day + 1)::timestamp at time zone 'UTC'
-      join emails m on m.tenant_id = ev.tenant_id and m.id = ev.email_id
-      where not exists (
-        select 1 from email_events p
+      cross join lateral (
+        select ev.id, ev.tenant_id, ev.email_id, ev.type, ev.occurred_at from email_events ev
+        where ev.tenant_id = td.tenant_id
+          and ev.occurred_at >= td.day::timestamp at time zone 'UTC' and ev.occurred_at < (td.day + 1)::timestamp at time zone 'UTC'
+        offset 0 -- a fence: the planner may not pull the range up into a scan of every fact
+      ) ev
+      cross join lateral (
+        select p.id from email_events p
         where p.tenant_id = ev.tenant_id and p.email_id = ev.email_id and p.type = ev.type
-          and (p.occurred_at, p.id) < (ev.occurred_at, ev.id))
+        order by p.occurred_at, p.id limit 1
+      ) first
+      cross join lateral (
+        select m.campaign_id, m.step_id, m.lead_id, m.mailbox_id from emails m where m.tenant_id = ev.tenant_id and m.id = ev.email_id limit 1
+      ) m
+      where first.id = ev.id
     )`;
   return sql`
     with ${bounds}, ${sources},
@@ -181,10 +201,12 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
  * reading a fact twice harmless, and a fact that occurred days ago lands in its own day.
  *
  * Only what can change is recomputed. An email's count of a kind sits on the day of its first fact of that
- * kind, so a new fact changes a number only when it is now that first fact: then the count lands on its day
- * and leaves the day of the fact that was first before it (now second). Those two days of those emails' keys
- * are the touched rows; a repeat, or a fact later than the first, touches nothing. A first run (watermark
- * zero) reads everything in one set-based pass instead.
+ * kind, so new facts change a number only when one of them is now that first fact: then the days of every fact
+ * of that email and kind are touched (the count lands on the new first's day and leaves whichever day counted
+ * it before, which may be a fact of this same read, re-read after a run that saw it). When the first fact is
+ * older than the watermark, the run that read it counted it on its day and nothing newer can move it: a repeat,
+ * or any fact later than the first, touches nothing. A first run (watermark zero) reads everything in one
+ * set-based pass instead.
  */
 export async function aggregateEmailEvents(oltp: TierStore, olap: TierStore): Promise<AggregationRun> {
   const [marks] = await internalBatch(olap, "analytics", null, (db) => [
@@ -214,16 +236,19 @@ export async function aggregateEmailEvents(oltp: TierStore, olap: TierStore): Pr
           select s.occurred_at, s.id, s.recorded_xid >= (select low from bounds) as is_new
           from email_events s
           where s.tenant_id = p.tenant_id and s.email_id = p.email_id and s.type = p.type
-          order by s.occurred_at, s.id limit 2
         ) s
       ) x
       cross join lateral unnest(x.ats) as t(at)
-      join emails m on m.tenant_id = p.tenant_id and m.id = p.email_id
+      -- A probe per changed email (limit 1 keeps it a lateral), not a hash of every email.
+      cross join lateral (
+        select m.campaign_id, m.step_id, m.lead_id, m.mailbox_id from emails m
+        where m.tenant_id = p.tenant_id and m.id = p.email_id limit 1
+      ) m
       where x.first_is_new
     )`,
         };
   const read = await readSource(oltp, plan, bounds);
-  return writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, watermark: { low, high: read.high } });
+  return writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, mayEmpty: plan.kind === "touched", watermark: { low, high: read.high } });
 }
 
 /**
@@ -250,10 +275,14 @@ export async function rebuildTenantRange(
     touched_tenants as (select distinct tenant_id from touched)`,
   };
   const read = await readSource(oltp, plan, bounds, range);
-  return writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, clear: range });
+  return writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, mayEmpty: true, clear: range });
 }
 
-/** The read's sorts and hashes (a full run groups every fact by email and kind) stay in memory rather than spill. */
+/**
+ * The read's sorts and hashes (a full run groups every fact by email and kind) stay in memory rather than spill;
+ * and no JIT: the read's many small expressions cost seconds to compile (3.4 s of a 4.7 s increment measured)
+ * and run only thousands of times.
+ */
 const readWorkMem = "256MB";
 
 async function readSource(oltp: TierStore, plan: ReadPlan, bounds: SQL, range?: { from: string; to: string }) {
@@ -262,25 +291,33 @@ async function readSource(oltp: TierStore, plan: ReadPlan, bounds: SQL, range?: 
     ? sql`(case when current_date between ${range.from}::date and ${range.to}::date then (now() at time zone 'UTC')::date end)`
     : sql`(now() at time zone 'UTC')::date`;
   const [, read] = await internalBatch(oltp, "analytics", null, (db) => [
-    db.execute(sql`select set_config('work_mem', ${readWorkMem}, true)`),
-    db.execute<{ high: string | null; at: string } & AggregateRows>(readAggregates(plan, bounds, today)),
+    db.execute(sql`select set_config('work_mem', ${readWorkMem}, true), set_config('jit', 'off', true)`),
+    db.execute(readAggregates(plan, bounds, today)),
   ]);
-  const { high, at, ...rows } = read.rows[0]!;
+  const { high, at, ...outputs } = read.rows[0]! as unknown as { high: string | null; at: string } & Record<Output, [number, string | null, string | null, ...Array<string | null>]>;
+  const rows = Object.fromEntries(
+    Object.entries(outputs).map(([output, [n, minDay, maxDay, ...columns]]) => [output, { n, minDay, maxDay, columns }]),
+  ) as AggregateRows;
   return { high: high === null ? 0n : BigInt(high), reflectsAt: new Date(at), rows };
 }
 
-/** The rows of one output as a relation `r`, each column read back by its position. */
-const recordset = (output: Output, rows: Row[]) =>
-  sql`(select ${sql.raw(layouts[output].map(([name, type], i) => `(e->>${i})::${type} as "${name}"`).join(", "))}
-       from json_array_elements(${JSON.stringify(rows)}::json) e) r`;
+/**
+ * The rows of one output as a relation `r`: one typed array per column, unnested side by side. Postgres parses
+ * each array once, where reading a JSON array per row back by position re-parses the row for every column.
+ */
+const recordset = (output: Output, rows: OutputColumns) => {
+  const layout = layouts[output];
+  const columns = layout.map(([, type], i) => sql`${rows.columns[i] ?? null}::${sql.raw(type)}[]`);
+  return sql`unnest(${sql.join(columns, sql`, `)}) as r(${list(layout.map(([name]) => name))})`;
+};
 
 /** An upsert of recomputed days into one table, gated on the watermark's compare-and-set when there is one. */
-function upsert(output: Output, table: string, keys: readonly string[], values: readonly string[], rows: Row[], gate: SQL) {
+function upsert(output: Output, table: string, keys: readonly string[], values: readonly string[], rows: OutputColumns, gate: SQL) {
   const columns = [...keys, "day", ...values];
   return sql`
     insert into ${ident(table)} (tenant_id, ${list(columns)})
     select r.tenant_id, ${list(columns, "r.")} from ${recordset(output, rows)}
-    where ${gate}
+    where ${gate} and not (${isEmpty})
     on conflict (tenant_id, ${list([...keys, "day"])}) do update set
       ${sql.raw(values.map((v) => `"${v}" = excluded."${v}"`).join(", "))}, updated_at = now()`;
 }
@@ -293,14 +330,11 @@ function upsert(output: Output, table: string, keys: readonly string[], values: 
 async function writeAggregates(
   olap: TierStore,
   all: AggregateRows,
-  run: { reflectsAt: Date; watermark?: { low: bigint; high: bigint }; clear?: { tenantId: string; from: string; to: string } },
+  run: { reflectsAt: Date; mayEmpty: boolean; watermark?: { low: bigint; high: bigint }; clear?: { tenantId: string; from: string; to: string } },
 ): Promise<AggregationRun> {
-  // Facts older than the retention would only recreate partitions that pruning drops again.
-  const oldest = monthStart(run.reflectsAt, -olapConfig.retentionMonths);
-  const rows = Object.fromEntries(
-    (Object.entries(all) as [Output, Row[]][]).map(([output, list]) => [output, list.filter((r) => dayOf(output, r) >= oldest)]),
-  ) as AggregateRows;
-  const days = (Object.entries(rows) as [Output, Row[]][]).flatMap(([output, list]) => list.map((r) => dayOf(output, r))).sort();
+  // The read left out days older than the retention (they would only recreate partitions that pruning drops again).
+  const rows = all;
+  const days = Object.values(rows).flatMap((r) => [r.minDay, r.maxDay]).filter((d): d is string => d !== null).sort();
   const { billing: price } = olapConfig;
   const gate = run.watermark ? sql`exists (select 1 from advanced)` : sql`true`;
   const counts = [...eventCounts];
@@ -332,12 +366,13 @@ async function writeAggregates(
     ["warmup", "warmup_analytics", ["mailbox_id"], [...counts, ...warmupColumns]],
   ];
   for (const [name, table, keys, values] of outputs) {
-    const empty = rows[name].filter((r) => isEmpty(name, r));
-    parts.push(sql`${ident(`upserted_${name}`)} as (${upsert(name, table, keys, values, rows[name].filter((r) => !isEmpty(name, r)), gate)})`);
-    if (empty.length > 0) {
+    if (rows[name].n === 0) continue;
+    parts.push(sql`${ident(`upserted_${name}`)} as (${upsert(name, table, keys, values, rows[name], gate)})`);
+    // A full run recomputes only keys that have something to count: there is nothing to empty.
+    if (run.mayEmpty) {
       parts.push(sql`${ident(`emptied_${name}`)} as (
-        delete from ${ident(table)} t using ${recordset(name, empty)}
-        where ${gate} and t.tenant_id = r.tenant_id and t.day = r.day and ${sql.raw(keys.map((k) => `t."${k}" = r."${k}"`).join(" and "))})`);
+        delete from ${ident(table)} t using ${recordset(name, rows[name])}
+        where ${gate} and ${isEmpty} and t.tenant_id = r.tenant_id and t.day = r.day and ${sql.raw(keys.map((k) => `t."${k}" = r."${k}"`).join(" and "))})`);
     }
   }
   parts.push(sql`upserted_billing as (
@@ -360,15 +395,15 @@ async function writeAggregates(
   ]);
   const advanced = (results[results.length - 1] as { rows: { advanced: number }[] }).rows[0]?.advanced === 1;
   const sizes = {
-    campaign_analytics: rows.campaign.length,
-    mailbox_analytics: rows.mailbox.length,
-    lead_analytics: rows.lead.length,
-    sequence_step_analytics: rows.sequenceStep.length,
-    warmup_analytics: rows.warmup.length,
-    billing_analytics: rows.billing.length,
+    campaign_analytics: rows.campaign.n,
+    mailbox_analytics: rows.mailbox.n,
+    lead_analytics: rows.lead.n,
+    sequence_step_analytics: rows.sequenceStep.n,
+    warmup_analytics: rows.warmup.n,
+    billing_analytics: rows.billing.n,
   };
   return {
-    recomputed: advanced ? rows.campaign.length : 0,
+    recomputed: advanced ? rows.campaign.n : 0,
     tables: Object.fromEntries(Object.entries(sizes).map(([k, v]) => [k, advanced ? v : 0])),
     advanced,
     reflectsAt: run.reflectsAt,
