@@ -138,15 +138,44 @@ log("floor: hand-written GROUP BY per aggregate");
 const floor = await timed(async () => {
   for (const statement of floorStatements) await ownerQuery("oltp", statement);
 });
+// The same floor counting what the product counts (issue 7's exactness): emails, not facts, each on the day of its
+// first fact of the kind. A hand-written statement per aggregate has to find those firsts itself.
+const firstCounts = ["queued", "sent", "delivered", "opened", "clicked", "replied", "bounced", "failed", "unsubscribed", "complained"]
+  .map((t) => `count(*) filter (where f.type = '${t}')::int as ${t}`)
+  .join(", ");
+const firsts = `(select ev.tenant_id, ev.email_id, ev.type, (min(ev.occurred_at) at time zone 'UTC')::date as day
+                 from email_events ev group by ev.tenant_id, ev.email_id, ev.type) f`;
+const exactStatements = [
+  ["campaign_id", "m.campaign_id"],
+  ["mailbox_id", "m.mailbox_id"],
+  ["lead_id", "m.lead_id"],
+  ["step_id", "m.campaign_id, m.step_id"],
+].map(([name, keys]) => `create unlogged table floor_exact_${name!.split("_")[0]} as
+    select f.tenant_id, ${keys}, f.day, ${firstCounts}
+    from ${firsts} join emails m on m.tenant_id = f.tenant_id and m.id = f.email_id
+    group by f.tenant_id, ${keys}, f.day`);
+exactStatements.push(`create unlogged table floor_exact_billing as
+    select f.tenant_id, f.day, count(*) filter (where f.type = 'sent')::int as emails_sent,
+           count(*) filter (where f.type = 'delivered')::int as emails_delivered, count(*) filter (where f.type = 'bounced')::int as emails_bounced
+    from ${firsts} group by f.tenant_id, f.day`);
+log("floor: the same, counting each email once per kind on its first fact's day");
+const floorExact = await timed(async () => {
+  for (const statement of exactStatements) await ownerQuery("oltp", statement);
+});
 const floorCampaign = await timed(() =>
   ownerQuery("oltp", `create unlogged table floor_campaign_only as select ev.tenant_id, m.campaign_id, ${day} as day, ${counts}
     from email_events ev join emails m on m.tenant_id = ev.tenant_id and m.id = ev.email_id group by 1, 2, 3`),
 );
 
+log(`full run ${first.ms.toFixed(0)} ms (${first.queries} queries), no-op ${noop.ms.toFixed(0)} ms, 1% increment ${incremental.ms.toFixed(0)} ms; floor ${floor.ms.toFixed(0)} ms, exact floor ${floorExact.ms.toFixed(0)} ms`);
+
 // -------------------------------------------------------------------------------------------------------------
 // Dashboard reads through the Worker, beside the same SQL straight to Postgres.
 const [probe] = (await ownerQuery<{ tenant_id: string; campaign_id: string }>("oltp", "select tenant_id, id as campaign_id from campaigns order by created_at limit 1")).rows;
-const token = await mintToken(jwtSecret, { sub: randomUUID(), tenant_id: probe!.tenant_id, role: "admin" }, "1h");
+// A token's user must be a member of its tenant.
+const probeUser = randomUUID();
+await ownerQuery("oltp", "insert into users (id, tenant_id, email, role) values ($1, $2, 'bench-admin@bench.example', 'admin')", [probeUser, probe!.tenant_id]);
+const token = await mintToken(jwtSecret, { sub: probeUser, tenant_id: probe!.tenant_id, role: "admin" }, "1h");
 const from = new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
 const to = new Date().toISOString().slice(0, 10);
 const procedures = [
@@ -213,7 +242,11 @@ const lines = [
   `| no-op run | ${noop.ms.toFixed(0)} | ${noop.queries} | 0 | — |`,
   `| 1% increment (${increment} events) | ${incremental.ms.toFixed(0)} | ${incremental.queries} | ${Object.values(incremental.result.tables).reduce((a, b) => a + b, 0)} | ${(incrementShare * 100).toFixed(1)}% of full |`,
   `| floor: INSERT … SELECT … GROUP BY, 5 aggregates | ${floor.ms.toFixed(0)} | ${floorStatements.length} | — | 1.00× |`,
+  `| floor, same numbers as the product (each email once per kind, first fact's day), 5 aggregates | ${floorExact.ms.toFixed(0)} | ${exactStatements.length} | — | full run ${(first.ms / floorExact.ms).toFixed(2)}× this |`,
   `| floor: campaign aggregate only | ${floorCampaign.ms.toFixed(0)} | 1 | — | — |`,
+  "",
+  "The floors run inside the OLTP database (CREATE UNLOGGED TABLE … AS SELECT … GROUP BY, no index, nothing crosses a",
+  "database); the ETL reads OLTP and writes OLAP, two databases, through the Neon HTTP endpoint as in production.",
   "",
   "| dashboard read (Worker) | p50 ms | p99 ms | OLAP round trips / call | direct SQL p50 ms |",
   "| --- | ---: | ---: | ---: | ---: |",
@@ -225,6 +258,7 @@ console.log(lines.join("\n"));
 
 const figures: BenchFigure[] = [
   { metric: "full ETL run", value: Math.round(first.ms), unit: "ms", floor: "INSERT … SELECT … GROUP BY per aggregate, same Postgres", floorValue: Math.round(floor.ms), note: `${ratio.toFixed(2)}× floor, ${first.queries} queries` },
+  { metric: "full ETL run vs the same-numbers floor", value: Math.round(first.ms), unit: "ms", floor: "GROUP BY of each email's first fact per kind, per aggregate, same Postgres", floorValue: Math.round(floorExact.ms), note: `${(first.ms / floorExact.ms).toFixed(2)}× floor` },
   { metric: "no-op ETL run", value: Math.round(noop.ms), unit: "ms", note: `${noop.queries} queries` },
   { metric: "1% increment ETL run", value: Math.round(incremental.ms), unit: "ms", floor: "full run", floorValue: Math.round(first.ms), note: `${(incrementShare * 100).toFixed(1)}% of full, ${incremental.queries} queries` },
   ...dashboard.map((d) => ({ metric: `${d.procedure} p50 via Worker`, value: Number(d.p50.toFixed(1)), unit: "ms", floor: "same SQL direct", floorValue: Number(d.directP50.toFixed(1)), note: `p99 ${d.p99.toFixed(1)} ms, ${d.olapTrips.toFixed(2)} OLAP round trips per call` })),
