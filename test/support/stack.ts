@@ -18,7 +18,20 @@ export async function redisRoundTrips(): Promise<number> {
   return ((await control(`${env.TEST_UPSTASH_CONTROL_URL}/_local/round-trips`)) as { roundTrips: number }).roundTrips;
 }
 
+/**
+ * Zeroes both counters once the earlier calls' work after their responses (waitUntil: cache refills, the telemetry
+ * flush's opt-out lookup) has settled: the counts that follow are the next call's alone. Settled means unchanged over
+ * 60 ms, waiting at most 2 s.
+ */
 export async function resetRoundTrips(): Promise<void> {
+  const snapshot = async () => JSON.stringify([await postgresRoundTrips(), await redisRoundTrips()]);
+  let last = await snapshot();
+  for (const deadline = Date.now() + 2000; Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const now = await snapshot();
+    if (now === last) break;
+    last = now;
+  }
   await control(`${env.TEST_NEON_CONTROL_URL}/_local/round-trips/reset`, { method: "POST" });
   await control(`${env.TEST_UPSTASH_CONTROL_URL}/_local/round-trips/reset`, { method: "POST" });
 }

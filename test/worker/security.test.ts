@@ -127,6 +127,7 @@ const step = (label: string) => ({ delayHours: 0, variants: [{ label, subject: "
 const probes: Record<string, Probe[]> = {
   "tenants.current": [{ input: () => undefined, expect: "own", check: (d, _b, a) => expect((d as { id: string }).id).toBe(a.tenant.id) }],
   "tenants.rename": [{ input: () => ({ name: "Renamed A" }), expect: "own" }],
+  "tenants.setProductEvents": [{ input: () => ({ optOut: false }), expect: "own" }],
   "tenants.billing": [{ input: () => undefined, expect: "own" }],
   "users.me": [{ input: () => undefined, expect: "own" }],
   "users.list": [{ input: () => ({ limit: 100 }), expect: "own", check: (d, _b, a) => expectOnly(d, a) }],

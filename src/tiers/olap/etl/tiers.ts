@@ -119,7 +119,9 @@ function notificationsQuery(low: bigint): SQL {
     sql`select tenant_id, day from touched`,
     sql`select coalesce(c.tenant_id, d.tenant_id) as tenant_id, coalesce(c.day, d.day) as day, coalesce(c.channel, d.channel) as channel,
                coalesce(c.created, 0) as created, coalesce(d.delivered, 0) as delivered, coalesce(d.failed, 0) as failed, coalesce(c.read, 0) as read
-        from created c full join delivered d on d.tenant_id = c.tenant_id and d.day = c.day and d.channel = c.channel`,
+        from created c full join delivered d on d.tenant_id = c.tenant_id and d.day = c.day and d.channel = c.channel
+        -- A channel whose only deliveries are still pending (deferred, no outcome) has nothing to count: no row, as in the source.
+        where coalesce(c.created, 0) + coalesce(d.delivered, 0) + coalesce(d.failed, 0) + coalesce(c.read, 0) > 0`,
   );
 }
 
