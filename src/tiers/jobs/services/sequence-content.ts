@@ -18,7 +18,7 @@ export const pendingSequenceKey = (emailId: string) => `sequence/${emailId}`;
 
 /** Columns sendContext reads for the render, all in its one statement (aliases: e email, l lead). */
 export const sequenceRenderColumns: SQL = sql`
-  e.content_storage_key, e.variant, e.campaign_id as sequence_campaign_id,
+  e.content_storage_key, e.variant,
   (select s.variants from sequence_steps s where s.tenant_id = e.tenant_id and s.id = e.step_id) as step_variants,
   l.first_name, l.last_name, l.company, l.custom_fields,
   th.id as thread_email_id, th.subject as thread_subject, th.address as thread_address`;
