@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { systemClock } from "../../src/platform/clock";
 import { tierStore } from "../../src/platform/db";
 import { parseEnv } from "../../src/platform/env";
-import { aggregateEmailEvents } from "../../src/tiers/olap/etl/email-events";
+import { aggregateEmailEvents, catchUpEmailEvents } from "../../src/tiers/olap/etl/email-events";
 import { queueNames, type JobMessage } from "./runtime";
 import { createTenant, oltpSql, type TestTenant } from "./factories";
 import { clockedWorker } from "./clock";
@@ -15,6 +15,8 @@ export const oltpStore = () => tierStore(parseEnv(env), "oltp");
 export const olapStore = () => tierStore(parseEnv(env), "olap");
 
 export const aggregate = () => aggregateEmailEvents(oltpStore(), olapStore());
+/** The job's catch-up: bounded runs of at most `maxFacts` new facts each, back to back (at most `maxRuns`). */
+export const aggregateInRuns = (maxFacts: number, maxRuns = 10_000) => catchUpEmailEvents(oltpStore(), olapStore(), { maxFacts, maxRuns });
 
 /** YYYY-MM-DD of the UTC day `offset` days from today. */
 export const utcDay = (offset = 0) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { defineJob } from "../../platform/jobs/define";
 import { aggregateTiers } from "./etl/tiers";
-import { aggregateEmailEvents, rebuildTenantRange } from "./etl/email-events";
+import { catchUpEmailEvents, rebuildTenantRange } from "./etl/email-events";
 import { writeAuditEntry } from "./services/audit-log";
 
 /** Who did what to which tenant object, when and from where (src/tiers/olap/audit.ts builds it). */
@@ -70,7 +70,7 @@ export const aggregateAnalyticsJob = defineJob({
     // Each source on its own (a tier that fails, fails alone): email events first, then notifications, jobs and
     // content, each behind its own watermark. A failed tier source is skipped and catches up on a later run; a
     // failed email-event run still fails the job afterwards, so the consumer defers it as before.
-    const emailRun = await aggregateEmailEvents(oltp, olap).then(
+    const emailRun = await catchUpEmailEvents(oltp, olap).then(
       (run) => ({ run }),
       (error: unknown) => ({ error }),
     );
@@ -88,7 +88,9 @@ export const aggregateAnalyticsJob = defineJob({
     const run = emailRun.run;
     services.logger.info("aggregated email events", { ...run });
     services.logger.info("aggregated tier sources", tierProgress);
-    return { progress: { tables: run.tables, advanced: run.advanced, reflectsAt: run.reflectsAt.toISOString(), tiers: tierProgress } };
+    return {
+      progress: { tables: run.tables, advanced: run.advanced, runs: run.runs, more: run.more, reflectsAt: run.reflectsAt.toISOString(), tiers: tierProgress },
+    };
   },
 });
 

@@ -74,6 +74,8 @@ export interface AggregationRun {
   tables: Record<string, number>;
   /** False when another run moved the watermark first: this run wrote nothing, that one covers it. */
   advanced: boolean;
+  /** True when this run stopped at its bound of facts with more already committed past it: run again to catch up. */
+  more: boolean;
   reflectsAt: Date;
 }
 
@@ -85,8 +87,8 @@ const countColumns = sql.raw(eventCounts.map((type) => `count(*) filter (where f
 const utcDate = (column: string) => sql.raw(`(${column} at time zone 'UTC')::date`);
 
 /**
- * What a run reads. `all`: every email's first fact of each kind, found by one GROUP BY over the facts (a first run,
- * or a re-read from a zero watermark): every aggregate is its plain GROUP BY of those firsts. `touched`: only the
+ * What a run reads. `all`: every email's first fact of each kind, found by one GROUP BY over the facts below the
+ * run's high bound (a first run, or a re-read from a zero watermark; a later chunk of it is an increment): every aggregate is its plain GROUP BY of those firsts. `touched`: only the
  * (tenant, keys, day) rows named by the CTEs `touched` and `touched_tenants` are recomputed, from the first facts
  * of their tenant-days (an incremental run, a rebuild).
  */
@@ -129,7 +131,7 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
       select f.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, f.day, f.type
       from (
         select ev.tenant_id, ev.email_id, ev.type, ${utcDate("min(ev.occurred_at)")} as day
-        from email_events ev group by ev.tenant_id, ev.email_id, ev.type
+        from email_events ev where ev.recorded_xid < (select high from bounds) group by ev.tenant_id, ev.email_id, ev.type
       ) f
       join emails m on m.tenant_id = f.tenant_id and m.id = f.email_id
     ),
@@ -167,7 +169,7 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
   return sql`
     with ${bounds}, ${sources},
     mailbox_days as materialized (${dimension("mailbox")})
-    select (select high::text from bounds) as high, now() as at,
+    select (select high::text from bounds) as high, (select high < xmin from bounds) as more, now() as at,
       ${json("campaign", dimension("campaign"))} as campaign,
       ${json("mailbox", sql`select * from mailbox_days`)} as mailbox,
       ${json("lead", labelled("lead"))} as lead,
@@ -197,7 +199,8 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
  *
  * A run reads every fact recorded by a transaction between the watermark and the oldest transaction still
  * running (pg_snapshot_xmin), so nothing that commits late is ever skipped; facts of transactions that committed
- * above that bound are visible too and are read again next run. Recomputing rather than incrementing makes
+ * above that bound are visible too and are read again next run. A backlog larger than `maxFacts` is read in
+ * bounded runs (`more` says another is due); the job runs them back to back. Recomputing rather than incrementing makes
  * reading a fact twice harmless, and a fact that occurred days ago lands in its own day.
  *
  * Only what can change is recomputed. An email's count of a kind sits on the day of its first fact of that
@@ -208,12 +211,33 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
  * or any fact later than the first, touches nothing. A first run (watermark zero) reads everything in one
  * set-based pass instead.
  */
-export async function aggregateEmailEvents(oltp: TierStore, olap: TierStore): Promise<AggregationRun> {
+export async function aggregateEmailEvents(
+  oltp: TierStore,
+  olap: TierStore,
+  options: { maxFacts?: number } = {},
+): Promise<AggregationRun> {
+  const maxFacts = options.maxFacts ?? olapConfig.etl.maxFactsPerRun;
+  if (!Number.isSafeInteger(maxFacts) || maxFacts < 1) throw new Error(`maxFacts must be a positive integer, not ${maxFacts}`);
   const [marks] = await internalBatch(olap, "analytics", null, (db) => [
     db.select({ position: etlWatermarks.position }).from(etlWatermarks).where(sql`${etlWatermarks.source} = ${emailEventsSource}`),
   ]);
   const low = marks[0]?.position ?? 0n;
-  const bounds = sql`bounds as (select ${low.toString()}::xid8 as low, pg_snapshot_xmin(pg_current_snapshot()) as high)`;
+  // A run reads at most `maxFacts` new facts: its high bound is the recording transaction of the first fact past
+  // them (an index walk of recorded_xid), never above pg_snapshot_xmin; whole transactions only, and at least one,
+  // so a transaction that recorded more facts than that is still read (alone). A backlog (a first run over years
+  // of facts, an outage) is caught up by consecutive bounded runs instead of one read that outlives its connection.
+  const bounds = sql`bounds as (
+      select s.low, s.xmin,
+             case when s.nth is null or s.nth >= s.xmin then s.xmin
+                  when s.nth > s.first then s.nth
+                  else (s.first::text::numeric + 1)::text::xid8 end as high
+      from (
+        select l.low, pg_snapshot_xmin(pg_current_snapshot()) as xmin,
+               (select e.recorded_xid from email_events e where e.recorded_xid >= l.low order by e.recorded_xid offset ${maxFacts} limit 1) as nth,
+               (select e.recorded_xid from email_events e where e.recorded_xid >= l.low order by e.recorded_xid limit 1) as first
+        from (select ${low.toString()}::xid8 as low) l
+      ) s
+    )`;
   const plan: ReadPlan =
     low === 0n
       ? { kind: "all" }
@@ -248,7 +272,26 @@ export async function aggregateEmailEvents(oltp: TierStore, olap: TierStore): Pr
     )`,
         };
   const read = await readSource(oltp, plan, bounds);
-  return writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, mayEmpty: plan.kind === "touched", watermark: { low, high: read.high } });
+  const run = await writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, mayEmpty: plan.kind === "touched", watermark: { low, high: read.high } });
+  return { ...run, more: run.advanced && read.more };
+}
+
+/**
+ * Bounded runs back to back until the email events are caught up, at most `maxRuns` of them (the job's share): a
+ * backlog larger than that ends with `more`, and the next cron's job continues it. Tables sum each run's keys.
+ */
+export async function catchUpEmailEvents(
+  oltp: TierStore,
+  olap: TierStore,
+  options: { maxFacts?: number; maxRuns?: number } = {},
+): Promise<AggregationRun & { runs: number }> {
+  const maxRuns = options.maxRuns ?? olapConfig.etl.runsPerJob;
+  const tables: Record<string, number> = {};
+  for (let runs = 1; ; runs++) {
+    const run = await aggregateEmailEvents(oltp, olap, { maxFacts: options.maxFacts });
+    for (const [table, n] of Object.entries(run.tables)) tables[table] = (tables[table] ?? 0) + n;
+    if (!run.more || runs >= maxRuns) return { ...run, recomputed: tables.campaign_analytics ?? 0, tables, runs };
+  }
 }
 
 /**
@@ -261,7 +304,7 @@ export async function rebuildTenantRange(
   olap: TierStore,
   range: { tenantId: string; from: string; to: string },
 ): Promise<AggregationRun> {
-  const bounds = sql`bounds as (select null::text as high)`;
+  const bounds = sql`bounds as (select null::text as high, null::text as xmin)`;
   const plan: ReadPlan = {
     kind: "touched",
     ctes: sql`
@@ -294,11 +337,14 @@ async function readSource(oltp: TierStore, plan: ReadPlan, bounds: SQL, range?: 
     db.execute(sql`select set_config('work_mem', ${readWorkMem}, true), set_config('jit', 'off', true)`),
     db.execute(readAggregates(plan, bounds, today)),
   ]);
-  const { high, at, ...outputs } = read.rows[0]! as unknown as { high: string | null; at: string } & Record<Output, [number, string | null, string | null, ...Array<string | null>]>;
+  const { high, more, at, ...outputs } = read.rows[0]! as unknown as { high: string | null; more: boolean | null; at: string } & Record<
+    Output,
+    [number, string | null, string | null, ...Array<string | null>]
+  >;
   const rows = Object.fromEntries(
     Object.entries(outputs).map(([output, [n, minDay, maxDay, ...columns]]) => [output, { n, minDay, maxDay, columns }]),
   ) as AggregateRows;
-  return { high: high === null ? 0n : BigInt(high), reflectsAt: new Date(at), rows };
+  return { high: high === null ? 0n : BigInt(high), more: more === true, reflectsAt: new Date(at), rows };
 }
 
 /**
@@ -406,6 +452,7 @@ async function writeAggregates(
     recomputed: advanced ? rows.campaign.n : 0,
     tables: Object.fromEntries(Object.entries(sizes).map(([k, v]) => [k, advanced ? v : 0])),
     advanced,
+    more: false,
     reflectsAt: run.reflectsAt,
   };
 }
