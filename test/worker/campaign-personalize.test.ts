@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { fillTemplate, renderStep, variantFor, type LeadVariables } from "../../src/tiers/oltp/services/personalize";
+import { decideStep, fillTemplate, renderStep, variantFor, type LeadVariables } from "../../src/tiers/oltp/services/personalize";
 
 const lead = (fields: Partial<LeadVariables> = {}): LeadVariables => ({
   email: "ann@acme.example",
@@ -45,5 +46,25 @@ describe("campaign personalisation", () => {
     const b = picks.filter((p) => p === "B").length / picks.length;
     expect(b).toBeGreaterThan(0.7);
     expect(b).toBeLessThan(0.8);
+  });
+
+  it("property: the sequencer's decision (decideStep) is renderStep's, without the body: the same subject or the same reason to skip", () => {
+    const names = ["firstName", "lastName", "company", "email", "custom.role", "custom.team"];
+    const tag = fc.record({ name: fc.constantFrom(...names), fallback: fc.option(fc.constantFrom("", "there", 'a \\"b\\"'), { nil: undefined }) });
+    const template = fc.array(fc.oneof(fc.constantFrom("Hi ", " & ", "<b>", "", "{{ broken"), tag), { maxLength: 5 }).map((parts) =>
+      parts.map((p) => (typeof p === "string" ? p : p.fallback === undefined ? `{{${p.name}}}` : `{{ ${p.name} | "${p.fallback}" }}`)).join(""),
+    );
+    const value = fc.option(fc.constantFrom("Ann", " ", "O'Neil & <Co>"), { nil: null });
+    fc.assert(
+      fc.property(template, fc.option(template, { nil: undefined }), fc.option(template, { nil: undefined }), value, value, value, fc.option(fc.constantFrom("Hello", "Re: Hello"), { nil: null }),
+        (subject, text, html, firstName, company, role, thread) => {
+          const variant = { label: "A", weight: 1, subject, ...(text === undefined ? {} : { text }), ...(html === undefined ? {} : { html }) };
+          const l = lead({ firstName, company, customFields: role === null ? {} : { role } });
+          const rendered = renderStep(variant, l, thread);
+          const decided = decideStep(variant, l, thread);
+          expect(decided).toEqual("skipped" in rendered ? { skipped: rendered.skipped } : { subject: rendered.rendered.subject, variant: "A" });
+        }),
+      { numRuns: 500 },
+    );
   });
 });

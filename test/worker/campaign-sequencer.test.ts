@@ -333,6 +333,31 @@ describe("SEQUENCE_CAMPAIGNS", () => {
     expect(bigSoFar.progress.steps[0]!.emails).toBeLessThanOrEqual(6 * sequencerConfig.batchSize);
   }, 180_000);
 
+  it("a tenant with more than a batch due advances it all in one tick: each batch reads the next one's leads past those it moved, and counts its sends against the allowances it carries", async () => {
+    const t = await createTenant();
+    const size = sequencerConfig.batchSize;
+    // More than two batches of leads, and a mailbox that takes one batch and 30 more today.
+    const { client, campaign, box } = await runningCampaign(t, twoSteps, 2 * size + 50, { dailyLimit: size + 30 });
+    const worker = at(0);
+    await tick(worker);
+    const states = await enrolmentState(t.id, campaign.id);
+    // Every lead was decided in this one tick: one batch's sends, 30 more, the rest postponed to tomorrow's window.
+    expect(states.filter((s) => s.current_step === 1)).toHaveLength(size + 30);
+    expect(states.filter((s) => s.current_step === 0 && s.status === "active")).toHaveLength(size + 20);
+    const [planned = []] = await asOltpSystem((sql) => [
+      sql`select coalesce(sum(planned), 0)::int as n from sequencer_daily_plans where tenant_id = ${t.id} and mailbox_id = ${box.id}`,
+    ]);
+    expect(planned[0]!.n).toBe(size + 30);
+    const sql = oltpSql();
+    const [, waiting = []] = await sql.transaction([
+      sql`select set_config('app.current_tenant_id', ${t.id}, true)`,
+      sql`select count(*)::int as n from campaign_leads where tenant_id = ${t.id} and campaign_id = ${campaign.id} and current_step = 0
+          and next_send_at > ${worker.clock.now().toISOString()}::timestamptz`,
+    ]);
+    expect(waiting[0]!.n).toBe(size + 20);
+    await client.campaigns.transition.mutate({ id: campaign.id, action: "complete" });
+  }, 120_000);
+
   it("a paused mailbox's leads wait for it, or move to another of the campaign's mailboxes when the campaign says so, still threaded", async () => {
     const t = await createTenant();
     const admin = trpcClient(t.admin.token, { batch: false });

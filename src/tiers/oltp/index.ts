@@ -37,7 +37,7 @@ export const callers: CallerResolver = {
 };
 
 export { leadStatuses, type StepVariant, suppressionReasons } from "./schema";
-export { escapeHtml, type LeadVariables, renderStep, variantFor } from "./services/personalize";
+export { decideStep, escapeHtml, type LeadVariables, renderStep, variantFor } from "./services/personalize";
 export { recordEmailEvent } from "./services/emails";
 export { addressHasher, isSuppressed, reattachStatement } from "./services/suppressions";
 export { type LeadFields, leadsCreatedUsage, upsertLeadsStatement } from "./services/leads";

@@ -57,7 +57,24 @@ export function isTimeZone(zone: unknown): zone is string {
   }
 }
 
+/**
+ * The local wall clock is the same through a UTC minute (zones are offset by whole minutes), and a sequencer batch
+ * asks it for many leads of the same zones at the same few instants: remembered per zone and minute.
+ */
+const clocks = new Map<string, { day: number; minute: number }>();
+
 function localClock(timeZone: string, at: Date): { day: number; minute: number } {
+  const key = `${timeZone}|${Math.floor(at.getTime() / 60_000)}`;
+  let clock = clocks.get(key);
+  if (!clock) {
+    clock = readLocalClock(timeZone, at);
+    if (clocks.size >= 10_000) clocks.clear();
+    clocks.set(key, clock);
+  }
+  return clock;
+}
+
+function readLocalClock(timeZone: string, at: Date): { day: number; minute: number } {
   let day = -1;
   let hour = 0;
   let minute = 0;

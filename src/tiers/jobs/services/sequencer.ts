@@ -1,12 +1,12 @@
 // SEQUENCE_CAMPAIGNS: the campaign sequencer's tick. For each tenant in turn, due leads of running campaigns get their step's email (content tier), its SEND_EMAIL job and their next step in one OLTP transaction.
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { internalBatch, type NonEmptyBatch, tenantBatch, type TenantScope } from "../../../platform/db";
 import { defineJob } from "../../../platform/jobs/define";
 import { rowsOf } from "../../../platform/rows";
 import { type Services, tenantSystemScope } from "../../../platform/services";
-import { isSuppressed, type LeadVariables, renderStep, type StepVariant, variantFor } from "../../oltp";
+import { decideStep, isSuppressed, type LeadVariables, type StepVariant, variantFor } from "../../oltp";
 import { jobsConfig } from "../config";
 import { isTimeZone, localDate, secondsUntilWindow, type SendWindow } from "./send-email";
 import { pendingSequenceKey } from "./sequence-content";
@@ -14,7 +14,7 @@ import { pendingSequenceKey } from "./sequence-content";
 /** Tunables of a tick: a batch is one tenant's slice; tenants take turns, so a big campaign never starves a small one. */
 export const sequencerConfig = {
   /** Leads one tenant advances per batch (one OLTP write transaction). */
-  batchSize: 100,
+  batchSize: 200,
   /** Batches per tick in all; a tick that used them all continues in a fresh delivery. */
   maxBatchesPerTick: 40,
   /** Tenants worked on at once within a round. */
@@ -107,27 +107,18 @@ const intoWindow = (window: SendWindow, at: Date) => new Date(at.getTime() + sec
 
 const nextUtcDay = (at: Date) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() + 1));
 
+/** The tenant's standing and today's plan so far. */
+const standingQuery = (t: string, day: string) =>
+  sql`select status, daily_send_limit,
+             (select coalesce(sum(planned), 0)::int from sequencer_daily_plans where tenant_id = ${t} and day = ${day}::date) as planned_today
+      from tenants where id = ${t}`;
+
 /**
- * Seven statements: start the tenant's scheduled campaigns whose time has come, complete running ones
- * with no lead left in the sequence, and read what the plan needs: the tenant's standing and today's
- * plan, the due leads (oldest first), the running campaigns, their steps and their mailboxes' allowances.
- * A batch's write transaction ends with them, so the next batch's plan costs no round trip of its own.
+ * The tenant's due leads, oldest first, with what deciding them needs. `exclude` names leads to pass over: the write
+ * statement reads the next batch's leads from its own snapshot, which still shows the leads it moves as due.
  */
-function planStatements(db: NeonHttpDatabase, scope: TenantScope, now: Date, day: string) {
-  const at = now.toISOString();
-  const t = scope.tenantId;
-  return [
-    db.execute(sql`update campaigns set status = 'running', updated_at = now()
-                   where tenant_id = ${t} and status = 'scheduled' and starts_at <= ${at}::timestamptz`),
-    db.execute(sql`update campaigns c set status = 'completed', updated_at = now()
-                   where c.tenant_id = ${t} and c.status = 'running'
-                     and exists (select 1 from campaign_leads cl where cl.tenant_id = c.tenant_id and cl.campaign_id = c.id)
-                     and not exists (select 1 from campaign_leads cl where cl.tenant_id = c.tenant_id and cl.campaign_id = c.id and cl.status in ('active', 'paused'))`),
-    db.execute(sql`select status, daily_send_limit,
-                          (select coalesce(sum(planned), 0)::int from sequencer_daily_plans where tenant_id = ${t} and day = ${day}::date) as planned_today
-                   from tenants where id = ${t}`),
-    db.execute(sql`
-      select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, cl.thread_email_id, th.subject as thread_subject, th.address as thread_address,
+const dueQuery = (t: string, at: string, exclude?: SQL) =>
+  sql`select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, cl.thread_email_id, th.subject as thread_subject, th.address as thread_address,
              l.email, l.first_name, l.last_name, l.company, l.custom_fields,
              case when l.bounced_at is not null then 'bounced'
                   when l.unsubscribed_at is not null then 'unsubscribed'
@@ -143,8 +134,29 @@ function planStatements(db: NeonHttpDatabase, scope: TenantScope, now: Date, day
         select te.subject, tm.address from emails te left join mailboxes tm on tm.tenant_id = te.tenant_id and tm.id = te.mailbox_id
         where te.tenant_id = cl.tenant_id and te.id = cl.thread_email_id limit 1) th on true
       where cl.tenant_id = ${t} and cl.status = 'active' and (cl.next_send_at is null or cl.next_send_at <= ${at}::timestamptz)
+        ${exclude ? sql`and (cl.campaign_id, cl.lead_id) not in (${exclude})` : sql``}
       order by cl.next_send_at nulls first, cl.lead_id
-      limit ${sequencerConfig.batchSize}`),
+      limit ${sequencerConfig.batchSize}`;
+
+/**
+ * A tenant's whole plan, read at its first batch of a tick: start its scheduled campaigns whose time has come,
+ * complete running ones with no lead left in the sequence, then its standing and due leads and
+ * what changes only by an admin's hand: the running campaigns, their steps and their mailboxes' allowances. Later
+ * batches of the tick carry these (a tick is at most maxBatchesPerTick batches) and count their own sends against
+ * the allowances; the write re-checks each campaign is still running, SEND_EMAIL each mailbox when it sends.
+ */
+function planStatements(db: NeonHttpDatabase, scope: TenantScope, now: Date, day: string) {
+  const at = now.toISOString();
+  const t = scope.tenantId;
+  return [
+    db.execute(sql`update campaigns set status = 'running', updated_at = now()
+                   where tenant_id = ${t} and status = 'scheduled' and starts_at <= ${at}::timestamptz`),
+    db.execute(sql`update campaigns c set status = 'completed', updated_at = now()
+                   where c.tenant_id = ${t} and c.status = 'running'
+                     and exists (select 1 from campaign_leads cl where cl.tenant_id = c.tenant_id and cl.campaign_id = c.id)
+                     and not exists (select 1 from campaign_leads cl where cl.tenant_id = c.tenant_id and cl.campaign_id = c.id and cl.status in ('active', 'paused'))`),
+    db.execute(standingQuery(t, day)),
+    db.execute(dueQuery(t, at)),
     db.execute(sql`
       select c.id, c.time_zone, c.window_start_minute, c.window_end_minute, c.send_days, c.daily_limit, c.mailbox_fallback,
              (select coalesce(sum(planned), 0)::int from sequencer_daily_plans p
@@ -170,18 +182,40 @@ function planStatements(db: NeonHttpDatabase, scope: TenantScope, now: Date, day
   ] as const;
 }
 
-const planLength = 7;
+export interface Plan {
+  tenant: { status: string; daily_send_limit: number; planned_today: number } | undefined;
+  due: DueLead[];
+  campaigns: RunningCampaign[];
+  steps: Step[];
+  mailboxes: CampaignMailbox[];
+}
 
-export type Plan = ReturnType<typeof parsePlan>;
-
-function parsePlan(results: unknown[]) {
+function parsePlan(results: unknown[]): Plan {
   const [, , tenant, due, campaigns, steps, boxes] = results;
   return {
-    tenant: rowsOf(tenant)[0] as { status: string; daily_send_limit: number; planned_today: number } | undefined,
+    tenant: rowsOf(tenant)[0] as Plan["tenant"],
     due: rowsOf(due) as unknown as DueLead[],
     campaigns: rowsOf(campaigns) as unknown as RunningCampaign[],
     steps: rowsOf(steps) as unknown as Step[],
     mailboxes: rowsOf(boxes) as unknown as CampaignMailbox[],
+  };
+}
+
+/** The next batch's plan: standing and due leads as read, the rest carried with this batch's sends counted in. */
+function carryPlan(tenant: Plan["tenant"], due: DueLead[], carried: Plan, sent: LeadAction[]): Plan {
+  const byCampaign = new Map<string, number>();
+  const byMailbox = new Map<string, number>();
+  for (const s of sent) {
+    byCampaign.set(s.campaign_id, (byCampaign.get(s.campaign_id) ?? 0) + 1);
+    if (s.mailbox_id) byMailbox.set(s.mailbox_id, (byMailbox.get(s.mailbox_id) ?? 0) + 1);
+  }
+  return {
+    tenant,
+    due,
+    campaigns: carried.campaigns.map((c) => ({ ...c, planned_today: c.planned_today + (byCampaign.get(c.id) ?? 0) })),
+    steps: carried.steps,
+    // A mailbox's allowance is its own across campaigns: every row of it counts the send.
+    mailboxes: carried.mailboxes.map((m) => ({ ...m, planned_today: m.planned_today + (byMailbox.get(m.mailbox_id) ?? 0) })),
   };
 }
 
@@ -202,7 +236,19 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
   const campaigns = new Map(plan.campaigns.map((c) => [c.id, { ...c, left: c.daily_limit - c.planned_today }]));
   const mailboxLeft = new Map<string, number>();
   for (const m of plan.mailboxes) mailboxLeft.set(m.mailbox_id, m.allowance - m.planned_today);
-  const stepsOf = (campaignId: string) => plan.steps.filter((s) => s.campaign_id === campaignId).sort((a, b) => a.position - b.position);
+  const stepsByCampaign = new Map<string, Step[]>();
+  for (const s of plan.steps) stepsByCampaign.set(s.campaign_id, [...(stepsByCampaign.get(s.campaign_id) ?? []), s]);
+  for (const steps of stepsByCampaign.values()) steps.sort((a, b) => a.position - b.position);
+  const boxesByCampaign = new Map<string, CampaignMailbox[]>();
+  for (const m of plan.mailboxes) boxesByCampaign.set(m.campaign_id, [...(boxesByCampaign.get(m.campaign_id) ?? []), m]);
+  /** The campaign's active mailbox with the most left today (the first of equals, in the plan's order). */
+  const roomiestOf = (boxes: CampaignMailbox[]) => {
+    let best: CampaignMailbox | undefined;
+    for (const m of boxes) {
+      if (m.status === "active" && (best === undefined || (mailboxLeft.get(m.mailbox_id) ?? 0) > (mailboxLeft.get(best.mailbox_id) ?? 0))) best = m;
+    }
+    return best;
+  };
 
   for (const lead of plan.due) {
     const base = { campaign_id: lead.campaign_id, lead_id: lead.lead_id, step: lead.current_step, email_id: null, step_id: null, variant: null, subject: null, reason: null };
@@ -213,7 +259,7 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
       act({ action: "stopped", reason: lead.stop });
       continue;
     }
-    const steps = stepsOf(lead.campaign_id);
+    const steps = stepsByCampaign.get(lead.campaign_id) ?? [];
     const step = steps[lead.current_step];
     if (!step) {
       act({ action: "finish" });
@@ -229,8 +275,8 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
       act({ action: "postpone", next_send_at: intoWindow(window, now).toISOString() });
       continue;
     }
-    const boxes = plan.mailboxes.filter((m) => m.campaign_id === lead.campaign_id);
-    const roomiest = boxes.filter((m) => m.status === "active").sort((a, b) => (mailboxLeft.get(b.mailbox_id) ?? 0) - (mailboxLeft.get(a.mailbox_id) ?? 0))[0];
+    const boxes = boxesByCampaign.get(lead.campaign_id) ?? [];
+    const roomiest = roomiestOf(boxes);
     const own = boxes.find((m) => m.mailbox_id === lead.mailbox_id);
     // A lead keeps its mailbox; when that one is paused or bounce-protected it waits, or moves if the campaign says so.
     const box = own && (own.status === "active" || campaign.mailbox_fallback !== "move" || !roomiest) ? own : roomiest;
@@ -258,9 +304,9 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
       company: lead.company,
       customFields: lead.custom_fields ?? {},
     };
-    // Rendered here to decide (a missing variable skips the lead) and for the subject; SEND_EMAIL renders the body
-    // again when it sends and stores it then (sequence-content.ts).
-    const outcome = renderStep(variant, variables, lead.thread_subject);
+    // Decided here (a missing variable skips the lead) with the subject; SEND_EMAIL renders the body when it sends
+    // and stores it then (sequence-content.ts).
+    const outcome = decideStep(variant, variables, lead.thread_subject);
     if ("skipped" in outcome) {
       act({ action: "skipped", reason: outcome.skipped });
       continue;
@@ -273,9 +319,9 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
       action: "send",
       email_id: emailId,
       step_id: step.id,
-      variant: outcome.rendered.variant,
+      variant: outcome.variant,
       mailbox_id: box.mailbox_id,
-      subject: outcome.rendered.subject,
+      subject: outcome.subject,
       next_send_at: nextAt,
     };
     actions.push(action);
@@ -288,11 +334,11 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
 }
 
 /**
- * The batch's one OLTP transaction. The first statement claims the leads still where the plan read
- * them (active, at the same step, due, campaign running) with FOR UPDATE SKIP LOCKED, so a concurrent
- * or repeated tick claims none of them twice; it inserts the claimed sends' emails (never to a lead
- * suppressed meanwhile), their queued events, SEND_EMAIL ledger rows, usage and day plans, and moves
- * each claimed lead on. The next batch's plan statements follow in the same transaction.
+ * The batch's one OLTP statement. It claims the leads still where the plan read them (active, at the
+ * same step, due, campaign running) with FOR UPDATE SKIP LOCKED, so a concurrent or repeated tick
+ * claims none of them twice; it inserts the claimed sends' emails (never to a lead suppressed
+ * meanwhile), their queued events, SEND_EMAIL ledger rows, usage and day plans, moves each claimed
+ * lead on, and reads the next batch's standing and due leads.
  */
 function writeStatements(services: Services, scope: TenantScope, now: Date, day: string, actions: LeadAction[], sends: LeadAction[]) {
   const t = scope.tenantId;
@@ -306,7 +352,9 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
         campaign_id uuid, lead_id uuid, step int, action text, email_id uuid, step_id uuid, variant text,
         mailbox_id uuid, subject text, next_send_at timestamptz, reason text)
     ), claimed as (
-      select cl.campaign_id, cl.lead_id, cl.thread_email_id from campaign_leads cl
+      -- The claimed leads' actions: the CTEs below read these rows, not input joined to them again (the planner
+      -- estimates a CTE at one row and would nest-loop every join between two of them).
+      select r.*, cl.thread_email_id from campaign_leads cl
       join input r on r.campaign_id = cl.campaign_id and r.lead_id = cl.lead_id
       where cl.tenant_id = ${t} and cl.status = 'active' and cl.current_step = r.step
         and (cl.next_send_at is null or cl.next_send_at <= ${now.toISOString()}::timestamptz)
@@ -315,8 +363,7 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
     ), email as (
       insert into emails (id, tenant_id, campaign_id, step_id, variant, lead_id, mailbox_id, subject, content_storage_key)
       select r.email_id, l.tenant_id, r.campaign_id, r.step_id, r.variant, l.id, m.id, r.subject, ${pendingSequenceKey("")} || r.email_id::text
-      from input r
-      join claimed c on c.campaign_id = r.campaign_id and c.lead_id = r.lead_id
+      from claimed r
       join leads l on l.tenant_id = ${t} and l.id = r.lead_id and l.unsubscribed_at is null and l.bounced_at is null
         and not ${isSuppressed(sql`l.tenant_id`, sql`l.email`)}
       join mailboxes m on m.tenant_id = ${t} and m.id = r.mailbox_id
@@ -339,33 +386,38 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
     ), moved as (
       update campaign_leads cl set
         status = case r.action
-                   when 'send' then case when e.id is null then 'stopped' when r.next_send_at is null then 'finished' else 'active' end
+                   when 'send' then case when not r.sent then 'stopped' when r.next_send_at is null then 'finished' else 'active' end
                    when 'postpone' then 'active'
                    when 'finish' then 'finished'
                    else r.action end,
-        stop_reason = case when r.action = 'send' and e.id is null then 'suppressed' else r.reason end,
-        current_step = case when e.id is not null then cl.current_step + 1 else cl.current_step end,
-        next_send_at = case when r.action in ('send', 'postpone') and (e.id is not null or r.action = 'postpone') then r.next_send_at else null end,
+        stop_reason = case when r.action = 'send' and not r.sent then 'suppressed' else r.reason end,
+        current_step = case when r.sent then cl.current_step + 1 else cl.current_step end,
+        next_send_at = case when r.sent or r.action = 'postpone' then r.next_send_at else null end,
         mailbox_id = coalesce(r.mailbox_id, cl.mailbox_id),
-        thread_email_id = coalesce(cl.thread_email_id, e.id)
-      from input r
-      join claimed c on c.campaign_id = r.campaign_id and c.lead_id = r.lead_id
-      left join email e on e.campaign_id = r.campaign_id and e.lead_id = r.lead_id
+        thread_email_id = case when r.sent then coalesce(cl.thread_email_id, r.email_id) else cl.thread_email_id end
+      -- Whether the lead's email was inserted: a hashed lookup of the inserted ids.
+      from (select c.*, coalesce(c.email_id in (select id from email), false) as sent from claimed c) r
       where cl.tenant_id = ${t} and cl.campaign_id = r.campaign_id and cl.lead_id = r.lead_id
-      returning cl.lead_id
+      returning cl.campaign_id, cl.lead_id
     )
-    select (select count(*)::int from moved) as claimed, coalesce((select json_agg(id) from email), '[]'::json) as created`;
+    -- The next batch's standing and due leads, so that they cost no round trip of their own. The statement's own
+    -- snapshot predates its writes: its plans are counted in by hand, and the leads it moved are passed over (each
+    -- now waits for a later step, or has left the sequence).
+    select (select count(*)::int from moved) as claimed, coalesce((select json_agg(id) from email), '[]'::json) as created,
+           (select row_to_json(s) from (
+              select st.status, st.daily_send_limit, st.planned_today + (select count(*)::int from email) as planned_today
+              from (${standingQuery(t, day)}) st) s) as tenant,
+           coalesce((select json_agg(d) from (${dueQuery(t, now.toISOString(), sql`select mv.campaign_id, mv.lead_id from moved mv`)}) d), '[]'::json) as due`;
   return {
     sendJobs,
-    // The next batch's plan closes the transaction: it sees this batch's moves, and costs no round trip of its own.
-    build: (db: NeonHttpDatabase): NonEmptyBatch => [db.execute(main), ...planStatements(db, scope, now, day)],
+    build: (db: NeonHttpDatabase): NonEmptyBatch => [db.execute(main)],
   };
 }
 
 /**
- * One tenant's batch: plan in memory from the plan read (carried from the previous batch's transaction,
- * or read now), then one write transaction that also reads the next plan; the SEND_EMAIL messages after
- * commit. The bodies are rendered and stored by SEND_EMAIL (sequence-content.ts), so a batch touches
+ * One tenant's batch: plan in memory from the plan (carried from the previous batch, its due leads read by that
+ * batch's statement; or read whole now), then one write statement that also reads the next due leads; the
+ * SEND_EMAIL messages after commit. The bodies are rendered and stored by SEND_EMAIL (sequence-content.ts), so a batch touches
  * neither R2 nor the content catalog: one OLTP round trip per batch after a tenant's first.
  */
 export async function advanceTenant(services: Services, tenantId: string, carried?: Plan): Promise<TenantBatchResult> {
@@ -378,11 +430,11 @@ export async function advanceTenant(services: Services, tenantId: string, carrie
   if (actions.length === 0) return { claimed: 0, created: 0, more: false };
 
   const write = writeStatements(services, scope, now, day, actions, sends);
-  const [main, ...nextPlan] = await tenantBatch(services.store("oltp"), scope, write.build);
-  const result = rowsOf(main)[0] as { claimed: number; created: string[] };
+  const [main] = await tenantBatch(services.store("oltp"), scope, write.build);
+  const result = rowsOf(main)[0] as { claimed: number; created: string[]; tenant: Plan["tenant"] | null; due: DueLead[] };
   const created = new Set(result.created);
   await services.jobs.send(write.sendJobs.messages.filter((m) => created.has(m.message.jobId)));
-  const next = parsePlan(nextPlan.slice(0, planLength));
+  const next = carryPlan(result.tenant ?? undefined, result.due, plan, sends.filter((s) => created.has(s.email_id!)));
   return { claimed: Number(result.claimed), created: created.size, more: next.tenant?.status === "active" && next.due.length > 0, next };
 }
 

@@ -84,6 +84,36 @@ export function renderStep(variant: StepVariant, lead: LeadVariables, threadSubj
   };
 }
 
+/** The names a template needs with no fallback, in order of appearance; cached per template (a campaign's few). */
+const requiredCache = new Map<string, string[]>();
+function requiredVariables(template: string): string[] {
+  let names = requiredCache.get(template);
+  if (!names) {
+    names = [...template.matchAll(mergeTag)].filter((m) => m[2] === undefined).map((m) => m[1]!);
+    if (requiredCache.size >= 1000) requiredCache.clear();
+    requiredCache.set(template, names);
+  }
+  return names;
+}
+
+/**
+ * What renderStep would decide, without rendering the body: the subject, or the same reason to skip (the first
+ * variable the lead lacks, in the order renderStep meets them). The sequencer decides with this; SEND_EMAIL renders.
+ */
+export function decideStep(variant: StepVariant, lead: LeadVariables, threadSubject: string | null): { subject: string; variant: string } | { skipped: string } {
+  const subjectTemplate = variant.subject.trim() ? variant.subject : "";
+  const filled = fillTemplate(subjectTemplate, lead, false);
+  if ("missing" in filled) return { skipped: `missing_variable:${filled.missing}` };
+  for (const template of [variant.text ?? "", variant.html ?? ""]) {
+    for (const name of requiredVariables(template)) {
+      if (variableValue(lead, name) === undefined) return { skipped: `missing_variable:${name}` };
+    }
+  }
+  const subject = filled.value || (threadSubject ? `Re: ${threadSubject.replace(/^(re:\s*)+/i, "")}` : "");
+  if (!subject) return { skipped: "missing_subject" };
+  return { subject, variant: variant.label };
+}
+
 /** FNV-1a: a stable 32-bit hash, so a lead gets the same variant on every tick and every machine. */
 function fnv1a(input: string): number {
   let hash = 0x811c9dc5;
