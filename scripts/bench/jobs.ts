@@ -1,5 +1,6 @@
 // Jobs benchmark (issue 6, "Performance"): job throughput of the jobs tier through the bundled Worker under
-// `wrangler dev` (ledger in OLTP, Miniflare's queues, the Worker's own consumer), beside pg-boss doing the same
+// Miniflare without wrangler's proxy, request log or local tracing (scripts/bench/queue-host.ts: ledger in OLTP,
+// Miniflare's queues as wrangler.toml declares them, the Worker's own consumer), beside pg-boss doing the same
 // number of send + work + complete cycles on the same Postgres in the same run. A measurement, not a test.
 // The peers are tuned as their documentation says for throughput (issue 22): pg-boss at its minimum polling interval
 // (0.5 s), fetching and completing in batches of --boss-batch, with --boss-workers work() loops (each call adds one
@@ -13,9 +14,13 @@ import { mintToken } from "../jwt";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import { Logger as GraphileLogger, makeWorkerUtils, run as runGraphile } from "graphile-worker";
-import { startStack } from "../stack";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { projectRoot, startStack } from "../stack";
 import { writeBenchResult, type BenchFigure } from "./result";
-import { startBundledWorker } from "./worker";
+import { startQueueHost } from "./queue-host";
+import { profileWhile, summarizeProfile } from "./profile";
+import { startAutovacuumStandIn } from "./autovacuum";
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +31,8 @@ const { values: args } = parseArgs({
     "boss-batch": { type: "string", default: "500" },
     "graphile-concurrency": { type: "string", default: "24" },
     "timeout-s": { type: "string", default: "1500" },
+    /** CPU-profile the Worker's isolate through the NOOP phase (bench-results/profile-jobs.md); its figures then carry the profiler's cost. */
+    profile: { type: "boolean", default: false },
   },
 });
 const jobCount = Number(args.jobs);
@@ -143,7 +150,8 @@ async function ledgerFigures(ids: string[], enqueuedAt: "scheduled_at" | "create
 
 const figures: BenchFigure[] = [];
 const out: string[] = [];
-const worker = await startBundledWorker("jobs", stack.workerVars, 0);
+const worker = await startQueueHost(stack.workerVars, args.profile ? { inspectorPort: 9231 } : {});
+const autovacuum = stack.databases.kind === "pglite" ? undefined : await startAutovacuumStandIn([ownerUrl], { log });
 try {
   await seedTenant();
   const adminToken = await token(adminId, "admin");
@@ -172,11 +180,21 @@ try {
 
   stack.neon.resetRoundTrips();
   const t0 = performance.now();
-  for (let start = 0; start < ids.length; start += enqueueChunk) {
-    await call(worker.base, operatorToken, "jobs.redrive", { ids: ids.slice(start, start + enqueueChunk) });
-  }
-  const enqueuedMs = performance.now() - t0;
-  const t1 = await waitForLedger(ids, "NOOP");
+  let enqueuedMs = 0;
+  let t1 = 0;
+  const noopPhase = async () => {
+    for (let start = 0; start < ids.length; start += enqueueChunk) {
+      await call(worker.base, operatorToken, "jobs.redrive", { ids: ids.slice(start, start + enqueueChunk) });
+    }
+    enqueuedMs = performance.now() - t0;
+    t1 = await waitForLedger(ids, "NOOP");
+  };
+  if (args.profile) {
+    const profile = await profileWhile(worker.inspector!, noopPhase, worker.workerName);
+    const file = path.join(projectRoot, "bench-results/profile-jobs.md");
+    writeFileSync(file, summarizeProfile(profile, worker.sourceMap, `NOOP jobs through the queue consumer (${jobCount} jobs; "requests" are jobs)`, jobCount));
+    log(`profile: ${file}`);
+  } else await noopPhase();
   const noopTrips = stack.neon.roundTrips().oltp ?? 0;
   const redriveCalls = Math.ceil(ids.length / enqueueChunk);
   const noop = await ledgerFigures(ids, "scheduled_at");
@@ -337,7 +355,7 @@ try {
 
   // -------------------------------------------------------------------------------------------------------------
   out.push(
-    `\n## Jobs tier throughput (${stack.databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"}, wrangler dev, Miniflare queues)\n`,
+    `\n## Jobs tier throughput (${stack.databases.kind === "pglite" ? "embedded PGlite" : "PostgreSQL server"}, the bundle under Miniflare, its local queues)\n`,
     "| run | jobs | jobs/s end to end | enqueue → completion p50 / p99 ms | consumer batches | OLTP round trips |",
     "| --- | ---: | ---: | ---: | ---: | --- |",
     `| NOOP via Worker (redrive ${enqueueChunk}/call → normal queue → consumer) | ${jobCount} | ${fmt(noopRate)} | ${fmt(noop.p50, 0)} / ${fmt(noop.p99, 0)} | ${noop.batches} | ${noopTrips} total: ${redriveCalls} enqueue + ${fmt(tripsPerBatch, 2)} per batch (${fmt((noopTrips - redriveCalls) / jobCount, 3)} per job) |`,
@@ -349,8 +367,9 @@ try {
     "",
     `Enqueue alone: ${jobCount} NOOP in ${fmt(enqueuedMs, 0)} ms (${redriveCalls} calls); ${emailCount} emails.create in ${fmt(createdMs, 0)} ms.`,
     "Round trips are the local Neon endpoint's per-database counter over the whole phase (the bench's own polling goes around it).",
-    "Miniflare's local queues deliver by max_batch_size / max_batch_timeout from wrangler.toml; the figures say more about",
-    "PGlite and the local queue than about Neon and Cloudflare Queues at the edge.",
+    `Miniflare's local queues deliver one batch at a time per queue, by max_batch_size / max_batch_timeout from wrangler.toml (${Object.entries(worker.consumers).map(([q, c]) => `${q}: ${c.maxBatchSize} / ${c.maxBatchTimeout} s`).join("; ")});`,
+    "Cloudflare Queues deliver up to max_concurrency batches at once, so the Worker's figures are a floor of what the edge does.",
+    `Postgres maintenance: ${autovacuum?.note ?? "embedded PGlite"} (scripts/bench/autovacuum.ts).`,
   );
   figures.push(
     { metric: "NOOP jobs/s end to end (Worker)", value: Number(fmt(noopRate)), unit: "jobs/s", floor: `pg-boss same Postgres (${bossWorkers} workers × batchSize ${bossBatch}, polling ${bossPollingSeconds} s)`, floorValue: Number(fmt(bossRate)), note: `${fmt(noopRate / bossRate, 2)}× pg-boss` },
@@ -375,7 +394,8 @@ try {
   const file = writeBenchResult("jobs", { figures, markdown: out.join("\n"), missed });
   log(`wrote ${file}`);
 } finally {
-  worker.stop();
+  await autovacuum?.stop();
+  await worker.stop();
   await owner.end().catch(() => undefined);
   await stack.close();
 }

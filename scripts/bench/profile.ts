@@ -19,9 +19,10 @@ interface CpuProfile {
 }
 
 /** Connects to the Worker's isolate in workerd's inspector and runs `during` between Profiler.start and stop. */
-export async function profileWhile(inspector: string, during: () => Promise<void>): Promise<CpuProfile> {
+export async function profileWhile(inspector: string, during: () => Promise<void>, worker?: string): Promise<CpuProfile> {
   const targets = (await (await fetch(`http://${inspector}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string; title?: string }>;
-  const target = targets[0];
+  // Under Miniflare the inspector also lists its own workers (the queue broker among them): pick the one named.
+  const target = worker ? targets.find((t) => t.title?.includes(worker)) : targets[0];
   if (!target) throw new Error(`workerd's inspector at ${inspector} lists no isolate`);
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {
