@@ -132,9 +132,9 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
   if (runs.length === 0) return;
   const outcomes = await Promise.all(runs.map((run) => runJob(services, run, run.ledger)));
   try {
-    const recorded = await recordOutcomes(store, outcomes);
-    await raiseDeadJobEvents(services.systemEvents, recorded.filter((job) => job.status === "dead"));
-    await runGiveUpHooks(services, recorded);
+    const dead = await recordOutcomes(store, outcomes);
+    await raiseDeadJobEvents(services.systemEvents, dead);
+    await runGiveUpHooks(services, dead);
   } catch (error) {
     // The rows stay running; when their lease runs out the relay makes them due again.
     logger.error("job outcomes not recorded", { error });

@@ -70,7 +70,11 @@ export type RunOutcome =
   | { id: string; outcome: "retry" | "deferred"; error: string; delaySeconds: number }
   | { id: string; outcome: "dead" | "failed"; error: string };
 
-/** Records every outcome of a batch in one statement; only rows still running under this claim change. */
+/**
+ * Records every outcome of a batch in one statement; only rows still running under this claim change. Returns the
+ * jobs that died (their events and give-up hooks follow): the rows of a batch's successes would only be parsed and
+ * dropped, which was most of a NOOP batch's CPU in the consumer (bench:jobs --profile).
+ */
 export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): Promise<Job[]> {
   const rows = outcomes.map((o) => ({
     id: o.id,
@@ -81,6 +85,7 @@ export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): 
   }));
   const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
+      with recorded as (
       update jobs j set
         status = case o.outcome when 'succeeded' then 'succeeded' when 'dead' then 'dead' when 'failed' then 'failed' else 'pending' end,
         attempts = case when o.outcome in ('deferred', 'continued') then greatest(j.attempts - 1, 0) else j.attempts end,
@@ -93,7 +98,8 @@ export async function recordOutcomes(store: TierStore, outcomes: RunOutcome[]): 
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
         as o(id uuid, outcome text, error text, delay_seconds int, progress jsonb)
       where j.id = o.id and j.status = 'running'
-      returning j.*`),
+      returning j.*)
+      select * from recorded where status = 'dead'`),
   ]);
   return rowsOfJobs(result);
 }
