@@ -9,7 +9,7 @@ const exportJobId = (key: string) => /\/([0-9a-f-]{36})\.csv$/.exec(key)?.[1] ??
 
 /**
  * Deletes every import and export file of the tenant whose text mentions the address (case-insensitively), and
- * takes the file off its export job (its progress loses `storageKey`), so jobs.get signs no fresh link to it and an
+ * takes the file off its export job (its progress loses `storageKey`, and `after`, its cursor), so jobs.get signs no fresh link to it and an
  * old link answers 404. Files are deleted whole rather than rewritten without the subject's line: they are
  * snapshots the tenant can make again, and a rewrite could not be told apart from the export that was asked for.
  * Each file is read once; the prefixes hold at most a week of the tenant's files. Idempotent: a retry finds fewer.
@@ -38,7 +38,9 @@ export async function eraseSubjectFiles(
   const erasedExports = found.exports.flatMap((key) => exportJobId(key) ?? []);
   if (erasedExports.length > 0) {
     await internalBatch(deps.oltp, "system", tenantId, (db) => [
-      db.execute(sql`update jobs set progress = (coalesce(progress, '{}'::jsonb) - 'storageKey') || '{"fileErased": true}'::jsonb, updated_at = now()
+      // `after` goes too: the export's cursor (its last lead id) may be the subject's, and a finished export (the
+      // only kind with a file) never reads it again.
+      db.execute(sql`update jobs set progress = (coalesce(progress, '{}'::jsonb) - 'storageKey' - 'after') || '{"fileErased": true}'::jsonb, updated_at = now()
                      where tenant_id = ${tenantId} and type = 'EXPORT_LEADS'
                        and id in (select value::uuid from jsonb_array_elements_text(${JSON.stringify(erasedExports)}::jsonb))`),
     ]);

@@ -67,6 +67,11 @@ describe("erasure, exactly", () => {
     expect(before.status).toBe("succeeded");
     const oldLink = before.download!.url;
     expect(await (await download(oldLink)).text()).toContain(address);
+    // An export of a campaign holding only the subject: its cursor (`after`, the last lead id written) is the lead's.
+    const campaign = await s.client.campaigns.create.mutate({ name: "Only Erin" });
+    await s.client.campaigns.enrolLeads.mutate({ id: campaign.id, leadIds: [lead.id] });
+    const onlyErin = await s.client.jobs.exportLeads.mutate({ campaignId: campaign.id });
+    expect((await runToEnd(s, onlyErin.id, "EXPORT_LEADS")).status).toBe("succeeded");
 
     const receipt = await erase(s, address);
 
@@ -74,7 +79,7 @@ describe("erasure, exactly", () => {
     const body = response.ok ? await response.text() : "";
     expect(body).not.toContain(address);
     expect((await s.client.jobs.get.query({ id: exportJob.id })).download ?? null).toBeNull();
-    expect(receipt.receipt).toMatchObject({ tiers: { files: { counts: { exports: 1, imports: 1 } } } });
+    expect(receipt.receipt).toMatchObject({ tiers: { files: { counts: { exports: 2, imports: 1 } } } });
     // Every ledger row left: none names the address, the lead or its email.
     const [rows = []] = await asRole("oltp", "lifecycle", (sql) => [
       sql`select id, type, status, payload, progress, last_error from jobs j where j.tenant_id = ${s.tenant.id}
