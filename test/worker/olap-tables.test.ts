@@ -135,10 +135,18 @@ describe("one ETL pass feeds the mailbox, lead, sequence-step, warmup and billin
       () => admin.analytics.billingUsage.query({ ...range }),
     ];
     for (const read of reads) {
-      await resetRoundTrips();
-      await read();
-      const counts = await postgresRoundTrips();
-      expect({ oltp: counts.oltp ?? 0, notifications: counts.notifications ?? 0, olap: counts.olap ?? 0 }).toEqual({ oltp: 0, notifications: 0, olap: 1 });
+      // The counters are per database, and a queue batch of an earlier file may land mid-read (Miniflare delivers a
+      // batch that is not full after its timeout): the read's own count is the smallest of three readings. A read
+      // that did touch another database would show it every time.
+      const readings: Array<{ oltp: number; notifications: number; olap: number }> = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await resetRoundTrips();
+        await read();
+        const counts = await postgresRoundTrips();
+        readings.push({ oltp: counts.oltp ?? 0, notifications: counts.notifications ?? 0, olap: counts.olap ?? 0 });
+      }
+      const fewest = readings.reduce((a, b) => (b.oltp + b.notifications + b.olap < a.oltp + a.notifications + a.olap ? b : a));
+      expect(fewest).toEqual({ oltp: 0, notifications: 0, olap: 1 });
     }
   });
 
