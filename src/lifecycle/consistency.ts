@@ -6,7 +6,7 @@ import { jobRuntimeConfig } from "../platform/jobs/config";
 import { messageForJob } from "../platform/jobs/enqueue";
 import { rowsOfJobs } from "../platform/jobs/rows";
 import type { Logger } from "../platform/logger";
-import { rowsOf } from "../platform/rows";
+import { groupBy, rowsOf } from "../platform/rows";
 import type { Services } from "../platform/services";
 import type { ContentBucket } from "../tiers/content";
 import { invalidateUnread, notificationsConfig } from "../tiers/notifications";
@@ -268,12 +268,6 @@ async function stuckJobs(deps: ConsistencyDeps, options: ConsistencyOptions): Pr
   const jobs = rowsOfJobs(result);
   await deps.services.jobs.send(jobs.map((job) => messageForJob(job, deps.services.clock)));
   return { found: jobs.length, repaired: jobs.length, needsAttention: 0 };
-}
-
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
-  return groups;
 }
 
 /**

@@ -21,6 +21,18 @@ export function isoTimestamp(value: unknown): string {
 
 export const isoOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : isoTimestamp(value));
 
+/** Items grouped by a key, each group in the items' order, groups in order of first appearance. */
+export function groupBy<T>(items: Iterable<T>, key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
 /** Rows of a raw `db.execute` inside a batch (the driver's full result). */
 export const rowsOf = (result: unknown): Record<string, unknown>[] => (result as { rows: Record<string, unknown>[] }).rows;
 

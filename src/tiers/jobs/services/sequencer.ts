@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { internalBatch, type NonEmptyBatch, tenantBatch, type TenantScope } from "../../../platform/db";
 import { defineJob } from "../../../platform/jobs/define";
-import { rowsOf } from "../../../platform/rows";
+import { groupBy, rowsOf } from "../../../platform/rows";
 import { type Services, tenantSystemScope } from "../../../platform/services";
 import { decideStep, isSuppressed, type LeadVariables, type StepVariant, variantFor } from "../../oltp";
 import { jobsConfig } from "../config";
@@ -236,11 +236,9 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
   const campaigns = new Map(plan.campaigns.map((c) => [c.id, { ...c, left: c.daily_limit - c.planned_today }]));
   const mailboxLeft = new Map<string, number>();
   for (const m of plan.mailboxes) mailboxLeft.set(m.mailbox_id, m.allowance - m.planned_today);
-  const stepsByCampaign = new Map<string, Step[]>();
-  for (const s of plan.steps) stepsByCampaign.set(s.campaign_id, [...(stepsByCampaign.get(s.campaign_id) ?? []), s]);
+  const stepsByCampaign = groupBy(plan.steps, (s) => s.campaign_id);
   for (const steps of stepsByCampaign.values()) steps.sort((a, b) => a.position - b.position);
-  const boxesByCampaign = new Map<string, CampaignMailbox[]>();
-  for (const m of plan.mailboxes) boxesByCampaign.set(m.campaign_id, [...(boxesByCampaign.get(m.campaign_id) ?? []), m]);
+  const boxesByCampaign = groupBy(plan.mailboxes, (m) => m.campaign_id);
   /** The campaign's active mailbox with the most left today (the first of equals, in the plan's order). */
   const roomiestOf = (boxes: CampaignMailbox[]) => {
     let best: CampaignMailbox | undefined;
