@@ -55,13 +55,20 @@ export interface RenderedStep {
 
 export type RenderOutcome = { rendered: RenderedStep } | { skipped: string };
 
+/** A variant's own subject template; blank means the step follows up under the thread's subject. */
+const subjectTemplate = (variant: StepVariant) => (variant.subject.trim() ? variant.subject : "");
+
+/** The filled subject, or for a follow-up without one "Re: " and the thread's subject (once); empty when neither. */
+const subjectOrReply = (filled: string, threadSubject: string | null) =>
+  filled || (threadSubject ? `Re: ${threadSubject.replace(/^(re:\s*)+/i, "")}` : "");
+
 /**
  * Renders a step's variant for a lead. A follow-up with no subject of its own is "Re: " and the
  * thread's subject. A variable the lead lacks, with no fallback, skips the lead with that reason.
  */
 export function renderStep(variant: StepVariant, lead: LeadVariables, threadSubject: string | null): RenderOutcome {
   const parts = [
-    ["subject", variant.subject.trim() ? variant.subject : "", false],
+    ["subject", subjectTemplate(variant), false],
     ["text", variant.text ?? "", false],
     ["html", variant.html ?? "", true],
   ] as const;
@@ -71,7 +78,7 @@ export function renderStep(variant: StepVariant, lead: LeadVariables, threadSubj
     if ("missing" in filled) return { skipped: `missing_variable:${filled.missing}` };
     out[name] = filled.value;
   }
-  const subject = out.subject || (threadSubject ? `Re: ${threadSubject.replace(/^(re:\s*)+/i, "")}` : "");
+  const subject = subjectOrReply(out.subject!, threadSubject);
   if (!subject) return { skipped: "missing_subject" };
   return {
     rendered: {
@@ -101,15 +108,14 @@ function requiredVariables(template: string): string[] {
  * variable the lead lacks, in the order renderStep meets them). The sequencer decides with this; SEND_EMAIL renders.
  */
 export function decideStep(variant: StepVariant, lead: LeadVariables, threadSubject: string | null): { subject: string; variant: string } | { skipped: string } {
-  const subjectTemplate = variant.subject.trim() ? variant.subject : "";
-  const filled = fillTemplate(subjectTemplate, lead, false);
+  const filled = fillTemplate(subjectTemplate(variant), lead, false);
   if ("missing" in filled) return { skipped: `missing_variable:${filled.missing}` };
   for (const template of [variant.text ?? "", variant.html ?? ""]) {
     for (const name of requiredVariables(template)) {
       if (variableValue(lead, name) === undefined) return { skipped: `missing_variable:${name}` };
     }
   }
-  const subject = filled.value || (threadSubject ? `Re: ${threadSubject.replace(/^(re:\s*)+/i, "")}` : "");
+  const subject = subjectOrReply(filled.value, threadSubject);
   if (!subject) return { skipped: "missing_subject" };
   return { subject, variant: variant.label };
 }
