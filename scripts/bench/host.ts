@@ -20,14 +20,32 @@ export interface BenchHost {
   stop(): Promise<void>;
 }
 
-interface WranglerToml {
+/** What the bench hosts read of wrangler.toml. */
+export interface WranglerToml {
   main: string;
   compatibility_date: string;
   compatibility_flags?: string[];
   vars?: Record<string, string>;
-  r2_buckets?: Array<{ binding: string }>;
-  queues?: { producers?: Array<{ binding: string; queue: string }> };
+  r2_buckets?: Array<{ binding: string; bucket_name: string }>;
+  queues?: {
+    producers?: Array<{ binding: string; queue: string }>;
+    consumers?: Array<{ queue: string; max_batch_size?: number; max_batch_timeout?: number; max_retries?: number; dead_letter_queue?: string }>;
+  };
   durable_objects?: { bindings?: Array<{ name: string; class_name: string }> };
+}
+
+export const readWranglerToml = () => parseToml(readFileSync(path.join(projectRoot, "wrangler.toml"), "utf8")) as unknown as WranglerToml;
+
+/**
+ * /ping answers before the env check; /health does not, so a misconfigured Worker shows here: a 5xx other than 503
+ * (a store down) stops the host and throws.
+ */
+export async function assertHealthy(base: string, stop: () => unknown): Promise<void> {
+  const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
+  if (health.status >= 500 && health.status !== 503) {
+    await stop();
+    throw new Error(`the Worker is up but /health answered ${health.status}: ${(await health.text()).slice(0, 300)}`);
+  }
 }
 
 /**
@@ -121,7 +139,7 @@ async function freePort(): Promise<number> {
 export async function startBenchHost(vars: Record<string, string>, opts: { inspectorPort?: number } = {}): Promise<BenchHost> {
   const dir = mkdtempSync(path.join(tmpdir(), "edp-bench-host-"));
   const script = await bundle(path.join(projectRoot, "scripts/bench/floor-entry.ts"), path.join(dir, "bundle"));
-  const toml = parseToml(readFileSync(path.join(projectRoot, "wrangler.toml"), "utf8")) as unknown as WranglerToml;
+  const toml = readWranglerToml();
   const port = await freePort();
   const configFile = path.join(dir, "bench.capnp");
   writeFileSync(configFile, workerdConfig(toml, path.relative(dir, script), { ...toml.vars, ...vars, LOG_LEVEL: "warn" }, port), { mode: 0o600 });
@@ -141,12 +159,7 @@ export async function startBenchHost(vars: Record<string, string>, opts: { inspe
   while (Date.now() < deadline && child.exitCode === null) {
     const up = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
     if (up) {
-      // /ping answers before the env check; /health does not, so a misconfigured Worker shows here.
-      const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
-      if (health.status >= 500 && health.status !== 503) {
-        await stop();
-        throw new Error(`the Worker is up but /health answered ${health.status}: ${(await health.text()).slice(0, 300)}`);
-      }
+      await assertHealthy(base, stop);
       const pid = child.pid!;
       return { base, pid, cpuMs: () => cpuMsOf(pid), sourceMap: `${script}.map`, ...(opts.inspectorPort !== undefined ? { inspector: `127.0.0.1:${opts.inspectorPort}` } : {}), stop };
     }

@@ -2,25 +2,12 @@
 // Node, with the project's queues (producers and consumers as wrangler.toml declares them), R2 and Durable Objects in
 // memory, logs at warn. A plain workerd (scripts/bench/host.ts) has no queue broker; `wrangler dev` adds its proxy
 // Worker, a log line per request and local tracing, which is what the issue asks the benches to leave out.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
-import { parse as parseToml } from "smol-toml";
 import { projectRoot } from "../stack";
-import { bundle } from "./host";
-
-interface QueueToml {
-  compatibility_date: string;
-  compatibility_flags?: string[];
-  vars?: Record<string, string>;
-  r2_buckets?: Array<{ binding: string; bucket_name: string }>;
-  queues?: {
-    producers?: Array<{ binding: string; queue: string }>;
-    consumers?: Array<{ queue: string; max_batch_size?: number; max_batch_timeout?: number; max_retries?: number; dead_letter_queue?: string }>;
-  };
-  durable_objects?: { bindings?: Array<{ name: string; class_name: string }> };
-}
+import { assertHealthy, bundle, readWranglerToml } from "./host";
 
 export interface QueueHost {
   base: string;
@@ -37,7 +24,7 @@ export interface QueueHost {
 export async function startQueueHost(vars: Record<string, string>, opts: { inspectorPort?: number } = {}): Promise<QueueHost> {
   const dir = mkdtempSync(path.join(tmpdir(), "edp-bench-queues-"));
   const script = await bundle(path.join(projectRoot, "src/index.ts"), path.join(dir, "bundle"));
-  const toml = parseToml(readFileSync(path.join(projectRoot, "wrangler.toml"), "utf8")) as unknown as QueueToml;
+  const toml = readWranglerToml();
   const consumers = Object.fromEntries(
     (toml.queues?.consumers ?? []).map((c) => [
       c.queue,
@@ -74,11 +61,7 @@ export async function startQueueHost(vars: Record<string, string>, opts: { inspe
     await mf.dispose();
     rmSync(dir, { recursive: true, force: true });
   };
-  const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
-  if (health.status >= 500 && health.status !== 503) {
-    await stop();
-    throw new Error(`the Worker is up but /health answered ${health.status}: ${(await health.text()).slice(0, 300)}`);
-  }
+  await assertHealthy(base, stop);
   return {
     base,
     consumers,

@@ -5,6 +5,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { projectRoot } from "../stack";
+import { assertHealthy } from "./host";
 
 export interface BenchWorker {
   base: string;
@@ -66,12 +67,7 @@ export async function startBundledWorker(name: string, vars: Record<string, stri
     if (child.exitCode !== null) break;
     const up = await fetch(`${base}/ping`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
     if (up) {
-      // /ping answers before the env check; /health does not, so a misconfigured Worker shows here.
-      const health = await fetch(`${base}/health`, { signal: AbortSignal.timeout(10_000) });
-      if (health.status >= 500 && health.status !== 503) {
-        stop();
-        throw new Error(`the Worker is up but /health answered ${health.status}: ${(await health.text()).slice(0, 300)}`);
-      }
+      await assertHealthy(base, stop);
       return { base, pgid: child.pid!, stop };
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
