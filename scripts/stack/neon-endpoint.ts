@@ -1,5 +1,6 @@
 // Local Neon-compatible endpoint (HTTP /sql and the /v2 WebSocket proxy) with per-database round-trip counters and fault injection.
 import { EventEmitter } from "node:events";
+import { appendFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import pg from "pg";
@@ -175,6 +176,7 @@ export async function startNeonEndpoint(opts: {
       return;
     }
     const request = parseSqlRequest(await readBody(req), req.headers);
+    const started = performance.now();
 
     const pool = poolFor(target.database, backend, target.user, target.password);
     try {
@@ -197,6 +199,7 @@ export async function startNeonEndpoint(opts: {
             ? await runQuery(client, request.query)
             : { results: await runBatch(client, request.begin, request.queries) };
         sendJson(res, 200, payload);
+        if (traceFile) traceRequest(traceFile, target.database, request, payload, started);
       } catch (error) {
         discard ||= !(error instanceof pg.DatabaseError);
         throw error;
@@ -489,6 +492,21 @@ function preflight(req: http.IncomingMessage, res: http.ServerResponse): void {
     "access-control-allow-headers": req.headers["access-control-request-headers"] ?? "*",
   });
   res.end();
+}
+
+/**
+ * A benchmark's diagnosis aid: with NEON_ENDPOINT_TRACE=<file>, each HTTP round trip appends one line (database,
+ * statements, the last one's start, rows and bytes answered, ms in Postgres), to see which statements a path makes.
+ */
+const traceFile = process.env.NEON_ENDPOINT_TRACE;
+
+function traceRequest(file: string, database: string, request: SqlRequest, payload: unknown, started: number): void {
+  const queries = "query" in request ? [request.query] : request.queries;
+  const last = queries[queries.length - 1]!.query.replace(/\s+/g, " ").trim().slice(0, 120);
+  const results = "results" in (payload as object) ? (payload as { results: Array<{ rows: unknown[] }> }).results : [payload as { rows: unknown[] }];
+  const rows = results.reduce((n, r) => n + (r.rows?.length ?? 0), 0);
+  const line = { database, statements: queries.length, last, rows, bytes: JSON.stringify(payload).length, ms: +(performance.now() - started).toFixed(2) };
+  appendFileSync(file, `${JSON.stringify(line)}\n`);
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
