@@ -106,6 +106,40 @@ describe("audit entries of admin actions", () => {
     expect(items[0]).toMatchObject({ tenantId: tenant.id, target: { type: "job", id: message!.jobId }, actor: { id: staff.id, role: "operator" } });
   });
 
+  it("a delivery's audit jobs reach OLAP together in one round trip, once each however often delivered; with OLAP down all wait", async () => {
+    const tenant = await createBareTenant();
+    const staff = await operator();
+    const dead = await commitJobsWithoutSending(tenant.id, tenant.admin.id, Array.from({ length: 6 }, () => ({ type: "NOOP", payload: {} })));
+    const sql = oltpSql();
+    const ids = dead.map((m) => m.jobId);
+    await sql.transaction([sql`select set_config('app.current_role', 'system', true)`, sql`update jobs set status = 'dead', attempts = 3 where id = any(${ids})`]);
+    await trpcClient(staff.token, { batch: false }).jobs.redrive.mutate({ ids });
+    const audits = (await pendingJobs("RECORD_AUDIT")).filter((job) => ids.includes(String(job.payload.targetId)));
+    expect(audits).toHaveLength(6);
+
+    await setDatabaseFault("olap", "down");
+    try {
+      const outcome = await deliver(queueNames.normal, audits);
+      expect(outcome.retries).toHaveLength(0);
+      for (const job of audits) expect(await ledgerRow(job.jobId)).toMatchObject({ status: "pending", attempts: 0 });
+    } finally {
+      await setDatabaseFault("olap", "none");
+    }
+
+    await resetRoundTrips();
+    await deliver(queueNames.normal, audits);
+    expect((await postgresRoundTrips()).olap ?? 0).toBe(1);
+    for (const job of audits) expect(await ledgerRow(job.jobId)).toMatchObject({ status: "succeeded" });
+    const admin = trpcClient(tenant.admin.token, { batch: false });
+    const entries = await entriesOf(admin, { action: "job.redrive" });
+    expect(entries.map((e) => e.target.id).sort()).toEqual([...ids].sort());
+
+    // Delivered again (at least once): no second entry.
+    await sql.transaction([sql`select set_config('app.current_role', 'system', true)`, sql`update jobs set status = 'pending' where id = any(${audits.map((j) => j.jobId)})`]);
+    await deliver(queueNames.normal, audits);
+    expect(await entriesOf(admin, { action: "job.redrive" })).toHaveLength(6);
+  });
+
   it("resolving and reopening a system event are recorded through the queue, without the OLTP ledger", async () => {
     const tenant = await createBareTenant();
     const admin = trpcClient(tenant.admin.token, { batch: false });

@@ -7,6 +7,7 @@ import type { Services } from "../services";
 import { jobRuntimeConfig } from "./config";
 import { consumeDeadLetters, runGiveUpHooks } from "./dead-letters";
 import { type AnyJob, backoffSeconds, deadLetterQueue, jobMessageSchema, type JobMessage, queues } from "./define";
+import { groupBy } from "../rows";
 import { claimJobs, raiseDeadJobEvents, recordOutcomes, type RunOutcome } from "./ledger";
 import type { Job } from "./rows";
 
@@ -55,7 +56,6 @@ async function resendMessage(services: Services, delivery: Delivery, job: JobMes
  */
 async function runJob(services: Services, delivery: Delivery, ledger: Job): Promise<RunOutcome> {
   const { job, definition } = delivery;
-  const logger = services.logger;
   const deadline = services.clock.now().getTime() + jobRuntimeConfig.continueWithinSeconds * 1000;
   try {
     const payload = definition.payload.parse(ledger.payload);
@@ -71,16 +71,61 @@ async function runJob(services: Services, delivery: Delivery, ledger: Job): Prom
       current = { ...current, progress: result.continueWith };
     }
   } catch (error) {
-    const message = describe(error);
-    logger.warn("job attempt failed", { jobId: ledger.id, type: job.type, attempt: ledger.attempts, error });
-    if (isTierDown(error)) {
-      const delaySeconds = backoffSeconds(definition, (job.deferrals ?? 0) + 1);
-      return { id: ledger.id, outcome: "deferred", error: message, delaySeconds };
-    }
-    if (isPermanent(error)) return { id: ledger.id, outcome: "failed", error: message };
-    if (ledger.attempts >= ledger.maxAttempts) return { id: ledger.id, outcome: "dead", error: message };
-    return { id: ledger.id, outcome: "retry", error: message, delaySeconds: backoffSeconds(definition, ledger.attempts) };
+    return failedOutcome(services, delivery, ledger, error);
   }
+}
+
+/** How a failed attempt ends: deferred (a tier is down), failed (it can never succeed), dead, or retried after backoff. */
+function failedOutcome(services: Services, { job, definition }: Pick<Delivery, "job" | "definition">, ledger: Job, error: unknown): RunOutcome {
+  const message = describe(error);
+  services.logger.warn("job attempt failed", { jobId: ledger.id, type: job.type, attempt: ledger.attempts, error });
+  if (isTierDown(error)) {
+    const delaySeconds = backoffSeconds(definition, (job.deferrals ?? 0) + 1);
+    return { id: ledger.id, outcome: "deferred", error: message, delaySeconds };
+  }
+  if (isPermanent(error)) return { id: ledger.id, outcome: "failed", error: message };
+  if (ledger.attempts >= ledger.maxAttempts) return { id: ledger.id, outcome: "dead", error: message };
+  return { id: ledger.id, outcome: "retry", error: message, delaySeconds: backoffSeconds(definition, ledger.attempts) };
+}
+
+type Run = Delivery & { ledger: Job };
+
+/**
+ * Runs a delivery's claimed jobs, each with its own `run`, except that two or more of a type with `runBatch` run
+ * together in one call whose outcome they share (a payload that does not parse fails alone). Outcomes in `runs` order.
+ */
+async function runJobs(services: Services, runs: Run[]): Promise<RunOutcome[]> {
+  const outcomes = new Map<Run, Promise<RunOutcome>>();
+  for (const run of runs) if (!run.definition.runBatch) outcomes.set(run, runJob(services, run, run.ledger));
+  for (const group of groupBy(runs.filter((run) => run.definition.runBatch), (run) => run.definition.type).values()) {
+    const definition = group[0]!.definition;
+    if (group.length === 1) {
+      outcomes.set(group[0]!, runJob(services, group[0]!, group[0]!.ledger));
+      continue;
+    }
+    const parsed: Array<{ run: Run; payload: unknown }> = [];
+    for (const run of group) {
+      const payload = definition.payload.safeParse(run.ledger.payload);
+      if (payload.success) parsed.push({ run, payload: payload.data });
+      else outcomes.set(run, Promise.resolve(failedOutcome(services, run, run.ledger, payload.error)));
+    }
+    const together = withSpan(`jobs ${definition.type}`, { "edp.tier": "jobs", "edp.job.type": definition.type, "edp.job.count": parsed.length }, () =>
+      definition.runBatch!(
+        parsed.map(({ run, payload }) => ({ jobId: run.ledger.id, tenantId: run.ledger.tenantId, payload })),
+        services,
+      ),
+    ).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    for (const { run } of parsed) {
+      outcomes.set(
+        run,
+        together.then((error): RunOutcome => (error === undefined ? { id: run.ledger.id, outcome: "succeeded" } : failedOutcome(services, run, run.ledger, error))),
+      );
+    }
+  }
+  return Promise.all(runs.map((run) => outcomes.get(run)!));
 }
 
 /**
@@ -109,7 +154,7 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
   }
   const byId = new Map(claimed.map((job) => [job.id, job]));
   const throttledIds = new Set(throttled.map((job) => job.id));
-  const runs: Array<Delivery & { ledger: Job }> = [];
+  const runs: Run[] = [];
   const putBack: Array<Promise<void>> = [];
   const fairness = jobRuntimeConfig.fairness;
   for (const item of items) {
@@ -130,7 +175,7 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
   }
   await Promise.all(putBack);
   if (runs.length === 0) return;
-  const outcomes = await Promise.all(runs.map((run) => runJob(services, run, run.ledger)));
+  const outcomes = await runJobs(services, runs);
   try {
     const dead = await recordOutcomes(store, outcomes);
     await raiseDeadJobEvents(services.systemEvents, dead);

@@ -73,6 +73,13 @@ export interface JobDefinition<P = unknown> {
   backoff: { baseSeconds: number; maxSeconds: number };
   run(job: JobRun<P>): Promise<void | JobResult>;
   /**
+   * Runs the claimed jobs of this type in one delivery together, in one store round trip instead of one each (an
+   * audit entry per redriven job would otherwise cost a batch of 100 OLAP round trips). They share its outcome: all
+   * succeed, or all take the error as `run`'s would be taken. Used when a delivery carries two or more of them; for
+   * jobs that only write idempotently and report nothing (no progress, continuation or deferral).
+   */
+  runBatch?(jobs: Array<{ jobId: string; tenantId: string | null; payload: P }>, services: Services): Promise<void>;
+  /**
    * The product fact a finished run stands for (email sent, import finished), from its final progress; sent to the
    * product-event sink by the runtime. No addresses: ids and counts only.
    */

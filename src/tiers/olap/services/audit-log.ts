@@ -7,22 +7,41 @@ import type { AuditPayload } from "../jobs";
 import { monthStart } from "./partitions";
 
 /**
- * One OLAP round trip: the entry's month partition (an entry may wait out a long outage and land in a
- * month the cron has not prepared), then the insert keyed by the job's id: a redelivery inserts nothing.
+ * One OLAP round trip for any number of entries: their months' partitions (an entry may wait out a long outage and
+ * land in a month the cron has not prepared), then one insert keyed by each job's id: a redelivery inserts nothing.
+ * Returns how many were new.
  */
-export async function writeAuditEntry(olap: TierStore, id: string, entry: AuditPayload): Promise<boolean> {
-  const month = monthStart(new Date(entry.occurredAt));
+export async function writeAuditEntries(olap: TierStore, entries: Array<{ id: string; entry: AuditPayload }>): Promise<number> {
+  if (entries.length === 0) return 0;
+  const months = entries.map(({ entry }) => monthStart(new Date(entry.occurredAt))).sort();
+  const rows = entries.map(({ id, entry }) => ({
+    id,
+    occurred_at: entry.occurredAt,
+    tenant_id: entry.tenantId,
+    actor_id: entry.actorId,
+    actor_role: entry.actorRole,
+    actor_tenant_id: entry.actorTenantId,
+    action: entry.action,
+    target_type: entry.targetType,
+    target_id: entry.targetId,
+    ip: entry.ip,
+    user_agent: entry.userAgent,
+    request_id: entry.requestId,
+    details: entry.details,
+  }));
   const [, inserted] = await internalBatch(olap, "analytics", null, (db) => [
-    db.execute(sql`select olap_ensure_partitions('admin_audit_log', ${month}::date, ${month}::date)`),
+    db.execute(sql`select olap_ensure_partitions('admin_audit_log', ${months[0]!}::date, ${months[months.length - 1]!}::date)`),
     db.execute(sql`
       insert into admin_audit_log (id, occurred_at, tenant_id, actor_id, actor_role, actor_tenant_id, action,
                                    target_type, target_id, ip, user_agent, request_id, details)
-      values (${id}, ${entry.occurredAt}::timestamptz, ${entry.tenantId}, ${entry.actorId}, ${entry.actorRole},
-              ${entry.actorTenantId}, ${entry.action}, ${entry.targetType}, ${entry.targetId}, ${entry.ip},
-              ${entry.userAgent}, ${entry.requestId}, ${JSON.stringify(entry.details)}::jsonb)
+      select id, occurred_at, tenant_id, actor_id, actor_role, actor_tenant_id, action, target_type, target_id, ip,
+             user_agent, request_id, coalesce(details, '{}'::jsonb)
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, occurred_at timestamptz, tenant_id uuid,
+        actor_id text, actor_role text, actor_tenant_id uuid, action text, target_type text, target_id text, ip text,
+        user_agent text, request_id text, details jsonb)
       on conflict do nothing`),
   ]);
-  return (inserted as { rowCount?: number }).rowCount === 1;
+  return (inserted as { rowCount?: number }).rowCount ?? 0;
 }
 
 export interface AuditLogEntry {
