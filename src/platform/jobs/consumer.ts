@@ -9,7 +9,7 @@ import { consumeDeadLetters, runGiveUpHooks } from "./dead-letters";
 import { type AnyJob, backoffSeconds, deadLetterQueue, jobMessageSchema, type JobMessage, queues } from "./define";
 import { groupBy } from "../rows";
 import { claimJobs, raiseDeadJobEvents, recordOutcomes, type RunOutcome } from "./ledger";
-import type { Job } from "./rows";
+import type { ClaimedJob } from "./rows";
 
 interface Delivery {
   message: Message<unknown>;
@@ -54,7 +54,7 @@ async function resendMessage(services: Services, delivery: Delivery, job: JobMes
  * Runs the job; a job that asks to continue runs its next chunk at once, from the progress it returned,
  * while the delivery's time allows (its claim holds, and a crash resumes from the last progress recorded).
  */
-async function runJob(services: Services, delivery: Delivery, ledger: Job): Promise<RunOutcome> {
+async function runJob(services: Services, delivery: Delivery, ledger: ClaimedJob): Promise<RunOutcome> {
   const { job, definition } = delivery;
   const deadline = services.clock.now().getTime() + jobRuntimeConfig.continueWithinSeconds * 1000;
   try {
@@ -76,7 +76,7 @@ async function runJob(services: Services, delivery: Delivery, ledger: Job): Prom
 }
 
 /** How a failed attempt ends: deferred (a tier is down), failed (it can never succeed), dead, or retried after backoff. */
-function failedOutcome(services: Services, { job, definition }: Pick<Delivery, "job" | "definition">, ledger: Job, error: unknown): RunOutcome {
+function failedOutcome(services: Services, { job, definition }: Pick<Delivery, "job" | "definition">, ledger: ClaimedJob, error: unknown): RunOutcome {
   const message = describe(error);
   services.logger.warn("job attempt failed", { jobId: ledger.id, type: job.type, attempt: ledger.attempts, error });
   if (isTierDown(error)) {
@@ -88,7 +88,7 @@ function failedOutcome(services: Services, { job, definition }: Pick<Delivery, "
   return { id: ledger.id, outcome: "retry", error: message, delaySeconds: backoffSeconds(definition, ledger.attempts) };
 }
 
-type Run = Delivery & { ledger: Job };
+type Run = Delivery & { ledger: ClaimedJob };
 
 /**
  * Runs a delivery's claimed jobs, each with its own `run`, except that two or more of a type with `runBatch` run
@@ -136,8 +136,8 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
   if (items.length === 0) return;
   const { logger } = services;
   const store = services.store("oltp");
-  let claimed: Job[];
-  let throttled: Job[];
+  let claimed: ClaimedJob[];
+  let throttled: string[];
   try {
     ({ claimed, throttled } = await claimJobs(store, jobRuntimeConfig, [...new Set(items.map((i) => i.job.jobId))], queue));
   } catch (error) {
@@ -153,7 +153,7 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
     return;
   }
   const byId = new Map(claimed.map((job) => [job.id, job]));
-  const throttledIds = new Set(throttled.map((job) => job.id));
+  const throttledIds = new Set(throttled);
   const runs: Run[] = [];
   const putBack: Array<Promise<void>> = [];
   const fairness = jobRuntimeConfig.fairness;

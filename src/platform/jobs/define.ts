@@ -1,7 +1,7 @@
 // The job runtime's vocabulary: defineJob (payload, queue, ledger, attempts, backoff, run), the queues, and the message every queue carries.
 import { z } from "zod";
 import type { Services } from "../services";
-import type { Job } from "./rows";
+import type { ClaimedJob } from "./rows";
 
 /** Which queue carries a job: high for sends, normal for short work, low for bulk work. */
 export const jobQueues = ["high", "normal", "low"] as const;
@@ -48,7 +48,7 @@ export interface JobRun<P> {
   payload: P;
   services: Services;
   /** The claimed ledger row (jobs with a ledger only): attempts, progress so far. */
-  ledger?: Job;
+  ledger?: ClaimedJob;
 }
 
 export interface JobDefinition<P = unknown> {

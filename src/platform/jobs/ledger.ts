@@ -6,7 +6,7 @@ import { internalBatch, type TierStore } from "../db";
 import type { SystemEvents } from "../emitters";
 import { idList, rowsOf } from "../rows";
 import type { JobRuntimeConfig } from "./config";
-import { rowsOfJobs, type Job } from "./rows";
+import { type ClaimedJob, rowsOfJobs, toClaimedJob, type Job } from "./rows";
 
 /** The ledger's statements run as the platform ('system' role), across tenants. */
 const ledgerBatch = <T extends [BatchItem<"pg">, ...BatchItem<"pg">[]]>(store: TierStore, build: (db: NeonHttpDatabase) => T): Promise<BatchResponse<T>> =>
@@ -26,7 +26,7 @@ export async function claimJobs(
   config: JobRuntimeConfig,
   ids: string[],
   queue: string,
-): Promise<{ claimed: Job[]; throttled: Job[] }> {
+): Promise<{ claimed: ClaimedJob[]; throttled: string[] }> {
   const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
       with candidates as (
@@ -49,15 +49,19 @@ export async function claimJobs(
         from ranked
         where j.id = ranked.id
           and (ranked.priority <> 'low' or ranked.tenant_id is null or ranked.running + ranked.position <= ${config.fairness.maxRunningBulkPerTenant})
-        returning j.*
+        returning j.id, j.tenant_id, j.type, j.payload, j.priority, j.attempts, j.max_attempts, j.progress
       )
       select claimed.*, true as claimed from claimed
       union all
-      select j.*, false as claimed from jobs j join ranked on ranked.id = j.id
-      where j.id not in (select id from claimed)`),
+      -- Only low jobs are ever held back; of those only the id is needed.
+      select ranked.id, null, null, null, null, null, null, null, false from ranked
+      where ranked.priority = 'low' and ranked.id not in (select id from claimed)`),
   ]);
   const rows = rowsOf(result);
-  return { claimed: rowsOfJobs({ rows: rows.filter((r) => r.claimed === true) }), throttled: rowsOfJobs({ rows: rows.filter((r) => r.claimed !== true) }) };
+  return {
+    claimed: rows.filter((r) => r.claimed === true).map(toClaimedJob),
+    throttled: rows.filter((r) => r.claimed !== true).map((r) => String(r.id)),
+  };
 }
 
 /**

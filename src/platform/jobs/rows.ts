@@ -46,5 +46,22 @@ export const toJob = (r: Record<string, unknown>): Job => ({
   updatedAt: isoTimestamp(r.updated_at),
 });
 
+/**
+ * What a job's run is given of its claimed row: the claim returns only these columns, a batch's rows being a large
+ * share of what a consumer parses (bench:jobs --profile).
+ */
+export type ClaimedJob = Pick<Job, "id" | "tenantId" | "type" | "payload" | "priority" | "attempts" | "maxAttempts" | "progress">;
+
+export const toClaimedJob = (r: Record<string, unknown>): ClaimedJob => ({
+  id: String(r.id),
+  tenantId: r.tenant_id === null ? null : String(r.tenant_id),
+  type: String(r.type),
+  payload: (r.payload ?? {}) as Record<string, unknown>,
+  priority: r.priority as Job["priority"],
+  attempts: Number(r.attempts),
+  maxAttempts: Number(r.max_attempts),
+  progress: (r.progress ?? null) as Record<string, unknown> | null,
+});
+
 export const rowsOfJobs = (result: unknown): Job[] => rowsOf(result).map(toJob);
 
