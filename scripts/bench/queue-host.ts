@@ -18,10 +18,12 @@ export interface QueueHost {
   sourceMap: string;
   /** The consumers' settings as served (from wrangler.toml), for the report. */
   consumers: Record<string, { maxBatchSize?: number; maxBatchTimeout?: number }>;
+  /** Sends message bodies to a queue by its producer binding (JSON, sendBatch of up to 100), as the Worker's enqueue does. */
+  send(binding: string, bodies: unknown[]): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startQueueHost(vars: Record<string, string>, opts: { inspectorPort?: number } = {}): Promise<QueueHost> {
+export async function startQueueHost(vars: Record<string, string>, opts: { inspectorPort?: number; port?: number } = {}): Promise<QueueHost> {
   const dir = mkdtempSync(path.join(tmpdir(), "edp-bench-queues-"));
   const script = await bundle(path.join(projectRoot, "src/index.ts"), path.join(dir, "bundle"));
   const toml = readWranglerToml();
@@ -35,7 +37,7 @@ export async function startQueueHost(vars: Record<string, string>, opts: { inspe
   const mf = new Miniflare(convertV4MiniflareOptions({
     log: new Log(LogLevel.WARN),
     host: "127.0.0.1",
-    port: 0,
+    port: opts.port ?? 0,
     ...(opts.inspectorPort !== undefined ? { inspectorPort: opts.inspectorPort } : {}),
     workers: [
       {
@@ -62,9 +64,16 @@ export async function startQueueHost(vars: Record<string, string>, opts: { inspe
     rmSync(dir, { recursive: true, force: true });
   };
   await assertHealthy(base, stop);
+  const send = async (binding: string, bodies: unknown[]) => {
+    const producer = await mf.getQueueProducer(binding, "edp-bench");
+    for (let start = 0; start < bodies.length; start += 100) {
+      await producer.sendBatch(bodies.slice(start, start + 100).map((body) => ({ body, contentType: "json" as const })));
+    }
+  };
   return {
     base,
     consumers,
+    send,
     workerName: "edp-bench",
     sourceMap: `${script}.map`,
     ...(opts.inspectorPort !== undefined ? { inspector: `127.0.0.1:${opts.inspectorPort}` } : {}),
