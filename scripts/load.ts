@@ -1,9 +1,8 @@
 // Load test (issue 9, "Load"): a realistic mix — logins reading the notification list and unread count, lead
-// lists, email creates with bodies, marks read — at rising concurrency against the Worker under wrangler dev (the
-// same runtime `npm run dev` uses) on the local stack: real Postgres and Redis when DATABASE_URL / REDIS_URL are set,
+// lists, email creates with bodies, marks read — at rising concurrency against the bundled Worker under Miniflare
+// (workerd, without wrangler's proxy; scripts/bench/worker.ts) on the local stack: real Postgres and Redis when DATABASE_URL / REDIS_URL are set,
 // embedded otherwise. Reports throughput, p50/p95/p99 per call, errors (any error fails the run) and the Worker's
 // memory. Usage: npm run load [-- --steps 4,16,32 --duration 10] ; `--short` is the CI form.
-import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { mintToken } from "./jwt";
@@ -117,16 +116,6 @@ async function buildMix(): Promise<Array<{ name: string; share: number; requests
   ];
 }
 
-/** Resident memory of the Worker's processes (wrangler dev's workerd), in MiB. */
-function workerMemoryMiB(pgid: number): number {
-  try {
-    const out = execFileSync("ps", ["-o", "rss=,comm=", "-g", String(pgid)], { encoding: "utf8" });
-    return out.split("\n").filter((line) => /workerd/.test(line)).reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[0]) / 1024, 0);
-  } catch {
-    return NaN;
-  }
-}
-
 interface StepResult {
   name: string;
   connections: number;
@@ -171,7 +160,7 @@ function run(base: string, name: string, requests: Spec[], connections: number):
 }
 
 await seed();
-const worker = await startBundledWorker("load", stack.workerVars);
+const worker = await startBundledWorker(stack.workerVars);
 log(`Worker at ${worker.base}; seeded ${tenants} tenants × ${usersPerTenant} users, ${leadsPerTenant} leads and ${notificationsPerUser} notifications per user`);
 const figures: BenchFigure[] = [];
 const out: string[] = [];
@@ -181,9 +170,9 @@ try {
   const shares = mix.reduce((sum, m) => sum + m.share, 0);
   // Warm-up: every call class once per caller at low concurrency (caches, JIT, connections).
   await Promise.all(mix.map((m) => run(worker.base, m.name, m.requests, 1)));
-  const memoryAtStart = workerMemoryMiB(worker.pgid);
+  const memoryAtStart = worker.memoryMiB();
   out.push(
-    `Load: ${stack.describe()}; Worker under wrangler dev (workerd). ${durationS} s per step; the mix's connections split ` +
+    `Load: ${stack.describe()}; Worker: the bundle under Miniflare (workerd), no wrangler proxy or local tracing. ${durationS} s per step; the mix's connections split ` +
       mix.map((m) => `${m.name} ${m.share}/${shares}`).join(", ") + ".",
     "",
     "| total connections | call | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
@@ -191,7 +180,7 @@ try {
   );
   let peakMemory = memoryAtStart;
   for (const total of steps) {
-    const sampler = setInterval(() => (peakMemory = Math.max(peakMemory, workerMemoryMiB(worker.pgid))), 500);
+    const sampler = setInterval(() => (peakMemory = Math.max(peakMemory, worker.memoryMiB())), 500);
     const results = await Promise.all(mix.map((m) => run(worker.base, m.name, m.requests, Math.max(1, Math.round((total * m.share) / shares)))));
     clearInterval(sampler);
     const all = results.reduce((sum, r) => sum + r.requests, 0);
@@ -207,14 +196,14 @@ try {
     out.push(`| ${total} | all | ${all} | ${(all / durationS).toFixed(0)} | | | | ${results.reduce((s, r) => s + r.errors, 0)} |`);
     figures.push({ metric: `mix throughput at ${total} connections`, value: all / durationS, unit: "req/s" });
   }
-  const memoryAtEnd = workerMemoryMiB(worker.pgid);
+  const memoryAtEnd = worker.memoryMiB();
   out.push("", `Worker memory (workerd RSS): ${memoryAtStart.toFixed(0)} MiB after warm-up, peak ${peakMemory.toFixed(0)} MiB, ${memoryAtEnd.toFixed(0)} MiB at the end.`);
   figures.push({ metric: "Worker memory (workerd RSS) peak", value: peakMemory, unit: "MiB", floor: "after warm-up", floorValue: memoryAtStart });
   out.push(failed ? "\nErrors occurred: the run FAILS." : "\nZero errors.");
   console.log(out.join("\n"));
   writeBenchResult(args.short ? "load-short" : "load", { figures, markdown: out.join("\n"), missed: failed ? ["errors under load"] : [] });
 } finally {
-  worker.stop();
+  await worker.stop();
   await stack.close();
 }
 process.exit(failed ? 1 : 0);

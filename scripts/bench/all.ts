@@ -82,7 +82,7 @@ const md: string[] = [
   `Produced by \`npm run bench\` on ${startedAt.toISOString()} at commit ${commit}; every figure below was measured by the scripts in this one run.`,
   "",
   `Machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? "unknown CPU"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}. ` +
-    `Stores: ${stores} and ${redis}, each behind the local Neon and Upstash endpoints the Worker talks to under wrangler dev. ` +
+    `Stores: ${stores} and ${redis}, each behind the local Neon and Upstash endpoints the Worker talks to (plain workerd or Miniflare, never wrangler dev). ` +
     `1-minute load average per benchmark boundary: ${load.map((l) => l.toFixed(2)).join(" → ")}.`,
   "",
   "## Summary",

@@ -195,7 +195,7 @@ console.log(
 console.log("\nThe target is judged on bodies alone (templates counted once each): the shared attachment, stored once, would meet it by itself.");
 
 // ---------------------------------------------------------------------------------------------------------------
-// 3. Through the Worker: the bundled Worker under `wrangler dev` against a fresh local stack (never .data/).
+// 3. Through the Worker: the bundled Worker under Miniflare (scripts/bench/worker.ts) against a fresh local stack (never .data/).
 
 const jwtSecret = `bench-${randomUUID()}-${randomUUID()}`;
 const stack = await startStack({ purpose: "test", jwtSecret });
@@ -227,7 +227,7 @@ async function seedTenant(): Promise<string> {
   return mintToken(jwtSecret, { sub: adminId, tenant_id: tenantId, role: "admin" });
 }
 
-const worker = await startBundledWorker("content", stack.workerVars, 0);
+const worker = await startBundledWorker(stack.workerVars, 0);
 const token = await seedTenant();
 const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
 
@@ -303,13 +303,13 @@ try {
 
   const creates = summarize(createLatencies);
   const gets = summarize(getLatencies);
-  console.log(`\n## Through the Worker (wrangler dev, local stack; campaign renders with the shared attachment)\n`);
+  console.log(`\n## Through the Worker (the bundle under Miniflare, local stack; campaign renders with the shared attachment)\n`);
   console.log("| call | n | p50 ms | p99 ms | OLTP round trips (min / median) | R2 calls |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
   console.log(`| emails.create | ${creates.n} | ${creates.p50.toFixed(1)} | ${creates.p99.toFixed(1)} | ${trips(createTrips)} | ${(scenario.calls / scenario.emails).toFixed(2)} (head per object, put per new one) |`);
   console.log(`| content.get | ${gets.n} | ${gets.p50.toFixed(1)} | ${gets.p99.toFixed(1)} | ${trips(getTrips)} | 1 (+1 for a template not yet cached in the isolate) |`);
   console.log(`\nwrites/s: ${writesPerSecond.toFixed(1)} with ${connections} concurrent creates (${total} emails)`);
 } finally {
-  worker.stop();
+  await worker.stop();
   await stack.close();
 }

@@ -120,8 +120,30 @@ function receiptsSql(t: number, users: number, wide: number): string {
     where (u + k) % 3 = 0 or (u + k) % 17 = 0`;
 }
 
+/** The tenants and their members in OLTP, which every call's authorization reads (user 1 of each tenant is its admin). */
+function membersSql(): string {
+  const member = (t: string, u: string) => `${uuidSql(`'u' || ${t} || '.' || ${u}`)}, ${uuidSql(`'t' || ${t}`)}, 'user' || ${u} || '@t' || ${t} || '.bench.test', case when ${u} = 1 then 'admin' else 'member' end`;
+  return `
+    insert into tenants (id, name) select ${uuidSql("'t' || t")}, 'Bench tenant ' || t from generate_series(0, ${SMALL.tenants}) t;
+    insert into users (id, tenant_id, email, role)
+      select ${member("0", "u")} from generate_series(1, ${BIG.users}) u
+      union all
+      select ${member("t", "u")} from generate_series(1, ${SMALL.tenants}) t, generate_series(1, ${SMALL.users}) u;
+    analyze;`;
+}
+
 async function seed(): Promise<void> {
   const started = performance.now();
+  const oltp = new pg.Client({ connectionString: stack.databases.ownerUrls.oltp });
+  await oltp.connect();
+  try {
+    await oltp.query(membersSql());
+  } finally {
+    await oltp.end();
+  }
+  // The ids are the same every run, so a cache entry of an earlier run (a refusal cached while these users did not
+  // exist) would answer for them: the bench's Redis starts empty, as its databases do.
+  await stack.upstash.flushAll();
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {
@@ -171,6 +193,12 @@ const fakeRow = {
   created_at: "2026-01-01 00:00:00+00", expires_at: null, cursor_at: "2026-01-01T00:00:00.000000Z",
 };
 
+const noRedis = () => Promise.reject(new Error("no Redis while capturing a call's SQL"));
+/** A pipeline that queues anything and fails as a whole when sent. */
+const downPipeline: object = new Proxy({}, { get: (_t, prop) => (prop === "then" ? undefined : prop === "exec" ? noRedis : () => downPipeline) });
+/** A Redis that is down: every command and every pipeline's exec rejects. */
+const downRedis = new Proxy({}, { get: (_t, prop) => (prop === "then" ? undefined : prop === "pipeline" ? () => downPipeline : noRedis) });
+
 async function captureCall(run: (deps: NotificationDeps) => Promise<unknown>): Promise<Call> {
   let captured: SQL[] | undefined;
   const db = {
@@ -188,7 +216,7 @@ async function captureCall(run: (deps: NotificationDeps) => Promise<unknown>): P
     // Captured, never sent: only the service's SQL is measured here.
     jobs: { direct: (type: string, tenantId: string | null, payload: unknown) => ({ queue: "normal", message: { jobId: randomUUID(), type, tenantId, payload, enqueuedAt: "" } }), sendAfterResponse: () => undefined } as unknown as NotificationDeps["jobs"],
     store,
-    redis: {} as NotificationDeps["redis"],
+    redis: downRedis as NotificationDeps["redis"],
     logger: quietLogger,
     waitUntil: (promise) => void promise.catch(() => undefined),
     config: notificationsConfig,
@@ -589,8 +617,8 @@ const fmt = (x: number, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) :
 await seed();
 log("EXPLAIN at seed state…");
 const plans = await explainPlans();
-log("starting wrangler dev…");
-const worker = await startBundledWorker("notifications", stack.workerVars, Number(args.port) || 0);
+log("starting the Worker (bundle under Miniflare)…");
+const worker = await startBundledWorker(stack.workerVars, Number(args.port) || 0);
 log(`Worker at ${worker.base} (${((performance.now() - startedAt) / 1000).toFixed(0)} s in)`);
 const http = (requests: HttpRequestSpec[], load: { amount?: number; duration?: number; connections?: number }, url = worker.base) =>
   runLoad({ kind: "http", url, requests, connections: load.connections ?? connections, ...load });
@@ -723,7 +751,7 @@ try {
   out.push(
     `\nNotifications benchmark: tenant 0 has ${BIG.users} users × ${BIG.perUser} own notifications + ${BIG.wide} tenant-wide; ` +
       `${SMALL.tenants} more tenants have ${SMALL.users} users × ${SMALL.perUser} + ${SMALL.wide}.`,
-    `${stack.describe()}. Worker: wrangler dev (workerd) on 127.0.0.1. Load: autocannon, ${connections} connections, ` +
+    `${stack.describe()}. Worker: the bundle under Miniflare (workerd, no wrangler proxy or local tracing) on 127.0.0.1. Load: autocannon, ${connections} connections, ` +
       `${durationS} s per read path, a fixed count of distinct targets per write path, from a worker thread.`,
     `Direct SQL: the statements the services send (captured from the service code), as app_user in one transaction ` +
       `(set_config first), with pg${embedded ? ", one connection per call as the local Neon endpoint does against PGlite" : ", one pooled connection per lane"}.`,
@@ -823,6 +851,6 @@ try {
   console.log(out.join("\n"));
   writeBenchResult("notifications", { figures, missed, markdown: out.join("\n") });
 } finally {
-  worker.stop();
+  await worker.stop();
   await stack.close();
 }

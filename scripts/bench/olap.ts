@@ -194,7 +194,7 @@ const p50 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(v
 const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil(values.length * 0.99) - 1)]!;
 
 log("bundling and starting the Worker");
-const worker = await startBundledWorker("olap", stack.workerVars);
+const worker = await startBundledWorker(stack.workerVars);
 const dashboard: Array<{ procedure: string; p50: number; p99: number; olapTrips: number; directP50: number }> = [];
 try {
   for (const [procedure, input] of procedures) {
@@ -222,7 +222,7 @@ try {
     dashboard.push({ procedure, p50: p50(latencies), p99: p99(latencies), olapTrips, directP50: p50(direct) });
   }
 } finally {
-  worker.stop();
+  await worker.stop();
 }
 
 // -------------------------------------------------------------------------------------------------------------

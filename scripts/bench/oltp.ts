@@ -90,12 +90,12 @@ async function measure(name: string, pathName: Result["path"], iterations: numbe
   trips.sort((x, y) => x - y);
   const at = (q: number) => Math.round(timings[Math.min(timings.length - 1, Math.floor(q * timings.length))]! * 10) / 10;
   // The counter sees every OLTP trip during the call, including the queue consumer's work for earlier calls'
-  // jobs (wrangler dev consumes SEND_EMAIL in the background): the median is the call's own cost, the max that noise.
+  // jobs (the Worker consumes SEND_EMAIL in the background): the median is the call's own cost, the max that noise.
   return { name, path: pathName, p50: at(0.5), p99: at(0.99), roundTrips: trips[Math.floor(trips.length / 2)]!, maxRoundTrips: trips[trips.length - 1]! };
 }
 
 await seed();
-const worker = await startBundledWorker("oltp", stack.workerVars, Number(args.port) || 0);
+const worker = await startBundledWorker(stack.workerVars, Number(args.port) || 0);
 try {
   const tenants = await Promise.all(
     Array.from({ length: scale.tenants }, async (_, i) => {
@@ -172,6 +172,6 @@ try {
       }),
   });
 } finally {
-  worker.stop();
+  await worker.stop();
   await stack.close();
 }

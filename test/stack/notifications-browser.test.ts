@@ -1,5 +1,5 @@
 // The live badge in a real browser: headless Chromium opens a page served from another origin, the page mints a
-// ticket and opens the badge's WebSocket on the bundled Worker under `wrangler dev`, and changes made from Node show
+// ticket and opens the badge's WebSocket on the bundled Worker under Miniflare (scripts/bench/worker.ts), and changes made from Node show
 // on the page without a reload. Skips (saying why) where Debian's chromium is absent, unless REQUIRE_CHROMIUM=1.
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -68,7 +68,7 @@ describe.skipIf(!haveChromium)("the live badge in headless Chromium", () => {
     const env = { ...process.env };
     for (const name of ["DATABASE_URL", "REDIS_URL", "OLTP_DATABASE_URL", "NOTIFICATIONS_DATABASE_URL", "OLAP_DATABASE_URL"]) delete env[name];
     stack = await startStack({ purpose: "test", jwtSecret, env });
-    worker = await startBundledWorker("browser", stack.workerVars);
+    worker = await startBundledWorker(stack.workerVars);
     pageServer = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(badgePage);
@@ -82,7 +82,7 @@ describe.skipIf(!haveChromium)("the live badge in headless Chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await new Promise((resolve) => (pageServer ? pageServer.close(resolve) : resolve(undefined)));
-    worker?.stop();
+    await worker?.stop();
     await stack?.close();
   }, 60_000);
 
