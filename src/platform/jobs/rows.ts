@@ -26,26 +26,6 @@ export interface Job {
   updatedAt: string;
 }
 
-export const toJob = (r: Record<string, unknown>): Job => ({
-  id: String(r.id),
-  tenantId: r.tenant_id === null ? null : String(r.tenant_id),
-  type: String(r.type),
-  payload: (r.payload ?? {}) as Record<string, unknown>,
-  priority: r.priority as Job["priority"],
-  status: r.status as JobStatus,
-  attempts: Number(r.attempts),
-  maxAttempts: Number(r.max_attempts),
-  lastError: r.last_error === null ? null : String(r.last_error),
-  progress: (r.progress ?? null) as Record<string, unknown> | null,
-  idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
-  lastQueue: r.last_queue === null ? null : String(r.last_queue),
-  scheduledAt: isoTimestamp(r.scheduled_at),
-  startedAt: isoOrNull(r.started_at),
-  completedAt: isoOrNull(r.completed_at),
-  createdAt: isoTimestamp(r.created_at),
-  updatedAt: isoTimestamp(r.updated_at),
-});
-
 /**
  * What a job's run is given of its claimed row: the claim returns only these columns, a batch's rows being a large
  * share of what a consumer parses (bench:jobs --profile).
@@ -61,6 +41,19 @@ export const toClaimedJob = (r: Record<string, unknown>): ClaimedJob => ({
   attempts: Number(r.attempts),
   maxAttempts: Number(r.max_attempts),
   progress: (r.progress ?? null) as Record<string, unknown> | null,
+});
+
+export const toJob = (r: Record<string, unknown>): Job => ({
+  ...toClaimedJob(r),
+  status: r.status as JobStatus,
+  lastError: r.last_error === null ? null : String(r.last_error),
+  idempotencyKey: r.idempotency_key === null ? null : String(r.idempotency_key),
+  lastQueue: r.last_queue === null ? null : String(r.last_queue),
+  scheduledAt: isoTimestamp(r.scheduled_at),
+  startedAt: isoOrNull(r.started_at),
+  completedAt: isoOrNull(r.completed_at),
+  createdAt: isoTimestamp(r.created_at),
+  updatedAt: isoTimestamp(r.updated_at),
 });
 
 export const rowsOfJobs = (result: unknown): Job[] => rowsOf(result).map(toJob);
