@@ -139,7 +139,8 @@ async function runLedgerJobs(services: Services, queue: string, items: Delivery[
   let claimed: ClaimedJob[];
   let throttled: string[];
   try {
-    ({ claimed, throttled } = await claimJobs(store, jobRuntimeConfig, [...new Set(items.map((i) => i.job.jobId))], queue));
+    const ids = [...new Set(items.map((i) => i.job.jobId))];
+    ({ claimed, throttled } = await claimJobs(store, jobRuntimeConfig, ids, queue, { bulk: items.some((i) => i.definition.queue === "low") }));
   } catch (error) {
     logger.warn("job ledger unavailable; deliveries put back", { error });
     await Promise.all(

@@ -26,13 +26,27 @@ export async function claimJobs(
   config: JobRuntimeConfig,
   ids: string[],
   queue: string,
+  options: { bulk: boolean } = { bulk: true },
 ): Promise<{ claimed: ClaimedJob[]; throttled: string[] }> {
+  const claimable = sql`id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb))
+          and (status = 'pending' or (status = 'running' and started_at < now() - make_interval(secs => ${config.leaseSeconds})))`;
+  const returned = sql`j.id, j.tenant_id, j.type, j.payload, j.priority, j.attempts, j.max_attempts, j.progress`;
+  if (!options.bulk) {
+    // No low job in the batch (the consumer knows each message's definition, whose queue the ledger's priority
+    // is): nothing to cap, so the plain claim, without the fairness CTEs a normal or high batch would only plan.
+    const [result] = await ledgerBatch(store, (db) => [
+      db.execute(sql`
+        update jobs j set status = 'running', attempts = j.attempts + 1, started_at = now(), updated_at = now(), last_queue = ${queue}
+        where j.id in (select id from jobs where ${claimable} for update skip locked)
+        returning ${returned}`),
+    ]);
+    return { claimed: rowsOf(result).map(toClaimedJob), throttled: [] };
+  }
   const [result] = await ledgerBatch(store, (db) => [
     db.execute(sql`
       with candidates as (
         select id, tenant_id, priority, created_at from jobs
-        where id in (select value::uuid from jsonb_array_elements_text(${idList(ids)}::jsonb))
-          and (status = 'pending' or (status = 'running' and started_at < now() - make_interval(secs => ${config.leaseSeconds})))
+        where ${claimable}
         for update skip locked
       ), running_bulk as (
         select tenant_id, count(*)::int as running from jobs
@@ -49,7 +63,7 @@ export async function claimJobs(
         from ranked
         where j.id = ranked.id
           and (ranked.priority <> 'low' or ranked.tenant_id is null or ranked.running + ranked.position <= ${config.fairness.maxRunningBulkPerTenant})
-        returning j.id, j.tenant_id, j.type, j.payload, j.priority, j.attempts, j.max_attempts, j.progress
+        returning ${returned}
       )
       select claimed.*, true as claimed from claimed
       union all
