@@ -291,19 +291,21 @@ describe("one tier down at a time", () => {
 });
 
 describe("a slow tier", () => {
-  it("300 ms added to every OLTP query does not hold up the notification center or exhaust the Worker", async () => {
+  // The added latency is far above what a loaded CI host adds to a notification read (440 ms once, with both test
+  // passes sharing two cores), so the order below says "not held up", not "the host was idle".
+  it("1.5 s added to every OLTP query does not hold up the notification center or exhaust the Worker", async () => {
     const member = clientFor(estate.tenant.member.token, env as unknown as Bindings);
     // Authorization reads the membership from OLTP once (a cold access cache); warm it as any signed-in member has.
     await member.notifications.list.query({ limit: 5 });
     await member.notifications.list.query({ limit: 5 });
-    await setDatabaseFault("oltp", "slow", 300);
+    await setDatabaseFault("oltp", "slow", 1_500);
     try {
       const started = Date.now();
       const oltp = Array.from({ length: 20 }, () => member.leads.list.query({ limit: 5 }).then(() => Date.now() - started));
       const notifications = Array.from({ length: 20 }, () => member.notifications.list.query({ limit: 5 }).then(() => Date.now() - started));
       const [slow, fast] = await Promise.all([Promise.all(oltp), Promise.all(notifications)]);
       // Each OLTP read paid the latency; every notification read finished before the slow reads did.
-      expect(Math.min(...slow)).toBeGreaterThanOrEqual(300);
+      expect(Math.min(...slow)).toBeGreaterThanOrEqual(1_500);
       expect(Math.max(...fast)).toBeLessThan(Math.min(...slow));
     } finally {
       await setDatabaseFault("oltp", "none");
