@@ -1,6 +1,9 @@
 import { TRPCClientError } from "@trpc/client";
 import { describe, expect, it } from "vitest";
-import { hasRole } from "../../src/platform/auth";
+import { env } from "cloudflare:workers";
+import { hasRole, tokenSignatureChecks, verifyToken } from "../../src/platform/auth";
+import { AppError } from "../../src/platform/errors";
+import { parseEnv } from "../../src/platform/env";
 import { createTenant } from "../support/factories";
 import { mintToken } from "../support/tokens";
 import { request, trpcClient } from "../support/worker";
@@ -89,6 +92,55 @@ describe("authentication", () => {
     const renamed = await trpcClient(tenant.admin.token).tenants.rename.mutate({ name: "Renamed by admin" });
     expect(renamed.name).toBe("Renamed by admin");
     expect((await asMember.tenants.current.query()).name).toBe("Renamed by admin");
+  });
+
+  describe("a verified token is checked once per isolate", () => {
+    const workerEnv = parseEnv(env);
+    const claims = { sub: crypto.randomUUID(), tenant_id: crypto.randomUUID(), role: "member" } as const;
+    const codeOf = (call: Promise<unknown>) => call.then(() => "accepted", (error: unknown) => (error instanceof AppError ? error.code : String(error)));
+
+    it("the same token again costs no signature check and yields the same caller", async () => {
+      const token = await mintToken(claims);
+      const before = tokenSignatureChecks();
+      const first = await verifyToken(token, workerEnv);
+      const again = [await verifyToken(token, workerEnv), await verifyToken(token, workerEnv)];
+      expect(tokenSignatureChecks() - before).toBe(1);
+      expect(again).toEqual([first, first]);
+      expect(first).toEqual({ userId: claims.sub, tenantId: claims.tenant_id, role: "member" });
+      // A copy each time: a caller changing its principal changes nobody else's.
+      again[0]!.role = "operator";
+      expect((await verifyToken(token, workerEnv)).role).toBe("member");
+    });
+
+    it("a cached token still expires: past exp + skew it is AUTH_TOKEN_EXPIRED, and stays so", async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await mintToken(claims, { issuedAt: now, expiresIn: now + 120 });
+      expect(await codeOf(verifyToken(token, workerEnv, now))).toBe("accepted");
+      const skew = workerEnv.JWT_CLOCK_SKEW_SECONDS;
+      expect(await codeOf(verifyToken(token, workerEnv, now + 120 + skew - 1))).toBe("accepted");
+      expect(await codeOf(verifyToken(token, workerEnv, now + 120 + skew + 1))).toBe("AUTH_TOKEN_EXPIRED");
+      expect(await codeOf(verifyToken(token, workerEnv, now + 120 + skew + 2))).toBe("AUTH_TOKEN_EXPIRED");
+    });
+
+    it("only the exact token is trusted, and only under the settings it was verified with", async () => {
+      const token = await mintToken(claims);
+      await verifyToken(token, workerEnv);
+      const [header, payload, signature] = token.split(".") as [string, string, string];
+      const flipped = `${header}.${payload}.${signature.slice(0, -2)}${signature.endsWith("AA") ? "BA" : "AA"}`;
+      expect(await codeOf(verifyToken(flipped, workerEnv))).toBe("AUTH_TOKEN_INVALID");
+      // A rotated secret: the token signed with the old one no longer verifies, cache or not.
+      expect(await codeOf(verifyToken(token, { ...workerEnv, JWT_SECRET: "a-rotated-secret-that-is-long-enough-0123456789" }))).toBe("AUTH_TOKEN_INVALID");
+      // Nor with an audience it was not minted for.
+      expect(await codeOf(verifyToken(token, { ...workerEnv, JWT_AUDIENCE: "another-audience" }))).toBe("AUTH_TOKEN_INVALID");
+      expect(await codeOf(verifyToken(token, workerEnv))).toBe("accepted");
+    });
+
+    it("a refused token is never cached: each try is checked again", async () => {
+      const forged = await mintToken(claims, { secret: "another-secret-that-is-long-enough-0123456789" });
+      const before = tokenSignatureChecks();
+      for (let i = 0; i < 3; i++) expect(await codeOf(verifyToken(forged, workerEnv))).toBe("AUTH_TOKEN_INVALID");
+      expect(tokenSignatureChecks() - before).toBe(3);
+    });
   });
 
   it("roles nest: operator ⊃ admin ⊃ member", () => {
