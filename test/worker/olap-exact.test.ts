@@ -167,6 +167,43 @@ describe("property: OLAP equals count(distinct email) per kind of the source fac
   });
 });
 
+describe("an incremental run adds its changes exactly once", () => {
+  it("two runs started together from the same watermark: one applies the changes, the other writes nothing", async () => {
+    const fixture = await campaignWithEmails(3);
+    await aggregate();
+    const [a, b, c] = fixture.emailIds as [string, string, string];
+    await record(fixture, a, "sent", noonOf(-1));
+    await record(fixture, b, "sent", noonOf(-1));
+    await aggregate();
+    // New facts: c sent, a delivered, and a late earlier "sent" of a that moves its count from day -1 to day -2.
+    await record(fixture, c, "sent", noonOf(0));
+    await record(fixture, a, "delivered", noonOf(0));
+    await record(fixture, a, "sent", noonOf(-2));
+    // Both read the watermark in their first round trip, before either writes: they read the same changes.
+    const runs = await Promise.all([aggregate(), aggregate()]);
+    expect(runs.map((r) => r.advanced).sort()).toEqual([false, true]);
+    const perf = await performance(fixture);
+    expect(perf.totals).toMatchObject({ sent: 3, delivered: 1 });
+    expect(perf.days.map((d) => [d.day, d.sent, d.delivered])).toEqual([[utcDay(-2), 1, 0], [utcDay(-1), 1, 0], [utcDay(0), 1, 1]]);
+    expect(await sourceCounts(fixture)).toMatchObject({ sent: 3, delivered: 1 });
+    const bill = await billing(fixture);
+    expect([bill.totals.emailsSent, bill.totals.emailsDelivered]).toEqual([3, 1]);
+  });
+
+  it("a key whose only count moves to another day is removed, not kept at zero", async () => {
+    const fixture = await campaignWithEmails(1);
+    await aggregate();
+    const [a] = fixture.emailIds as [string];
+    await record(fixture, a, "opened", noonOf(-1));
+    await aggregate();
+    await record(fixture, a, "opened", noonOf(-3));
+    await aggregate();
+    const perf = await performance(fixture);
+    // The fixture's queued fact keeps today's row; day -1 had only the open, which now counts on day -3.
+    expect(perf.days.map((d) => [d.day, d.opened])).toEqual([[utcDay(-3), 1], [utcDay(0), 0]]);
+  });
+});
+
 describe("a backlog is read in bounded runs", () => {
   it("a run reads at most its bound of new facts; runs back to back reach what one run would, a late fact across a bound included", async () => {
     const fixture = await campaignWithEmails(2);

@@ -1,4 +1,5 @@
-// Incremental ETL of OLTP email events into every daily aggregate: read from one watermark, recompute the touched days, upsert.
+// Incremental ETL of OLTP email events into every daily aggregate: read from one watermark, add what the new facts
+// change (a first run and a rebuild recompute instead), upsert.
 import { sql, type SQL } from "drizzle-orm";
 import { internalBatch, type TierStore } from "../../../platform/db";
 import { olapConfig } from "../config";
@@ -83,16 +84,22 @@ const ident = (name: string) => sql.identifier(name);
 const list = (names: readonly string[], prefix = "") => sql.raw(names.map((n) => `${prefix}"${n}"`).join(", "));
 /** After `firsts` keeps one row per (email, kind), a count of emails is a count of rows. */
 const countColumns = sql.raw(eventCounts.map((type) => `count(*) filter (where f.type = '${type}')::int as "${type}"`).join(", "));
+/** In a delta read each row of `day_facts` is a +1 or a −1 (`f.d`) of its kind on its day. */
+const deltaColumns = sql.raw(eventCounts.map((type) => `coalesce(sum(f.d) filter (where f.type = '${type}'), 0)::int as "${type}"`).join(", "));
+const deltaOf = (type: string, as: string) => `coalesce(sum(f.d) filter (where f.type = '${type}'), 0)::int as ${as}`;
 /** A UTC day boundary of the source's timestamps. */
 const utcDate = (column: string) => sql.raw(`(${column} at time zone 'UTC')::date`);
 
 /**
  * What a run reads. `all`: every email's first fact of each kind, found by one GROUP BY over the facts below the
- * run's high bound (a first run, or a re-read from a zero watermark; a later chunk of it is an increment): every aggregate is its plain GROUP BY of those firsts. `touched`: only the
+ * run's high bound (a first run, or a re-read from a zero watermark; a later chunk of it is an increment): every
+ * aggregate is its plain GROUP BY of those firsts. `delta` (an incremental run): for each (email, kind) with a new
+ * fact, the day its first fact had among the facts already counted and the day it has now; each aggregate gets
+ * −1 on the old day and +1 on the new one, and nothing where they are the same. `touched` (a rebuild): only the
  * (tenant, keys, day) rows named by the CTEs `touched` and `touched_tenants` are recomputed, from the first facts
- * of their tenant-days (an incremental run, a rebuild).
+ * of their tenant-days.
  */
-type ReadPlan = { kind: "all" } | { kind: "touched"; ctes: SQL };
+type ReadPlan = { kind: "all" } | { kind: "touched"; ctes: SQL } | { kind: "delta" };
 
 /**
  * The OLTP read, one statement. Counts are of emails per kind: only an email's first fact of a kind (by time,
@@ -105,10 +112,11 @@ type ReadPlan = { kind: "all" } | { kind: "touched"; ctes: SQL };
  */
 function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
   const touched = plan.kind === "touched";
+  const delta = plan.kind === "delta";
   const dimension = (name: Dimension) => {
     const { keys } = dimensions[name];
     const present = sql.raw(keys.map((k) => `f."${k}" is not null`).join(" and "));
-    const grouped = sql`select f.tenant_id, ${list(keys, "f.")}, f.day, ${countColumns}
+    const grouped = sql`select f.tenant_id, ${list(keys, "f.")}, f.day, ${delta ? deltaColumns : countColumns}
         from day_facts f where ${present}
         group by f.tenant_id, ${list(keys, "f.")}, f.day`;
     if (!touched) return grouped;
@@ -125,7 +133,45 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
           ${sql.raw(layouts[output].map(([name]) => `array_agg(x."${name}")::text`).join(", "))})
         from (${query}) x where x.day >= ${oldest})`;
   const sources =
-    plan.kind === "all"
+    plan.kind === "delta"
+      ? sql`
+    new_pairs as materialized (
+      select distinct ev.tenant_id, ev.email_id, ev.type
+      from email_events ev cross join bounds b
+      where ev.recorded_xid >= b.low and ev.recorded_xid < b.high
+    ),
+    touched_tenants as (select distinct tenant_id from new_pairs),
+    -- Per (email, kind) with a new fact: the day its first fact had among the facts already counted (recorded
+    -- below the watermark) and the day it has now (below the run's high bound). Index probes of that email's facts.
+    moves as materialized (
+      select p.tenant_id, p.type, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, o.day as old_day, c.day as new_day
+      from new_pairs p
+      cross join lateral (
+        select ${utcDate("s.occurred_at")} as day from email_events s
+        where s.tenant_id = p.tenant_id and s.email_id = p.email_id and s.type = p.type and s.recorded_xid < (select high from bounds)
+        order by s.occurred_at, s.id limit 1
+      ) c
+      left join lateral (
+        select ${utcDate("s.occurred_at")} as day from email_events s
+        where s.tenant_id = p.tenant_id and s.email_id = p.email_id and s.type = p.type and s.recorded_xid < (select low from bounds)
+        order by s.occurred_at, s.id limit 1
+      ) o on true
+      cross join lateral (
+        select m.campaign_id, m.step_id, m.lead_id, m.mailbox_id from emails m
+        where m.tenant_id = p.tenant_id and m.id = p.email_id limit 1
+      ) m
+      where o.day is distinct from c.day
+    ),
+    day_facts as materialized (
+      select tenant_id, campaign_id, step_id, lead_id, mailbox_id, new_day as day, type, 1 as d from moves
+      union all
+      select tenant_id, campaign_id, step_id, lead_id, mailbox_id, old_day, type, -1 from moves where old_day is not null
+    ),
+    tenant_days as (
+      select distinct tenant_id, day from day_facts
+      union select distinct tenant_id, ${today} from touched_tenants where ${today} is not null
+    )`
+      : plan.kind === "all"
       ? sql`
     day_facts as materialized (
       select f.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, f.day, f.type
@@ -186,10 +232,11 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
                  (select round(coalesce(sum(o.stored_size), 0) / 1048576.0, 3) from content_objects o where o.tenant_id = td.tenant_id)
                end as storage_mb
         from tenant_days td left join (
-          select f.tenant_id, f.day,
-                 count(*) filter (where f.type = 'sent')::int as emails_sent,
+          select f.tenant_id, f.day, ${delta
+            ? sql.raw([deltaOf("sent", "emails_sent"), deltaOf("delivered", "emails_delivered"), deltaOf("bounced", "emails_bounced")].join(", "))
+            : sql`count(*) filter (where f.type = 'sent')::int as emails_sent,
                  count(*) filter (where f.type = 'delivered')::int as emails_delivered,
-                 count(*) filter (where f.type = 'bounced')::int as emails_bounced
+                 count(*) filter (where f.type = 'bounced')::int as emails_bounced`}
           from day_facts f group by f.tenant_id, f.day
         ) g on g.tenant_id = td.tenant_id and g.day = td.day`)} as billing`;
 }
@@ -198,18 +245,19 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
  * One incremental run: 3 round trips whatever the volume (OLAP watermark, OLTP read, OLAP write).
  *
  * A run reads every fact recorded by a transaction between the watermark and the oldest transaction still
- * running (pg_snapshot_xmin), so nothing that commits late is ever skipped; facts of transactions that committed
- * above that bound are visible too and are read again next run. A backlog larger than `maxFacts` is read in
- * bounded runs (`more` says another is due); the job runs them back to back. Recomputing rather than incrementing makes
- * reading a fact twice harmless, and a fact that occurred days ago lands in its own day.
+ * running (pg_snapshot_xmin), so nothing that commits late is ever skipped; what OLAP holds is then exactly the
+ * count of the facts recorded below the new watermark (facts of transactions that committed above it are left for
+ * the next run). A backlog larger than `maxFacts` is read in bounded runs (`more` says another is due); the job
+ * runs them back to back. A fact that occurred days ago lands in its own day.
  *
- * Only what can change is recomputed. An email's count of a kind sits on the day of its first fact of that
- * kind, so new facts change a number only when one of them is now that first fact: then the days of every fact
- * of that email and kind are touched (the count lands on the new first's day and leaves whichever day counted
- * it before, which may be a fact of this same read, re-read after a run that saw it). When the first fact is
- * older than the watermark, the run that read it counted it on its day and nothing newer can move it: a repeat,
- * or any fact later than the first, touches nothing. A first run (watermark zero) reads everything in one
- * set-based pass instead.
+ * An increment costs what its new facts cost, not what their days hold. An email's count of a kind sits on the
+ * day of its first fact of that kind, so a new fact changes a number only when it is now that first fact: the
+ * count moves from the day of the first fact recorded below the watermark (if any) to the new first's day. Those
+ * changes are added to OLAP in the statement that moves the watermark from the value this run read, so they apply
+ * exactly once: a run that lost the race to another writes nothing. Moving the watermark back is therefore only
+ * allowed to zero (a re-read, which recomputes everything) — any other position would add its facts twice; a
+ * tenant's range is repaired with rebuildTenantRange, which recomputes it. A first run (watermark zero) reads
+ * everything in one set-based pass.
  */
 export async function aggregateEmailEvents(
   oltp: TierStore,
@@ -238,41 +286,9 @@ export async function aggregateEmailEvents(
         from (select ${low.toString()}::xid8 as low) l
       ) s
     )`;
-  const plan: ReadPlan =
-    low === 0n
-      ? { kind: "all" }
-      : {
-          kind: "touched",
-          ctes: sql`
-    new_pairs as materialized (
-      select distinct ev.tenant_id, ev.email_id, ev.type
-      from email_events ev cross join bounds b
-      where ev.recorded_xid >= b.low and ev.recorded_xid < b.high
-    ),
-    touched_tenants as (select distinct tenant_id from new_pairs),
-    touched as materialized (
-      select p.tenant_id, m.campaign_id, m.step_id, m.lead_id, m.mailbox_id, ${utcDate("t.at")} as day
-      from new_pairs p
-      cross join lateral (
-        select array_agg(s.occurred_at order by s.occurred_at, s.id) as ats,
-               (array_agg(s.is_new order by s.occurred_at, s.id))[1] as first_is_new
-        from (
-          select s.occurred_at, s.id, s.recorded_xid >= (select low from bounds) as is_new
-          from email_events s
-          where s.tenant_id = p.tenant_id and s.email_id = p.email_id and s.type = p.type
-        ) s
-      ) x
-      cross join lateral unnest(x.ats) as t(at)
-      -- A probe per changed email (limit 1 keeps it a lateral), not a hash of every email.
-      cross join lateral (
-        select m.campaign_id, m.step_id, m.lead_id, m.mailbox_id from emails m
-        where m.tenant_id = p.tenant_id and m.id = p.email_id limit 1
-      ) m
-      where x.first_is_new
-    )`,
-        };
+  const plan: ReadPlan = low === 0n ? { kind: "all" } : { kind: "delta" };
   const read = await readSource(oltp, plan, bounds);
-  const run = await writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, mayEmpty: plan.kind === "touched", watermark: { low, high: read.high } });
+  const run = await writeAggregates(olap, read.rows, { reflectsAt: read.reflectsAt, mayEmpty: false, additive: plan.kind === "delta", watermark: { low, high: read.high } });
   return { ...run, more: run.advanced && read.more };
 }
 
@@ -357,15 +373,20 @@ const recordset = (output: Output, rows: OutputColumns) => {
   return sql`unnest(${sql.join(columns, sql`, `)}) as r(${list(layout.map(([name]) => name))})`;
 };
 
-/** An upsert of recomputed days into one table, gated on the watermark's compare-and-set when there is one. */
-function upsert(output: Output, table: string, keys: readonly string[], values: readonly string[], rows: OutputColumns, gate: SQL) {
+/**
+ * An upsert of recomputed days into one table, gated on the watermark's compare-and-set when there is one. Additive:
+ * the rows are changes, added to the counts held (labels and warmup figures are still replaced); a row whose change
+ * is zero throughout is not written.
+ */
+function upsert(output: Output, table: string, keys: readonly string[], values: readonly string[], rows: OutputColumns, gate: SQL, additive: boolean) {
   const columns = [...keys, "day", ...values];
+  const counted = new Set<string>(eventCounts);
+  const set = values.map((v) => (additive && counted.has(v) ? `"${v}" = t."${v}" + excluded."${v}"` : `"${v}" = excluded."${v}"`));
   return sql`
-    insert into ${ident(table)} (tenant_id, ${list(columns)})
+    insert into ${ident(table)} as t (tenant_id, ${list(columns)})
     select r.tenant_id, ${list(columns, "r.")} from ${recordset(output, rows)}
     where ${gate} and not (${isEmpty})
-    on conflict (tenant_id, ${list([...keys, "day"])}) do update set
-      ${sql.raw(values.map((v) => `"${v}" = excluded."${v}"`).join(", "))}, updated_at = now()`;
+    on conflict (tenant_id, ${list([...keys, "day"])}) do update set ${sql.raw(set.join(", "))}, updated_at = now()`;
 }
 
 /**
@@ -376,7 +397,14 @@ function upsert(output: Output, table: string, keys: readonly string[], values: 
 async function writeAggregates(
   olap: TierStore,
   all: AggregateRows,
-  run: { reflectsAt: Date; mayEmpty: boolean; watermark?: { low: bigint; high: bigint }; clear?: { tenantId: string; from: string; to: string } },
+  run: {
+    reflectsAt: Date;
+    mayEmpty: boolean;
+    /** The rows are changes to add (an incremental run), not recomputed values. */
+    additive?: boolean;
+    watermark?: { low: bigint; high: bigint };
+    clear?: { tenantId: string; from: string; to: string };
+  },
 ): Promise<AggregationRun> {
   // The read left out days older than the retention (they would only recreate partitions that pruning drops again).
   const rows = all;
@@ -411,9 +439,17 @@ async function writeAggregates(
     ),
     ["warmup", "warmup_analytics", ["mailbox_id"], [...counts, ...warmupColumns]],
   ];
+  const emptied: SQL[] = [];
   for (const [name, table, keys, values] of outputs) {
     if (rows[name].n === 0) continue;
-    parts.push(sql`${ident(`upserted_${name}`)} as (${upsert(name, table, keys, values, rows[name], gate)})`);
+    parts.push(sql`${ident(`upserted_${name}`)} as (${upsert(name, table, keys, values, rows[name], gate, run.additive === true)})`);
+    // Added changes that leave a key with nothing to count (its first fact moved to another day): the row goes, in
+    // a statement after the write (which it must see), in the same transaction.
+    if (run.additive) {
+      const zero = sql.raw(eventCounts.map((c) => `t."${c}" = 0`).join(" and "));
+      emptied.push(sql`delete from ${ident(table)} t using ${recordset(name, rows[name])}
+        where ${zero} and t.tenant_id = r.tenant_id and t.day = r.day and ${sql.raw(keys.map((k) => `t."${k}" = r."${k}"`).join(" and "))}`);
+    }
     // A full run recomputes only keys that have something to count: there is nothing to empty.
     if (run.mayEmpty) {
       parts.push(sql`${ident(`emptied_${name}`)} as (
@@ -421,15 +457,17 @@ async function writeAggregates(
         where ${gate} and ${isEmpty} and t.tenant_id = r.tenant_id and t.day = r.day and ${sql.raw(keys.map((k) => `t."${k}" = r."${k}"`).join(" and "))})`);
     }
   }
+  const billed = (c: string) => (run.additive ? `t."${c}" + excluded."${c}"` : `excluded."${c}"`);
   parts.push(sql`upserted_billing as (
-    insert into billing_analytics (tenant_id, day, ${list(billingCounts)}, storage_mb, estimated_cost)
+    insert into billing_analytics as t (tenant_id, day, ${list(billingCounts)}, storage_mb, estimated_cost)
     select r.tenant_id, r.day, ${list(billingCounts, "r.")}, s.mb, round(r.emails_sent * ${price.perEmail}::numeric + s.mb * ${price.perMbDay}::numeric, 4)
     from ${recordset("billing", rows.billing)}
     cross join lateral (select coalesce(r.storage_mb, (select b.storage_mb from billing_analytics b where b.tenant_id = r.tenant_id and b.day = r.day), 0) as mb) s
     where ${gate}
     on conflict (tenant_id, day) do update set
-      ${sql.raw(billingCounts.map((c) => `"${c}" = excluded."${c}"`).join(", "))}, storage_mb = excluded.storage_mb,
-      estimated_cost = excluded.estimated_cost, updated_at = now())`);
+      ${sql.raw(billingCounts.map((c) => `"${c}" = ${billed(c)}`).join(", "))}, storage_mb = excluded.storage_mb,
+      estimated_cost = round((${sql.raw(billed("emails_sent"))}) * ${price.perEmail}::numeric + excluded.storage_mb * ${price.perMbDay}::numeric, 4),
+      updated_at = now())`);
   const write = sql`with ${sql.join(parts, sql`, `)} select ${run.watermark ? sql`(select count(*)::int from advanced)` : sql`1`} as advanced`;
   const tables = aggregateTables;
   const partitions = sql`select sum(olap_ensure_partitions(t, ${days[0] ?? null}::date, ${days[days.length - 1] ?? null}::date))
@@ -438,8 +476,9 @@ async function writeAggregates(
     db.execute(partitions),
     ...clear.map((statement) => db.execute(statement)),
     db.execute<{ advanced: number }>(write),
+    ...emptied.map((statement) => db.execute(statement)),
   ]);
-  const advanced = (results[results.length - 1] as { rows: { advanced: number }[] }).rows[0]?.advanced === 1;
+  const advanced = (results[results.length - 1 - emptied.length] as { rows: { advanced: number }[] }).rows[0]?.advanced === 1;
   const sizes = {
     campaign_analytics: rows.campaign.n,
     mailbox_analytics: rows.mailbox.n,
