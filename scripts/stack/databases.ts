@@ -2,6 +2,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { drizzle } from "drizzle-orm/node-postgres";
 import { migrate } from "drizzle-orm/node-postgres/migrator";
@@ -28,7 +29,11 @@ export interface DatabaseOptions {
   purpose: "test" | "dev";
   /** Folder for PGlite's files in dev; tests keep PGlite in memory. */
   dataDir?: string;
-  /** On a server, the databases are `edp_<set>_<tier>` (default: the purpose), so a benchmark keeps off the tests'. */
+  /**
+   * On a server, the databases are `edp_<set>_<tier>`. Default: `dev` for dev; for tests `test_<pid>_<random>`, this
+   * process's own, dropped when the stack closes, so two runs on one server (CI's passes, a developer's run beside
+   * CI, a benchmark, two stacks of one process) never drop each other's databases mid-run.
+   */
   set?: string;
   env?: NodeJS.ProcessEnv;
 }
@@ -44,7 +49,7 @@ export async function startDatabases(options: DatabaseOptions): Promise<Database
     const ownerUrls = Object.fromEntries(dbTiers.map((tier) => [tier, env[tierUrlVar[tier]] as string])) as Record<DbTier, string>;
     return { kind: "postgres", ownerUrls, close: async () => undefined };
   }
-  if (env.DATABASE_URL) return serverDatabases(env.DATABASE_URL, options.purpose, options.set ?? options.purpose);
+  if (env.DATABASE_URL) return serverDatabases(env.DATABASE_URL, options.purpose, options.set ?? (options.purpose === "test" ? `test_${process.pid}_${randomBytes(2).toString("hex")}` : "dev"));
   return pgliteDatabases(options);
 }
 
@@ -53,7 +58,9 @@ async function serverDatabases(baseUrl: string, purpose: DatabaseOptions["purpos
   const admin = new pg.Client({ connectionString: baseUrl });
   await admin.connect();
   const ownerUrls = {} as Record<DbTier, string>;
+  const names = dbTiers.map((tier) => `edp_${set}_${tier}`);
   try {
+    if (purpose === "test") await dropAbandoned(admin);
     for (const tier of dbTiers) {
       const name = `edp_${set}_${tier}`;
       if (purpose === "test") await admin.query(`drop database if exists ${name} with (force)`);
@@ -66,7 +73,36 @@ async function serverDatabases(baseUrl: string, purpose: DatabaseOptions["purpos
   } finally {
     await admin.end();
   }
-  return { kind: "postgres", ownerUrls, close: async () => undefined };
+  const close = async () => {
+    if (purpose !== "test") return;
+    const client = new pg.Client({ connectionString: baseUrl });
+    await client.connect();
+    try {
+      for (const name of names) await client.query(`drop database if exists ${name} with (force)`);
+    } finally {
+      await client.end();
+    }
+  };
+  return { kind: "postgres", ownerUrls, close };
+}
+
+/** Test databases of runs whose process is gone (killed before it could drop them): `edp_test_<pid>_<random>_<tier>`. */
+async function dropAbandoned(admin: pg.Client): Promise<void> {
+  const { rows } = await admin.query<{ datname: string }>("select datname from pg_database where datname ~ '^edp_test_[0-9]+_'");
+  for (const { datname } of rows) {
+    const pid = Number(/^edp_test_(\d+)_/.exec(datname)![1]);
+    if (pid === process.pid || isAlive(pid)) continue;
+    await admin.query(`drop database if exists ${datname} with (force)`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 async function pgliteDatabases(options: DatabaseOptions): Promise<Databases> {
