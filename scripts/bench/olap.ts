@@ -226,10 +226,14 @@ try {
 }
 
 // -------------------------------------------------------------------------------------------------------------
-const ratio = first.ms / floor.ms;
+// The target's floor is the hand-written statement per aggregate that produces the product's numbers: each email
+// once per kind, on its first fact's day (issues 7 and 18). The plain GROUP BY of facts (which counts a repeated
+// provider fact twice) is printed beside it, as the cost of a wrong answer, not judged against.
+const ratio = first.ms / floorExact.ms;
+const plainRatio = first.ms / floor.ms;
 const incrementShare = incremental.ms / first.ms;
 const missed: string[] = [];
-if (ratio > 1.5) missed.push(`full run ${ratio.toFixed(2)}× the floor (target ≤ 1.5×)`);
+if (ratio > 1.5) missed.push(`full run ${ratio.toFixed(2)}× the same-numbers floor (target ≤ 1.5×)`);
 if (incrementShare > 0.05) missed.push(`1% increment run ${(incrementShare * 100).toFixed(1)}% of the full run (target ≤ 5%)`);
 if (noop.ms > 50) missed.push(`no-op run ${noop.ms.toFixed(0)} ms wall clock (target < 50 ms of database time)`);
 
@@ -238,11 +242,11 @@ const lines = [
   "",
   "| run | ms | queries (round trips) | keys recomputed | vs floor |",
   "| --- | ---: | ---: | ---: | ---: |",
-  `| first full run | ${first.ms.toFixed(0)} | ${first.queries} | ${Object.values(first.result.tables).reduce((a, b) => a + b, 0)} | ${ratio.toFixed(2)}× |`,
+  `| first full run | ${first.ms.toFixed(0)} | ${first.queries} | ${Object.values(first.result.tables).reduce((a, b) => a + b, 0)} | ${ratio.toFixed(2)}× the same-numbers floor (${plainRatio.toFixed(2)}× the plain one) |`,
   `| no-op run | ${noop.ms.toFixed(0)} | ${noop.queries} | 0 | — |`,
   `| 1% increment (${increment} events) | ${incremental.ms.toFixed(0)} | ${incremental.queries} | ${Object.values(incremental.result.tables).reduce((a, b) => a + b, 0)} | ${(incrementShare * 100).toFixed(1)}% of full |`,
-  `| floor: INSERT … SELECT … GROUP BY, 5 aggregates | ${floor.ms.toFixed(0)} | ${floorStatements.length} | — | 1.00× |`,
-  `| floor, same numbers as the product (each email once per kind, first fact's day), 5 aggregates | ${floorExact.ms.toFixed(0)} | ${exactStatements.length} | — | full run ${(first.ms / floorExact.ms).toFixed(2)}× this |`,
+  `| floor (the target's): INSERT … SELECT … GROUP BY per aggregate, same numbers as the product (each email once per kind, first fact's day), 5 aggregates | ${floorExact.ms.toFixed(0)} | ${exactStatements.length} | — | 1.00× |`,
+  `| beside it: the plain GROUP BY of facts (a repeated fact counted twice), 5 aggregates | ${floor.ms.toFixed(0)} | ${floorStatements.length} | — | full run ${plainRatio.toFixed(2)}× this |`,
   `| floor: campaign aggregate only | ${floorCampaign.ms.toFixed(0)} | 1 | — | — |`,
   "",
   "The floors run inside the OLTP database (CREATE UNLOGGED TABLE … AS SELECT … GROUP BY, no index, nothing crosses a",
@@ -257,8 +261,8 @@ const lines = [
 console.log(lines.join("\n"));
 
 const figures: BenchFigure[] = [
-  { metric: "full ETL run", value: Math.round(first.ms), unit: "ms", floor: "INSERT … SELECT … GROUP BY per aggregate, same Postgres", floorValue: Math.round(floor.ms), note: `${ratio.toFixed(2)}× floor, ${first.queries} queries` },
-  { metric: "full ETL run vs the same-numbers floor", value: Math.round(first.ms), unit: "ms", floor: "GROUP BY of each email's first fact per kind, per aggregate, same Postgres", floorValue: Math.round(floorExact.ms), note: `${(first.ms / floorExact.ms).toFixed(2)}× floor` },
+  { metric: "full ETL run", value: Math.round(first.ms), unit: "ms", floor: "INSERT … SELECT … GROUP BY of each email's first fact per kind, per aggregate, same Postgres", floorValue: Math.round(floorExact.ms), note: `${ratio.toFixed(2)}× floor, ${first.queries} queries` },
+  { metric: "full ETL run vs the plain GROUP BY of facts", value: Math.round(first.ms), unit: "ms", floor: "INSERT … SELECT … GROUP BY of facts per aggregate (other numbers), same Postgres", floorValue: Math.round(floor.ms), note: `${plainRatio.toFixed(2)}× (beside, not a target)` },
   { metric: "no-op ETL run", value: Math.round(noop.ms), unit: "ms", note: `${noop.queries} queries` },
   { metric: "1% increment ETL run", value: Math.round(incremental.ms), unit: "ms", floor: "full run", floorValue: Math.round(first.ms), note: `${(incrementShare * 100).toFixed(1)}% of full, ${incremental.queries} queries` },
   ...dashboard.map((d) => ({ metric: `${d.procedure} p50 via Worker`, value: Number(d.p50.toFixed(1)), unit: "ms", floor: "same SQL direct", floorValue: Number(d.directP50.toFixed(1)), note: `p99 ${d.p99.toFixed(1)} ms, ${d.olapTrips.toFixed(2)} OLAP round trips per call` })),

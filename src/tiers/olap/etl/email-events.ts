@@ -82,11 +82,6 @@ export interface AggregationRun {
 
 const ident = (name: string) => sql.identifier(name);
 const list = (names: readonly string[], prefix = "") => sql.raw(names.map((n) => `${prefix}"${n}"`).join(", "));
-/** After `firsts` keeps one row per (email, kind), a count of emails is a count of rows. */
-const countColumns = sql.raw(eventCounts.map((type) => `count(*) filter (where f.type = '${type}')::int as "${type}"`).join(", "));
-/** In a delta read each row of `day_facts` is a +1 or a −1 (`f.d`) of its kind on its day. */
-const deltaColumns = sql.raw(eventCounts.map((type) => `coalesce(sum(f.d) filter (where f.type = '${type}'), 0)::int as "${type}"`).join(", "));
-const deltaOf = (type: string, as: string) => `coalesce(sum(f.d) filter (where f.type = '${type}'), 0)::int as ${as}`;
 /** A UTC day boundary of the source's timestamps. */
 const utcDate = (column: string) => sql.raw(`(${column} at time zone 'UTC')::date`);
 
@@ -113,11 +108,23 @@ type ReadPlan = { kind: "all" } | { kind: "touched"; ctes: SQL } | { kind: "delt
 function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
   const touched = plan.kind === "touched";
   const delta = plan.kind === "delta";
+  const counted = sql.raw(
+    eventCounts.map((c) => (delta ? `coalesce(sum(f.d) filter (where f.type = '${c}'), 0)::int as "${c}"` : `count(*) filter (where f.type = '${c}')::int as "${c}"`)).join(", "),
+  );
+  /** The facts' counts per (tenant, keys, day), one column per kind; in a delta read each fact is a +1 or −1 (`f.d`). */
+  const pivoted = (keys: string[], where: SQL) => sql`
+      select f.tenant_id, ${list(keys, "f.")}, f.day, ${counted}
+      from day_facts f where ${where}
+      group by f.tenant_id, ${list(keys, "f.")}, f.day`;
   const dimension = (name: Dimension) => {
     const { keys } = dimensions[name];
     const present = sql.raw(keys.map((k) => `f."${k}" is not null`).join(" and "));
-    const grouped = sql`select f.tenant_id, ${list(keys, "f.")}, f.day, ${delta ? deltaColumns : countColumns}
-        from day_facts f where ${present}
+    // Every aggregate but the lead's is a sum over `grain` (far fewer rows than facts); the lead's reads the facts.
+    const grouped =
+      name === "lead"
+        ? pivoted(["lead_id"], present)
+        : sql`select f.tenant_id, ${list(keys, "f.")}, f.day, ${summed}
+        from grain f where ${present}
         group by f.tenant_id, ${list(keys, "f.")}, f.day`;
     if (!touched) return grouped;
     return sql`select k.tenant_id, ${list(keys, "k.")}, k.day,
@@ -125,6 +132,9 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
       from (select distinct f.tenant_id, ${list(keys, "f.")}, f.day from touched f where ${present}) k
       left join (${grouped}) g on g.tenant_id = k.tenant_id and ${sql.raw(keys.map((k) => `g."${k}" = k."${k}"`).join(" and "))} and g.day = k.day`;
   };
+  // The counts per (tenant, campaign, step, mailbox, day): one pass over the facts serves four aggregates and billing.
+  const grainOf = pivoted(["campaign_id", "step_id", "mailbox_id"], sql`true`);
+  const summed = sql.raw(eventCounts.map((c) => `sum(f."${c}")::int as "${c}"`).join(", "));
   const labelled = (name: Dimension) => sql`with dim as (${dimension(name)}) select d.*${labelSources[name]}`;
   // Days older than the retention would only recreate partitions that pruning drops again.
   const oldest = sql.raw(`(date_trunc('month', now() at time zone 'UTC') - interval '${olapConfig.retentionMonths} months')::date`);
@@ -181,9 +191,10 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
       ) f
       join emails m on m.tenant_id = f.tenant_id and m.id = f.email_id
     ),
+    grain as materialized (${grainOf}),
     tenant_days as (
-      select distinct tenant_id, day from day_facts
-      union select distinct tenant_id, ${today} from day_facts where ${today} is not null
+      select distinct tenant_id, day from grain
+      union select distinct tenant_id, ${today} from grain where ${today} is not null
     )`
       : sql`
     ${plan.ctes},
@@ -212,8 +223,10 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
       ) m
       where first.id = ev.id
     )`;
+  // "all" defines grain itself, before tenant_days reads it; the others after day_facts (which needs their tenant_days).
+  const grain = plan.kind === "all" ? sql`` : sql`, grain as materialized (${grainOf})`;
   return sql`
-    with ${bounds}, ${sources},
+    with ${bounds}, ${sources}${grain},
     mailbox_days as materialized (${dimension("mailbox")})
     select (select high::text from bounds) as high, (select high < xmin from bounds) as more, now() as at,
       ${json("campaign", dimension("campaign"))} as campaign,
@@ -232,12 +245,8 @@ function readAggregates(plan: ReadPlan, bounds: SQL, today: SQL) {
                  (select round(coalesce(sum(o.stored_size), 0) / 1048576.0, 3) from content_objects o where o.tenant_id = td.tenant_id)
                end as storage_mb
         from tenant_days td left join (
-          select f.tenant_id, f.day, ${delta
-            ? sql.raw([deltaOf("sent", "emails_sent"), deltaOf("delivered", "emails_delivered"), deltaOf("bounced", "emails_bounced")].join(", "))
-            : sql`count(*) filter (where f.type = 'sent')::int as emails_sent,
-                 count(*) filter (where f.type = 'delivered')::int as emails_delivered,
-                 count(*) filter (where f.type = 'bounced')::int as emails_bounced`}
-          from day_facts f group by f.tenant_id, f.day
+          select f.tenant_id, f.day, sum(f.sent)::int as emails_sent, sum(f.delivered)::int as emails_delivered, sum(f.bounced)::int as emails_bounced
+          from grain f group by f.tenant_id, f.day
         ) g on g.tenant_id = td.tenant_id and g.day = td.day`)} as billing`;
 }
 
@@ -350,7 +359,10 @@ async function readSource(oltp: TierStore, plan: ReadPlan, bounds: SQL, range?: 
     ? sql`(case when current_date between ${range.from}::date and ${range.to}::date then (now() at time zone 'UTC')::date end)`
     : sql`(now() at time zone 'UTC')::date`;
   const [, read] = await internalBatch(oltp, "analytics", null, (db) => [
-    db.execute(sql`select set_config('work_mem', ${readWorkMem}, true), set_config('jit', 'off', true)`),
+    // A full read joins hundreds of thousands of grouped rows to their labels, where the planner, blind to the CTEs'
+    // sizes, would probe an index per row: a hash join there. Increments and rebuilds rely on their laterals' probes.
+    db.execute(sql`select set_config('work_mem', ${readWorkMem}, true), set_config('jit', 'off', true),
+      set_config('enable_nestloop', ${plan.kind === "all" ? "off" : "on"}, true)`),
     db.execute(readAggregates(plan, bounds, today)),
   ]);
   const { high, more, at, ...outputs } = read.rows[0]! as unknown as { high: string | null; more: boolean | null; at: string } & Record<
