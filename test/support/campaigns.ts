@@ -17,7 +17,10 @@ export async function tick(worker: ReturnType<typeof clockedWorker>): Promise<vo
   const message = prepared.messages[0]!.message;
   for (let attempt = 0; attempt < 3; attempt++) {
     worker.held.JOBS_NORMAL.held.push(message);
-    while ((await worker.deliver("JOBS_NORMAL", queueNames.normal)) > 0);
+    for (let round = 0; (await worker.deliver("JOBS_NORMAL", queueNames.normal)) > 0; round++) {
+      // Bounded: a message put back at once, every time, would otherwise spin here until the test's timeout.
+      if (round >= 200) throw new Error(`the normal queue was still delivering after 200 rounds: ${JSON.stringify(worker.held.JOBS_NORMAL.held.map((m) => m.type))}`);
+    }
     if ((await ledgerRow(message.jobId))?.status !== "pending") return;
   }
 }

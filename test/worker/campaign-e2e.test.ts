@@ -90,7 +90,13 @@ describe("campaign engine, end to end", () => {
     for (let t = 0; t < 24 * 21; t++) {
       clock.set(new Date(start.getTime() + t * hour));
       await tick(worker);
-      while ((await worker.deliver("JOBS_HIGH", queueNames.high)) > 0);
+      // Bounded: a message the consumer kept putting back at once would otherwise spin here until the test's timeout.
+      for (let round = 0; (await worker.deliver("JOBS_HIGH", queueNames.high)) > 0; round++) {
+        if (round >= 200) {
+          const types = worker.held.JOBS_HIGH.held.map((m) => m.type);
+          throw new Error(`the high queue was still delivering after 200 rounds at hour ${t}: ${JSON.stringify(types)}`);
+        }
+      }
       await worker.deliver("JOBS_NORMAL", queueNames.normal);
 
       if (t === 6) expect((await sim.campaigns.get.query({ id: campaign.id })).status).toBe("running");
