@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { internalBatch, tierStore } from "../../src/platform/db";
 import { parseEnv } from "../../src/platform/env";
 import type { clockedWorker } from "./clock";
-import { ledgerRow } from "./jobs";
+import { asOltpSystem, ledgerRow } from "./jobs";
 import { prepareJobs, queueNames } from "./runtime";
 
 /**
@@ -23,4 +23,19 @@ export async function tick(worker: ReturnType<typeof clockedWorker>): Promise<vo
     }
     if ((await ledgerRow(message.jobId))?.status !== "pending") return;
   }
+}
+
+/**
+ * Pauses every campaign that is running or scheduled now. Test files run one after another on one database, and a
+ * tick sequences every tenant: campaigns an earlier file left would fall due at a test's clock (weeks ahead) and
+ * their sends would run in that test's deliveries, as much work as the earlier files happened to leave (the campaign
+ * e2e took 108 s in a whole pass of the worker files against 28 s on its own, and a CI run timed it out at 15 minutes).
+ * Files of the project run one at a time (fileParallelism: false), so nothing running is another file's. Call it
+ * before creating the test's own campaigns.
+ */
+export async function pauseLeftoverCampaigns(): Promise<number> {
+  const [paused = []] = await asOltpSystem((sql) => [
+    sql`update campaigns set status = 'paused' where status in ('running', 'scheduled') returning id`,
+  ]);
+  return paused.length;
 }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { localDate } from "../../src/tiers/jobs/services/send-email";
 import { emailsSent } from "../support/notifications";
-import { tick } from "../support/campaigns";
+import { pauseLeftoverCampaigns, tick } from "../support/campaigns";
 import { clockedWorker, settableClock } from "../support/clock";
 import { createTenant } from "../support/factories";
 import { asOltpSystem, sendingMailbox } from "../support/jobs";
@@ -33,6 +33,7 @@ interface SentRow {
 
 describe("campaign engine, end to end", () => {
   it("3 steps (0, 2 and 3 days) over 200 leads in 4 time zones and 3 limited mailboxes run to completed: each lead its 3 emails once, in its window, threaded, no mailbox over its limit; a reply and a bounce stop; a 2-day pause skips and repeats nothing", async () => {
+    await pauseLeftoverCampaigns();
     const tenant = await createTenant();
     const client = trpcClient(tenant.admin.token, { batch: false });
     const boxes = await Promise.all(limits.map((dailyLimit) => sendingMailbox(tenant.admin.token, { dailyLimit, warmupEnabled: false })));

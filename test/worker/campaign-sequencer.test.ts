@@ -6,7 +6,7 @@ import { sequencerConfig } from "../../src/tiers/jobs/services/sequencer";
 import { shiftedClock } from "../../src/platform/clock";
 import { clockedWorker } from "../support/clock";
 import { createTenant, oltpSql, type TestTenant } from "../support/factories";
-import { tick } from "../support/campaigns";
+import { pauseLeftoverCampaigns, tick } from "../support/campaigns";
 import { asOltpSystem, ledgerRow, queueEmail, sendingMailbox } from "../support/jobs";
 import { cronTasks, prepareJobs, queueNames, testServices } from "../support/runtime";
 import { internalBatch, tierStore } from "../../src/platform/db";
@@ -59,6 +59,7 @@ const twoSteps = [
 describe("SEQUENCE_CAMPAIGNS", () => {
   let tenant: TestTenant;
   beforeAll(async () => {
+    await pauseLeftoverCampaigns();
     tenant = await createTenant();
   });
 

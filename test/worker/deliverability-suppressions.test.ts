@@ -1,7 +1,7 @@
 // The tenant suppression list end to end: fed by the unsubscribe link and engagement facts, outliving its lead and an erasure, checked wherever email could go out.
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { shiftedClock } from "../../src/platform/clock";
-import { tick } from "../support/campaigns";
+import { pauseLeftoverCampaigns, tick } from "../support/campaigns";
 import { clockedWorker } from "../support/clock";
 import { createTenant, type TestTenant } from "../support/factories";
 import { deliver, queueEmail, sendingMailbox } from "../support/jobs";
@@ -40,6 +40,9 @@ async function runningCampaign(tenant: TestTenant, addresses: string[]) {
 const address = (tag: string) => `${tag}-${crypto.randomUUID().slice(0, 8)}@suppress.example`;
 
 describe("suppression list", () => {
+  beforeAll(async () => {
+    await pauseLeftoverCampaigns();
+  });
   it("unsubscribe (the one-click header URL) -> delete lead -> re-create -> enrol -> nothing is sent; sent emails carry both List-Unsubscribe headers", async () => {
     const t = await createTenant();
     const gone = address("gone");
