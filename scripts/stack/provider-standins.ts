@@ -128,6 +128,9 @@ export async function startProviderStandins(options: { port?: number; host?: str
     return created;
   };
 
+  /** Key sets an identity provider would publish, by name: `GET /jwks/{name}`, set by `POST /_local/jwks/{name}`. */
+  const keySets = new Map<string, unknown[]>();
+
   const server = http.createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", `http://${host}`);
@@ -190,7 +193,11 @@ export async function startProviderStandins(options: { port?: number; host?: str
         return send(res, 204, null);
       }
 
-      // Control: /_local/email (HTML listing); /_local/email/mode {to, mode}; /_local/email/sent?to=; /_local/webhooks/{name} (GET received, POST {secret?, mode?}).
+      if (req.method === "GET" && parts[0] === "jwks" && parts[1] && parts.length === 2) {
+        return send(res, 200, { keys: keySets.get(parts[1]) ?? [] });
+      }
+
+      // Control: /_local/jwks/{name} (POST {keys}); /_local/email (HTML listing); /_local/email/mode {to, mode}; /_local/email/sent?to=; /_local/webhooks/{name} (GET received, POST {secret?, mode?}).
       if (parts[0] === "_local") {
         if (parts[1] === "email" && parts.length === 2 && req.method === "GET") {
           res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
@@ -204,6 +211,10 @@ export async function startProviderStandins(options: { port?: number; host?: str
         if (parts[1] === "email" && parts[2] === "sent") {
           const to = url.searchParams.get("to")?.toLowerCase();
           return send(res, 200, emails.filter((e) => !to || e.to.some((t) => t.toLowerCase() === to)));
+        }
+        if (parts[1] === "jwks" && parts[2] && req.method === "POST") {
+          keySets.set(parts[2], (JSON.parse(body) as { keys: unknown[] }).keys);
+          return send(res, 200, { ok: true });
         }
         if (parts[1] === "webhooks" && parts[2]) {
           const r = receiver(parts[2]);

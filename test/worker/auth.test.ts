@@ -1,4 +1,5 @@
 import { TRPCClientError } from "@trpc/client";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { hasRole, tokenSignatureChecks, verifyToken } from "../../src/platform/auth";
@@ -133,6 +134,43 @@ describe("authentication", () => {
       // Nor with an audience it was not minted for.
       expect(await codeOf(verifyToken(token, { ...workerEnv, JWT_AUDIENCE: "another-audience" }))).toBe("AUTH_TOKEN_INVALID");
       expect(await codeOf(verifyToken(token, workerEnv))).toBe("accepted");
+    });
+
+    it("with a JWKS, a cached token's signature is checked again after 300 s; a token under a key the set lacks is refused and never cached", async () => {
+      // The identity provider's key set, served over HTTP by the stand-in, under a name of this test's own.
+      const setUrl = `${env.TEST_PROVIDERS_CONTROL_URL}/jwks/${crypto.randomUUID()}`;
+      const publish = async (keys: unknown[]) => {
+        const response = await fetch(setUrl.replace("/jwks/", "/_local/jwks/"), { method: "POST", body: JSON.stringify({ keys }) });
+        expect(response.status).toBe(200);
+      };
+      const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
+      const kid = crypto.randomUUID();
+      await publish([{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }]);
+      const jwksEnv = { ...workerEnv, JWT_JWKS_URL: setUrl };
+      const now = Math.floor(Date.now() / 1000);
+      const token = await new SignJWT({ tenant_id: claims.tenant_id, role: claims.role })
+        .setProtectedHeader({ alg: "RS256", kid })
+        .setSubject(claims.sub)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 3600)
+        .sign(privateKey);
+
+      const before = tokenSignatureChecks();
+      expect(await codeOf(verifyToken(token, jwksEnv, now))).toBe("accepted");
+      expect(await codeOf(verifyToken(token, jwksEnv, now + 299))).toBe("accepted");
+      expect(tokenSignatureChecks() - before).toBe(1);
+      // Past the recheck the signature is verified again, against the set as jose holds it.
+      expect(await codeOf(verifyToken(token, jwksEnv, now + 301))).toBe("accepted");
+      expect(tokenSignatureChecks() - before).toBe(2);
+      // A token under a key the set does not hold is refused, and not cached.
+      const stranger = await new SignJWT({ tenant_id: claims.tenant_id, role: claims.role })
+        .setProtectedHeader({ alg: "RS256", kid: crypto.randomUUID() })
+        .setSubject(claims.sub)
+        .setExpirationTime(now + 3600)
+        .sign((await generateKeyPair("RS256")).privateKey);
+      expect(await codeOf(verifyToken(stranger, jwksEnv, now))).toBe("AUTH_TOKEN_INVALID");
+      expect(await codeOf(verifyToken(stranger, jwksEnv, now))).toBe("AUTH_TOKEN_INVALID");
+      expect(tokenSignatureChecks() - before).toBe(4);
     });
 
     it("a refused token is never cached: each try is checked again", async () => {
