@@ -107,7 +107,7 @@ const fakeRow = {
   complete: true, updated: 1, missing: [], unread: 0, next_expiry: null,
   id: "00000000-0000-4000-8000-000000000000", tenant_id: "00000000-0000-4000-8000-000000000000", user_id: null,
   type: "x", title: "x", message: "x", data: {}, channel: "in_app", is_read: false, read_at: null,
-  created_at: "2026-01-01 00:00:00+00", expires_at: null, cursor_at: "2026-01-01T00:00:00.000000Z",
+  created_at: "2026-01-01 00:00:00+00", updated_at: "2026-01-01 00:00:00+00", expires_at: null, cursor_at: "2026-01-01T00:00:00.000000Z",
 };
 
 async function capture(tier: DbTier, run: (store: TierStore) => Promise<unknown>): Promise<Query[]> {

@@ -50,7 +50,7 @@ export function afterCursor(createdAt: AnyColumn, id: AnyColumn, cursor: string 
 }
 
 /** Callers fetch limit + 1 rows; the extra one only says whether another page exists. */
-export function toPage<T extends { createdAt: Date; id: string }>(rows: T[], limit: number): Page<T> {
+export function toPage<T extends { createdAt: Date | string; id: string }>(rows: T[], limit: number): Page<T> {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id) : null };

@@ -86,6 +86,17 @@ describe("leads", () => {
     expect((await client.leads.list.query({ campaignId: campaign.id })).items.map((l) => l.id)).toEqual([hot.id]);
   });
 
+  it("a listed lead is the lead as get returns it, field for field, times as the same ISO text", async () => {
+    const client = trpcClient((await createTenant()).member.token);
+    const lead = await client.leads.create.mutate({ email: fakeEmail(), firstName: "Ada", lastName: "Lovelace", company: "Engines", customFields: { tier: "gold", seats: 12, vip: true, note: null } });
+    await client.leads.update.mutate({ id: lead.id, status: "contacted" });
+    const stored = await client.leads.get.query({ id: lead.id });
+    expect(stored.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    const { items } = await client.leads.list.query({});
+    expect(items).toEqual([stored]);
+    expect(Object.keys(items[0]!)).toEqual(Object.keys(stored));
+  });
+
   it("update changes only what is sent; system-owned fields are ignored (mass assignment)", async () => {
     const tenant = await createTenant();
     const other = await createTenant();
