@@ -36,6 +36,11 @@ export interface Telemetry {
   log(category: ForensicCategory, fields: Record<string, unknown>): void;
   /** A product fact for the analytics sink. */
   capture(event: ProductEvent): void;
+  /**
+   * A tenant's product-events opt-out as this context read it, as current as a lookup would be (the authorization's
+   * cache entry, or the change itself): the flush then needs no lookup for that tenant.
+   */
+  optOutKnown(tenantId: string, optOut: boolean): void;
 }
 
 /** Per sink and isolate: what was delivered and what was dropped (sink down, hung, or a context over its bound). */
@@ -93,6 +98,7 @@ export function createTelemetry(init: {
 }): Telemetry {
   const configured = targets(init.env);
   const buffers: Record<Sink, unknown[]> = { log: [], capture: [] };
+  const knownOptOuts = new Map<string, boolean>();
   let scheduled = false;
 
   const post = async (sink: Sink, records: unknown[]) => {
@@ -117,14 +123,17 @@ export function createTelemetry(init: {
 
   /**
    * The per-tenant opt-out, checked here, after the work and off its response path, so every capture site honours
-   * it without a read of its own: one lookup per flush for the distinct tenants in it (Redis, OLTP on a miss).
+   * it without a read of its own: what the context already knows (`optOutKnown`), then one lookup per flush for the
+   * distinct tenants left (Redis, OLTP on a miss).
    */
   const withoutOptedOut = async (records: unknown[]) => {
-    if (!init.optedOut || records.length === 0) return records;
+    if (records.length === 0) return records;
     const tenantOf = (r: unknown) => ((r as { properties?: { tenant_id?: unknown } }).properties?.tenant_id as string | undefined) ?? null;
     const tenantIds = [...new Set(records.map(tenantOf).filter((t): t is string => t !== null))];
-    if (tenantIds.length === 0) return records;
-    const out = await init.optedOut(tenantIds).catch(() => new Set(tenantIds));
+    const unknown = tenantIds.filter((t) => !knownOptOuts.has(t));
+    const lookup = init.optedOut;
+    const out = lookup && unknown.length > 0 ? await lookup(unknown).catch(() => new Set(unknown)) : new Set<string>();
+    for (const t of tenantIds) if (knownOptOuts.get(t)) out.add(t);
     return out.size === 0 ? records : records.filter((r) => !out.has(tenantOf(r) ?? ""));
   };
 
@@ -149,6 +158,9 @@ export function createTelemetry(init: {
   };
 
   return {
+    optOutKnown(tenantId, optOut) {
+      knownOptOuts.set(tenantId, optOut);
+    },
     log(category, fields) {
       push("log", { time: init.now().toISOString(), category, ...init.base, ...fields });
     },

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { parseEnv } from "../../src/platform/env";
 import { signTrackingToken } from "../../src/tiers/jobs/inbound/tracking";
 import { clockedWorker, settableClock } from "../support/clock";
@@ -62,6 +62,29 @@ describe("round trips are the unit of cost", () => {
     expect(await (await badge()).json()).toEqual({ unread: 0 });
     expect(await postgresRoundTrips()).toMatchObject({ oltp: 0, notifications: 0, olap: 0 });
     expect(await redisRoundTrips()).toBe(1);
+  });
+});
+
+describe("a request's product fact costs no lookup of its own", () => {
+  it("mark read, its after-response work included: 1 notifications round trip and 2 Redis (authorization; cache invalidation), none for the opt-out", async () => {
+    const tenant = await createTenant();
+    const admin = trpcClient(tenant.admin.token, { batch: false });
+    const member = trpcClient(tenant.member.token, { batch: false });
+    const note = await admin.notifications.create.mutate({ userId: tenant.member.id, type: "test", title: "Hi", message: "Read me" });
+    await member.notifications.list.query({});
+    const reads = async () =>
+      ((await (await fetch(`${env.TEST_TELEMETRY_CONTROL_URL}/capture`)).json()) as Array<{ event: string; properties: Record<string, unknown> }>).filter(
+        (e) => e.event === "notification read" && e.properties.tenant_id === tenant.id,
+      ).length;
+
+    await resetRoundTrips();
+    expect(await member.notifications.markRead.mutate({ ids: [note.id] })).toMatchObject({ updated: 1 });
+    // The flush posts the fact after deciding the opt-out, so once it has arrived any lookup has been made;
+    // the invalidation runs beside it.
+    await vi.waitFor(async () => expect(await reads()).toBe(1), { timeout: 5000, interval: 50 });
+    await vi.waitFor(async () => expect(await redisRoundTrips()).toBeGreaterThanOrEqual(2), { timeout: 5000, interval: 50 });
+    expect(await postgresRoundTrips()).toMatchObject({ oltp: 0, notifications: 1, olap: 0 });
+    expect(await redisRoundTrips()).toBe(2);
   });
 });
 

@@ -14,7 +14,7 @@ import { tenants, users } from "../schema";
  *   auth:{tenant}:ctl  epoch    the current epoch (a random token, changed by every change that narrows access)
  *                      pending  changes in flight; while > 0 and `hold` (ms) has not passed, nothing read
  *                      hold     from OLTP may be cached
- *   auth:{tenant}      tenant   { status, e, at }                  the tenant's status
+ *   auth:{tenant}      tenant   { status, pe, e, at }              the tenant's status and its product-events opt-out
  *                      u:{id}   { role | null, e, at }             a membership (null: not a member)
  *                      k:{sha}  { id, role, scope, exp, ok, e, at } an API key by the SHA-256 of its secret
  * An entry answers only while its `e` equals the current epoch, no change is in flight and it is younger
@@ -44,6 +44,11 @@ interface Stamp {
 }
 interface TenantEntry extends Stamp {
   status: string | null;
+  /**
+   * The tenant's product-events opt-out, so a request's telemetry flush knows it without a lookup of its own
+   * (product-events.ts). Absent from entries written before it existed: the flush then looks it up.
+   */
+  pe?: boolean;
 }
 interface MemberEntry extends Stamp {
   role: MemberRole | null;
@@ -115,11 +120,12 @@ async function readFacts(services: Services, credential: Credential, now: number
   if (credential.kind === "token") {
     const { tenantId, userId, role } = credential.claims;
     const [tenantRows, memberRows] = await tenantBatch(store, { tenantId, userId, role }, (db) => [
-      db.select({ status: tenants.status }).from(tenants).where(eq(tenants.id, tenantId)).limit(1),
+      db.select({ status: tenants.status, pe: tenants.productEventsOptOut }).from(tenants).where(eq(tenants.id, tenantId)).limit(1),
       db.select({ role: users.role }).from(users).where(and(eq(users.tenantId, tenantId), eq(users.id, userId))).limit(1),
     ]);
+    const tenant = tenantRows[0];
     return {
-      tenant: { status: tenantRows[0]?.status ?? null, ...stamp },
+      tenant: { status: tenant?.status ?? null, ...(tenant ? { pe: tenant.pe } : {}), ...stamp },
       subject: { role: (memberRows[0]?.role as MemberRole | undefined) ?? null, ...stamp },
     };
   }
@@ -131,12 +137,12 @@ async function readFacts(services: Services, credential: Credential, now: number
     ),
     store.db.execute(sql`update api_keys set last_used_at = now() where hash = ${credential.hash} and tenant_id = ${credential.tenantId}
                          returning id, role, scope, expires_at, revoked_at`),
-    store.db.execute(sql`select status from tenants where id = ${credential.tenantId}`),
+    store.db.execute(sql`select status, product_events_opt_out as pe from tenants where id = ${credential.tenantId}`),
   ]);
   const key = keyResult.rows[0] as { id: string; role: MemberRole; scope: KeyScope; expires_at: string | Date | null; revoked_at: unknown } | undefined;
-  const tenantStatus = (tenantResult.rows[0] as { status: string } | undefined)?.status ?? null;
+  const tenantRow = tenantResult.rows[0] as { status: string; pe: boolean } | undefined;
   return {
-    tenant: { status: tenantStatus, ...stamp },
+    tenant: { status: tenantRow?.status ?? null, ...(tenantRow ? { pe: tenantRow.pe } : {}), ...stamp },
     subject: key
       ? { id: String(key.id), role: key.role, scope: key.scope, exp: key.expires_at ? new Date(key.expires_at).getTime() : null, ok: key.revoked_at === null, ...stamp }
       : { id: null, role: "member", scope: "read", exp: null, ok: false, ...stamp },
@@ -185,6 +191,7 @@ export async function authorize(services: Services, credential: Credential, batc
     services.logger.warn("access cache unavailable, reading OLTP", { error });
   }
   if (found && current(found.tenant, found, now) && current(found.subject, found, now)) {
+    if (found.tenant!.pe !== undefined) services.telemetry.optOutKnown(tenantId, found.tenant!.pe);
     return decide(credential, { tenant: found.tenant!, subject: found.subject! }, now);
   }
   let facts: Facts;
@@ -214,12 +221,15 @@ export async function authorize(services: Services, credential: Credential, batc
       .exec()
       .catch((error: unknown) => services.logger.warn("access cache fill failed", { error }));
   }
+  if (facts.tenant.pe !== undefined) services.telemetry.optOutKnown(tenantId, facts.tenant.pe);
   return decide(credential, facts, now);
 }
 
 /** What a change leaves behind, written under the change's final epoch. */
 export interface AccessChanges {
   tenantStatus?: string | null;
+  /** With tenantStatus: the tenant's product-events opt-out, kept in the same entry. */
+  productEventsOptOut?: boolean;
   members?: Record<string, MemberRole | null>;
   keys?: Record<string, { id: string; role: MemberRole; scope: KeyScope; expiresAt: Date | null; revoked: boolean }>;
 }
@@ -254,7 +264,10 @@ export async function beginAccessChange(services: Services, tenantId: string): P
       const epoch = crypto.randomUUID();
       const at = services.clock.now().getTime();
       const entries: Record<string, string> = {};
-      if (changes.tenantStatus !== undefined) entries.tenant = JSON.stringify({ status: changes.tenantStatus, e: epoch, at } satisfies TenantEntry);
+      if (changes.tenantStatus !== undefined) {
+        const pe = changes.productEventsOptOut === undefined ? {} : { pe: changes.productEventsOptOut };
+        entries.tenant = JSON.stringify({ status: changes.tenantStatus, ...pe, e: epoch, at } satisfies TenantEntry);
+      }
       for (const [userId, role] of Object.entries(changes.members ?? {})) entries[`u:${userId}`] = JSON.stringify({ role, e: epoch, at } satisfies MemberEntry);
       for (const [hash, key] of Object.entries(changes.keys ?? {})) {
         const entry: KeyEntry = { id: key.id, role: key.role, scope: key.scope, exp: key.expiresAt ? key.expiresAt.getTime() : null, ok: !key.revoked, e: epoch, at };

@@ -4,12 +4,17 @@ import { eq, sql } from "drizzle-orm";
 import { internalBatch, tenantBatch, type TenantScope } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import type { Services } from "../../../platform/services";
+import { withAccessChange } from "./access";
 import { tenants } from "../schema";
 
 /**
- * Cache-aside, one string key per tenant ("1" opted out, "0" not). The setter deletes the key before its OLTP
- * commit and writes the new value after it; a reader that filled the key from a read racing the change can leave
- * the old value for at most `ttlSeconds`. Redis is never the source of truth: a miss or an outage reads OLTP.
+ * Two caches hold the choice. A request's flush reads it from the authorization's tenant entry (access.ts), which
+ * the request read anyway, so a product fact costs no lookup of its own; the setter changes it as an access change
+ * (a new epoch before the commit, the new entry after), so the next request anywhere sees it, and refuses while Redis
+ * cannot acknowledge that. Contexts without an authorization (jobs, crons) look it up: cache-aside, one string key
+ * per tenant ("1" opted out, "0" not), deleted before the commit and written after it; a reader that filled the key
+ * from a read racing the change can leave the old value for at most `ttlSeconds`. Redis is never the source of
+ * truth: a miss or an outage reads OLTP.
  */
 export const productEventsCache = {
   ttlSeconds: 300,
@@ -19,19 +24,28 @@ export const productEventsCache = {
 export async function setProductEventsOptOut(services: Services, scope: TenantScope, optOut: boolean): Promise<{ productEventsOptOut: boolean }> {
   const key = productEventsCache.key(scope.tenantId);
   const redis = services.redis();
-  await redis.del(key).catch((error: unknown) => services.logger.warn("product-event opt-out cache not cleared", { error }));
   const audit = services.audit.action(scope, "tenant.productEvents", { type: "tenant", id: scope.tenantId }, { optOut });
-  const [rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
-    db.update(tenants).set({ productEventsOptOut: optOut }).where(eq(tenants.id, scope.tenantId)).returning({ optOut: tenants.productEventsOptOut }),
-    audit.insert(db),
-  ]);
+  const row = await withAccessChange(services, scope.tenantId, async () => {
+    await redis.del(key).catch((error: unknown) => services.logger.warn("product-event opt-out cache not cleared", { error }));
+    const [rows] = await tenantBatch(services.store("oltp"), scope, (db) => [
+      db
+        .update(tenants)
+        .set({ productEventsOptOut: optOut })
+        .where(eq(tenants.id, scope.tenantId))
+        .returning({ optOut: tenants.productEventsOptOut, status: tenants.status }),
+      audit.insert(db),
+    ]);
+    const updated = rows[0];
+    return { result: updated, changes: updated ? { tenantStatus: updated.status, productEventsOptOut: updated.optOut } : {} };
+  });
   audit.sendAfterCommit();
-  if (!rows[0]) throw new AppError("NOT_FOUND", "Tenant not found");
-  // Written before answering, so the very next capture (this request's own included) sees the choice.
+  if (!row) throw new AppError("NOT_FOUND", "Tenant not found");
+  // This request's own captures see the choice too.
+  services.telemetry.optOutKnown(scope.tenantId, row.optOut);
   await redis
-    .set(key, optOut ? "1" : "0", { ex: productEventsCache.ttlSeconds })
+    .set(key, row.optOut ? "1" : "0", { ex: productEventsCache.ttlSeconds })
     .catch((error: unknown) => services.logger.warn("product-event opt-out cache not written", { error }));
-  return { productEventsOptOut: rows[0].optOut };
+  return { productEventsOptOut: row.optOut };
 }
 
 /**

@@ -150,7 +150,7 @@ export async function setTenantStatus(
       audit.insert(db),
     ]);
     const row = updated[0] ?? existing[0];
-    return { result: row, changes: row ? { tenantStatus: row.status } : {} };
+    return { result: row, changes: row ? { tenantStatus: row.status, productEventsOptOut: row.productEventsOptOut } : {} };
   });
   audit.sendAfterCommit();
   if (!tenant) throw new AppError("NOT_FOUND", "Tenant not found");
@@ -191,7 +191,7 @@ export async function closeTenant(services: Services, operator: TenantScope, id:
       audit.insert(db),
     ]);
     const row = updated[0] ?? existing[0];
-    return { result: row, changes: row ? { tenantStatus: row.status } : {} };
+    return { result: row, changes: row ? { tenantStatus: row.status, productEventsOptOut: row.productEventsOptOut } : {} };
   });
   audit.sendAfterCommit();
   if (!tenant) throw new AppError("NOT_FOUND", "Tenant not found");
