@@ -1,5 +1,5 @@
 // SEQUENCE_CAMPAIGNS: the campaign sequencer's tick. For each tenant in turn, due leads of running campaigns get their step's email (content tier), its SEND_EMAIL job and their next step in one OLTP transaction.
-import { type SQL, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import { z } from "zod";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { internalBatch, type NonEmptyBatch, tenantBatch, type TenantScope } from "../../../platform/db";
@@ -28,10 +28,8 @@ interface DueLead {
   /** NULL until the lead's first step is planned: enrolment does not know when the campaign will start. */
   next_send_at: string | null;
   mailbox_id: string | null;
-  thread_email_id: string | null;
+  /** The subject of the thread's first email: a follow-up's is "Re: " it unless the step sets its own. */
   thread_subject: string | null;
-  /** The address the thread's first email went from: follow-ups name its Message-ID, even from another mailbox. */
-  thread_address: string | null;
   email: string;
   first_name: string | null;
   last_name: string | null;
@@ -113,12 +111,9 @@ const standingQuery = (t: string, day: string) =>
              (select coalesce(sum(planned), 0)::int from sequencer_daily_plans where tenant_id = ${t} and day = ${day}::date) as planned_today
       from tenants where id = ${t}`;
 
-/**
- * The tenant's due leads, oldest first, with what deciding them needs. `exclude` names leads to pass over: the write
- * statement reads the next batch's leads from its own snapshot, which still shows the leads it moves as due.
- */
-const dueQuery = (t: string, at: string, exclude?: SQL) =>
-  sql`select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, cl.thread_email_id, th.subject as thread_subject, th.address as thread_address,
+/** The tenant's due leads, oldest first, with what deciding them needs. */
+const dueQuery = (t: string, at: string) =>
+  sql`select cl.campaign_id, cl.lead_id, cl.current_step, cl.next_send_at, cl.mailbox_id, th.subject as thread_subject,
              l.email, l.first_name, l.last_name, l.company, l.custom_fields,
              case when l.bounced_at is not null then 'bounced'
                   when l.unsubscribed_at is not null then 'unsubscribed'
@@ -130,11 +125,8 @@ const dueQuery = (t: string, at: string, exclude?: SQL) =>
       join leads l on l.tenant_id = cl.tenant_id and l.id = cl.lead_id
       -- Lateral, so the thread's email is looked up per due lead by key: as a plain join the planner may read every
       -- email of the tenant for each batch.
-      left join lateral (
-        select te.subject, tm.address from emails te left join mailboxes tm on tm.tenant_id = te.tenant_id and tm.id = te.mailbox_id
-        where te.tenant_id = cl.tenant_id and te.id = cl.thread_email_id limit 1) th on true
+      left join lateral (select te.subject from emails te where te.tenant_id = cl.tenant_id and te.id = cl.thread_email_id limit 1) th on true
       where cl.tenant_id = ${t} and cl.status = 'active' and (cl.next_send_at is null or cl.next_send_at <= ${at}::timestamptz)
-        ${exclude ? sql`and (cl.campaign_id, cl.lead_id) not in (${exclude})` : sql``}
       order by cl.next_send_at nulls first, cl.lead_id
       limit ${sequencerConfig.batchSize}`;
 
@@ -332,11 +324,12 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
 }
 
 /**
- * The batch's one OLTP statement. It claims the leads still where the plan read them (active, at the
- * same step, due, campaign running) with FOR UPDATE SKIP LOCKED, so a concurrent or repeated tick
- * claims none of them twice; it inserts the claimed sends' emails (never to a lead suppressed
- * meanwhile), their queued events, SEND_EMAIL ledger rows, usage and day plans, moves each claimed
- * lead on, and reads the next batch's standing and due leads.
+ * The batch's one OLTP transaction. Its write statement claims the leads still where the plan read them (active, at
+ * the same step, due, campaign running) with FOR UPDATE SKIP LOCKED, so a concurrent or repeated tick claims none of
+ * them twice; it inserts the claimed sends' emails (never to a lead suppressed meanwhile), their queued events,
+ * SEND_EMAIL ledger rows, usage and day plans, and moves each claimed lead on. Two reads follow in the same
+ * transaction (the same round trip), the next batch's standing and due leads: their snapshot shows this write, so
+ * the leads it moved are no longer due and its plans are counted, and their rows travel as rows, not as JSON.
  */
 function writeStatements(services: Services, scope: TenantScope, now: Date, day: string, actions: LeadAction[], sends: LeadAction[]) {
   const t = scope.tenantId;
@@ -396,25 +389,18 @@ function writeStatements(services: Services, scope: TenantScope, now: Date, day:
       -- Whether the lead's email was inserted: a hashed lookup of the inserted ids.
       from (select c.*, coalesce(c.email_id in (select id from email), false) as sent from claimed c) r
       where cl.tenant_id = ${t} and cl.campaign_id = r.campaign_id and cl.lead_id = r.lead_id
-      returning cl.campaign_id, cl.lead_id
+      returning 1
     )
-    -- The next batch's standing and due leads, so that they cost no round trip of their own. The statement's own
-    -- snapshot predates its writes: its plans are counted in by hand, and the leads it moved are passed over (each
-    -- now waits for a later step, or has left the sequence).
-    select (select count(*)::int from moved) as claimed, coalesce((select json_agg(id) from email), '[]'::json) as created,
-           (select row_to_json(s) from (
-              select st.status, st.daily_send_limit, st.planned_today + (select count(*)::int from email) as planned_today
-              from (${standingQuery(t, day)}) st) s) as tenant,
-           coalesce((select json_agg(d) from (${dueQuery(t, now.toISOString(), sql`select mv.campaign_id, mv.lead_id from moved mv`)}) d), '[]'::json) as due`;
+    select (select count(*)::int from moved) as claimed, coalesce((select json_agg(id) from email), '[]'::json) as created`;
   return {
     sendJobs,
-    build: (db: NeonHttpDatabase): NonEmptyBatch => [db.execute(main)],
+    build: (db: NeonHttpDatabase): NonEmptyBatch => [db.execute(main), db.execute(standingQuery(t, day)), db.execute(dueQuery(t, now.toISOString()))],
   };
 }
 
 /**
  * One tenant's batch: plan in memory from the plan (carried from the previous batch, its due leads read by that
- * batch's statement; or read whole now), then one write statement that also reads the next due leads; the
+ * batch's transaction; or read whole now), then one write transaction that also reads the next due leads; the
  * SEND_EMAIL messages after commit. The bodies are rendered and stored by SEND_EMAIL (sequence-content.ts), so a batch touches
  * neither R2 nor the content catalog: one OLTP round trip per batch after a tenant's first.
  */
@@ -428,11 +414,11 @@ export async function advanceTenant(services: Services, tenantId: string, carrie
   if (actions.length === 0) return { claimed: 0, created: 0, more: false };
 
   const write = writeStatements(services, scope, now, day, actions, sends);
-  const [main] = await tenantBatch(services.store("oltp"), scope, write.build);
-  const result = rowsOf(main)[0] as { claimed: number; created: string[]; tenant: Plan["tenant"] | null; due: DueLead[] };
+  const [main, standing, due] = await tenantBatch(services.store("oltp"), scope, write.build);
+  const result = rowsOf(main)[0] as { claimed: number; created: string[] };
   const created = new Set(result.created);
   await services.jobs.send(write.sendJobs.messages.filter((m) => created.has(m.message.jobId)));
-  const next = carryPlan(result.tenant ?? undefined, result.due, plan, sends.filter((s) => created.has(s.email_id!)));
+  const next = carryPlan(rowsOf(standing)[0] as Plan["tenant"], rowsOf(due) as unknown as DueLead[], plan, sends.filter((s) => created.has(s.email_id!)));
   return { claimed: Number(result.claimed), created: created.size, more: next.tenant?.status === "active" && next.due.length > 0, next };
 }
 
