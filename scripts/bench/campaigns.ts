@@ -120,6 +120,8 @@ async function engineBatch(): Promise<number> {
 
 // The floor: one hand-written statement per batch doing the same inserts and updates (emails with their subject, queued
 // events, SEND_EMAIL ledger rows, usage, the day's plan, the leads moved to their next step), over the app role's HTTP path.
+// Its emails go only where the sequencer's may (campaign running; lead not unsubscribed, bounced, suppressed or replied):
+// the same inserts in any state of the data, not merely in this seed's, where no lead is stopped.
 async function floorBatch(): Promise<number> {
   const result = await store.sql.transaction((sql) => [
     sql`select set_config('app.current_tenant_id', ${floor.tenantId}, true), set_config('app.current_role', 'member', true)`,
@@ -128,7 +130,13 @@ async function floorBatch(): Promise<number> {
         select cl.campaign_id, cl.lead_id, l.first_name, gen_random_uuid() as email_id,
                (select id from mailboxes m where m.tenant_id = cl.tenant_id order by id limit 1) as mailbox_id
         from campaign_leads cl join leads l on l.tenant_id = cl.tenant_id and l.id = cl.lead_id
+        join campaigns c on c.tenant_id = cl.tenant_id and c.id = cl.campaign_id and c.status = 'running'
         where cl.tenant_id = ${floor.tenantId} and cl.status = 'active' and (cl.next_send_at is null or cl.next_send_at <= now())
+          -- The conditions any correct sender checks before an email exists, as the sequencer's insert does.
+          and l.unsubscribed_at is null and l.bounced_at is null
+          and not exists (select 1 from suppressions s where s.tenant_id = l.tenant_id and s.address = l.email)
+          and not exists (select 1 from emails r where r.tenant_id = cl.tenant_id and r.lead_id = cl.lead_id
+                            and r.campaign_id = cl.campaign_id and r.replied_at is not null)
         order by cl.next_send_at nulls first, cl.lead_id limit ${sequencerConfig.batchSize}
         for update of cl skip locked
       ), email as (
