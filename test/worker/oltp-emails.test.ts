@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { cronTasks, testServices } from "../support/runtime";
 import { createTenant } from "../support/factories";
 import { campaignWithSteps, expectCode, fakeEmail, mailboxFor, rejection } from "../support/oltp";
+import { commitJobsWithoutSending, ledgerRow } from "../support/jobs";
+import { asRole } from "../support/lifecycle";
 import { postgresRoundTrips, resetRoundTrips } from "../support/stack";
 import { request, trpcClient } from "../support/worker";
 
@@ -36,6 +38,36 @@ describe("email metadata", () => {
     const full = await client.emails.get.query({ id: email.id });
     expect((await postgresRoundTrips()).oltp).toBe(1);
     expect(full.events.map((e) => e.type)).toEqual(["queued"]);
+  });
+
+  it("emails, their events and ledger rows have time-ordered ids (UUIDv7): the service's and the database default's alike", async () => {
+    const { tenant, mailbox, lead, client } = await sendingSetup();
+    const campaign = await campaignWithSteps(tenant.admin.token, 1);
+    await client.campaigns.transition.mutate({ id: campaign.id, action: "start" });
+    const create = () => client.emails.create.mutate({ leadId: lead.id, mailboxId: mailbox.id, campaignId: campaign.id, subject: "Hi", contentStorageKey: "content/abc" });
+    const first = await create();
+    const second = await create();
+    // The first 48 bits are milliseconds of Unix time; the version nibble is 7 and the variant 10xx.
+    const v7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const millisOf = (id: string) => Number.parseInt(id.replaceAll("-", "").slice(0, 12), 16);
+    expect(first.id).toMatch(v7);
+    // Ordered as created, so a batch's keys sit together in the id index.
+    expect(second.id > first.id).toBe(true);
+    const [events = [], jobs = []] = await asRole(
+      "oltp",
+      "system",
+      (sql) => [sql`select id, occurred_at from email_events where email_id = ${first.id}`, sql`select uuid_v7() as id, clock_timestamp() as at`],
+      tenant.id,
+    );
+    // email_events.id comes from the column default, uuid_v7() (drizzle/oltp/0029): its time is the row's.
+    expect(events).toHaveLength(1);
+    expect(String(events[0]!.id)).toMatch(v7);
+    expect(Math.abs(millisOf(String(events[0]!.id)) - new Date(String(events[0]!.occurred_at)).getTime())).toBeLessThan(5_000);
+    expect(String(jobs[0]!.id)).toMatch(v7);
+    expect(Math.abs(millisOf(String(jobs[0]!.id)) - new Date(String(jobs[0]!.at)).getTime())).toBeLessThan(5_000);
+    const [message] = await commitJobsWithoutSending(tenant.id, tenant.admin.id, [{ type: "NOOP", payload: {} }]);
+    expect(message!.jobId).toMatch(v7);
+    expect(await ledgerRow(message!.jobId)).toMatchObject({ id: message!.jobId });
   });
 
   it("refuses another tenant's lead, mailbox or campaign as NOT_FOUND or CONFLICT, and writes nothing", async () => {

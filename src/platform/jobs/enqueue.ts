@@ -6,6 +6,7 @@ import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { z } from "zod";
 import type { Clock } from "../clock";
 import { tenantBatch, type TenantScope, type TierStore } from "../db";
+import { timeOrderedId } from "../ids";
 import type { Env } from "../env";
 import { AppError } from "../errors";
 import type { Logger } from "../logger";
@@ -17,7 +18,7 @@ export interface JobRequest {
   payload: unknown;
   /** The same key for the same type in the same tenant enqueues the job once. */
   idempotencyKey?: string | undefined;
-  /** A job whose id is another record's (SEND_EMAIL runs under its email's id). Random when omitted. */
+  /** A job whose id is another record's (SEND_EMAIL runs under its email's id). Time-ordered when omitted (platform/ids.ts). */
   id?: string | undefined;
 }
 
@@ -92,7 +93,7 @@ export function prepareJobs(
     if (!id.success) problems.push({ path: `${index}.id`, message: "must be a uuid" });
     if (!payload.success || !key.success || !id.success) return null;
     return {
-      id: id.data ?? crypto.randomUUID(),
+      id: id.data ?? timeOrderedId(),
       tenant_id: tenantId,
       type: request.type,
       payload: payload.data as Record<string, unknown>,
@@ -118,7 +119,7 @@ export function prepareJobs(
 }
 
 /** The message of a job with no ledger row: its durable record lives in its own tier, which sends it again if lost. */
-export function directMessage(definition: AnyJob, clock: Clock, tenantId: string | null, payload: unknown, id = crypto.randomUUID()): QueuedMessage {
+export function directMessage(definition: AnyJob, clock: Clock, tenantId: string | null, payload: unknown, id = timeOrderedId()): QueuedMessage {
   if (definition.ledger) throw new AppError("INTERNAL", `${definition.type} jobs are enqueued with a ledger row`, { tier: "jobs" });
   const parsed = definition.payload.safeParse(payload);
   if (!parsed.success) fail(parsed.error.issues.map((i) => ({ path: ["payload", ...i.path].join("."), message: i.message })));

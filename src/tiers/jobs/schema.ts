@@ -24,7 +24,8 @@ const isOperator = sql`${currentRole} = 'operator'`;
 export const jobs = pgTable(
   "jobs",
   {
-    id: uuid("id").primaryKey().defaultRandom(),
+    /** Time-ordered (src/platform/ids.ts, uuid_v7() by default): ledger rows are inserted in batches. */
+    id: uuid("id").primaryKey().default(sql`uuid_v7()`),
     tenantId: uuid("tenant_id"),
     type: text("type").notNull(),
     payload: jsonb("payload").$type<Record<string, unknown>>().notNull().default({}),

@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { z } from "zod";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { internalBatch, type NonEmptyBatch, tenantBatch, type TenantScope } from "../../../platform/db";
+import { timeOrderedId } from "../../../platform/ids";
 import { defineJob } from "../../../platform/jobs/define";
 import { groupBy, rowsOf } from "../../../platform/rows";
 import { type Services, tenantSystemScope } from "../../../platform/services";
@@ -301,7 +302,7 @@ function planBatch(plan: Plan, now: Date): { actions: LeadAction[]; sends: LeadA
       act({ action: "skipped", reason: outcome.skipped });
       continue;
     }
-    const emailId = crypto.randomUUID();
+    const emailId = timeOrderedId();
     const next = steps[lead.current_step + 1];
     const nextAt = next ? intoWindow(window, new Date(now.getTime() + next.delay_hours * 3600_000)).toISOString() : null;
     const action: LeadAction = {

@@ -16,6 +16,7 @@ import {
 import type { Services } from "../../../platform/services";
 import { emails } from "../schema";
 import { createEmail, type Email, type NewEmail } from "./emails";
+import { timeOrderedId } from "../../../platform/ids";
 
 export type NewEmailWithContent = Omit<NewEmail, "contentStorageKey"> & EmailContentInput & { idempotencyKey?: string | undefined };
 
@@ -101,7 +102,7 @@ async function writeEmailWithContent(
   const prepared = await prepareEmailContent(scope.tenantId, input, deps.config);
   const stored = await storeContent(deps.bucket, prepared, deps.config);
   const createdKeys = stored.created;
-  const id = crypto.randomUUID();
+  const id = timeOrderedId();
   let email: Email;
   try {
     email = await createEmail(

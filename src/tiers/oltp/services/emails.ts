@@ -2,6 +2,7 @@
 import { and, asc, desc, eq, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { NeonHttpDatabase } from "drizzle-orm/neon-http";
+import { timeOrderedId } from "../../../platform/ids";
 import { tenantBatch, type TenantScope, type TierStore } from "../../../platform/db";
 import { AppError } from "../../../platform/errors";
 import type { Services } from "../../../platform/services";
@@ -45,7 +46,7 @@ export type SameTransaction = (db: NeonHttpDatabase) => BatchItem<"pg">[];
  */
 export async function createEmail(services: Services, scope: TenantScope, input: NewEmail, alsoInTransaction?: SameTransaction): Promise<Email> {
   // The id is chosen here so the read-back can be the batch's last statement: one round trip in all.
-  const id = input.id ?? crypto.randomUUID();
+  const id = input.id ?? timeOrderedId();
   const campaignId = input.campaignId ?? null;
   const stepId = input.stepId ?? null;
   // Written only if the email row exists in this transaction: a suppressed lead or a foreign mailbox inserts neither.
