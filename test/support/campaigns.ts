@@ -1,4 +1,5 @@
 // Campaign engine test helpers: a sequencer tick delivered through a clocked Worker, as the cron's job would run it.
+import { oltpSql } from "./factories";
 import { env } from "cloudflare:workers";
 import { internalBatch, tierStore } from "../../src/platform/db";
 import { parseEnv } from "../../src/platform/env";
@@ -34,8 +35,19 @@ export async function tick(worker: ReturnType<typeof clockedWorker>): Promise<vo
  * before creating the test's own campaigns.
  */
 export async function pauseLeftoverCampaigns(): Promise<number> {
-  const [paused = []] = await asOltpSystem((sql) => [
-    sql`update campaigns set status = 'paused' where status in ('running', 'scheduled') returning id`,
-  ]);
-  return paused.length;
+  // The system role may read every tenant's campaigns but change none: each tenant's are paused under its own context.
+  const [tenants = []] = await asOltpSystem((sql) => [sql`select distinct tenant_id from campaigns where status in ('running', 'scheduled')`]);
+  if (tenants.length === 0) return 0;
+  const sql = oltpSql();
+  const results = await sql.transaction(
+    tenants.flatMap(({ tenant_id }) => [
+      sql`select set_config('app.current_tenant_id', ${String(tenant_id)}, true)`,
+      sql`update campaigns set status = 'paused' where tenant_id = ${String(tenant_id)} and status in ('running', 'scheduled') returning id`,
+    ]),
+  );
+  const paused = results.filter((_, i) => i % 2 === 1).reduce((n, rows) => n + (rows as unknown[]).length, 0);
+  // A leftover running campaign makes every tick of the test visit its tenant: the pause must have taken.
+  const [left = []] = await asOltpSystem((q) => [q`select count(*)::int as n from campaigns where status in ('running', 'scheduled')`]);
+  if (Number(left[0]?.n) !== 0) throw new Error(`pauseLeftoverCampaigns left ${left[0]?.n} campaigns running or scheduled`);
+  return paused;
 }
